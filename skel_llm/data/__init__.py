@@ -1,0 +1,1 @@
+"""Datasets and their protocols: zero-shot splits, class names, and the input pipeline."""

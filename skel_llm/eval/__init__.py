@@ -1,0 +1,1 @@
+"""Evaluation: open-vocabulary recognition and answer scoring."""

@@ -1,0 +1,1 @@
+"""DrAction: the differentiable Gaussian-splatting skeleton renderer."""

@@ -1,0 +1,1 @@
+"""Procedural synthetic skeleton actions: the embedded default data (no download)."""

@@ -1,0 +1,1 @@
+"""Text: prompts for every training stage, the chat template, answer parsing."""

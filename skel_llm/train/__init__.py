@@ -1,0 +1,1 @@
+"""Training: the pure sharded train step, optimiser, checkpoints and the trainer loop."""
