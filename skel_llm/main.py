@@ -1,0 +1,48 @@
+"""Entry point: `python -m skel_llm.main --config=configs/distill.py [--workdir=...]`.
+
+Flags: `--config` (a `configs/*.py` file, `:preset` after it, `--config.key=value` overrides;
+an unknown key is an error), `--workdir` (checkpoints, TensorBoard, PNG strips, results; a
+run resumes from it), `--distributed` (call `jax.distributed.initialize()` first: multi-host
+TPU pods and GPU clusters; see launch/).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run folder (default /tmp/skel_llm/<config name>).")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False,
+                                 "Initialise jax.distributed (multi-host); coordinator, process "
+                                 "count and id come from the environment (see launch/).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  import jax
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
+  config = _CONFIG.value
+  if config is None:
+    raise app.UsageError("--config is required, e.g. --config=configs/distill.py")
+  workdir = _WORKDIR.value
+  if workdir is None:
+    name = os.path.splitext(os.path.basename(flags.FLAGS["config"].config_filename))[0]
+    workdir = os.path.join("/tmp/skel_llm", name)
+  logging.set_verbosity(logging.WARNING)
+  from skel_llm.train import trainer
+  try:
+    trainer.train_and_evaluate(config, workdir)
+  except (ValueError, FileNotFoundError, KeyError, trainer.NonFiniteError) as e:
+    print(f"[skel_llm] error: {e}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)
