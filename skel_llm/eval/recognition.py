@@ -13,12 +13,15 @@ import json
 import os
 from typing import Any
 
-import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from skel_llm.eval import generate as generate_lib
 from skel_llm.text import answers
+
+
+def _until_stop(ids: np.ndarray, stop_id: int) -> np.ndarray:
+  hit = np.nonzero(ids == stop_id)[0]
+  return ids[:hit[0]] if hit.size else ids
 
 
 def evaluate(run, state, *, num_clips: int | None = None, write_to: str | None = None
@@ -43,10 +46,12 @@ def evaluate(run, state, *, num_clips: int | None = None, write_to: str | None =
   # Every host builds the whole global batch; the device arrays take their shards from it.
   pipe, source = build.pipeline(cfg, run.encoder, "eval", global_batch=batch, whole_batch=True)
   n = min(n, len(source))
-  stop_id = run.encoder.im_end_id
-  gen = jax.jit(generate_lib.make_generate(run.layout.graphdef, run.rng_vars,
-                                           max_new_tokens=int(cfg.eval.max_new_tokens),
-                                           stop_id=stop_id))
+  from flax import nnx
+
+  from skel_llm import models
+  max_new = int(cfg.eval.max_new_tokens)
+  model = nnx.merge(run.layout.graphdef, state["params"], state["frozen"], run.rng_vars)
+  render = run.render_fn()
   names = source.class_names
   cands = [names[i] for i in source.candidate_ids]
   hits, total = 0, 0
@@ -55,23 +60,18 @@ def evaluate(run, state, *, num_clips: int | None = None, write_to: str | None =
   steps = -(-n // batch)
   for s in range(steps):
     b = pipe.batch(s)
-    lengths = b["input_mask"].sum(axis=1)
-    if int(lengths.max()) + int(cfg.eval.max_new_tokens) > b["input_ids"].shape[1]:
-      raise ValueError(f"evaluation prompts take {int(lengths.max())} tokens; with "
-                       f"config.eval.max_new_tokens={cfg.eval.max_new_tokens} they exceed "
-                       f"config.data.max_len={b['input_ids'].shape[1]}")
     dev = run.global_batch_to_device({k: b[k] for k in ("positions", "num_frames", "input_ids",
                                                         "input_mask")})
-    ids, count = gen(state, dev["positions"], dev["num_frames"], dev["input_ids"],
-                     dev["input_mask"])
-    ids = np.asarray(multihost_utils.process_allgather(ids, tiled=True))
-    count = np.asarray(multihost_utils.process_allgather(count, tiled=True))
-    for r in range(ids.shape[0]):
+    frames = render(state, dev["positions"], dev["num_frames"])
+    new = models.generate(model.mllm, dev["input_ids"], dev["input_mask"],
+                          model.pixel_values(frames), max_new_tokens=max_new,
+                          stop_tokens=(run.encoder.im_end_id,), pad_id=run.encoder.pad_id)
+    new = np.asarray(multihost_utils.process_allgather(new, tiled=True))
+    for r in range(new.shape[0]):
       g = s * batch + r
       if g >= n:  # the last batch is filled up with clips from the start; they do not count
         break
-      new = ids[r, lengths[r]:lengths[r] + count[r]]
-      text = run.encoder.decode(new)
+      text = run.encoder.decode(_until_stop(new[r], run.encoder.im_end_id))
       pred = answers.match_label(text, cands)
       truth = int(b["label"][r])
       ok = pred is not None and source.candidate_ids[pred] == truth

@@ -39,7 +39,7 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
   """Demo defaults (tiny model from scratch, synthetic data, CPU), then the preset in `arg`."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.total_steps = 300
+  c.total_steps = 250
   c.epochs = 0.0  # > 0: total_steps = ceil(epochs * training clips / batch_size)
   c.batch_size = 8
   c.log_every = 10
@@ -65,13 +65,13 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
       lora_rank=0, lora_alpha=64.0, lora_dropout=0.0, train_dropout=False))
 
   c.render = ml_collections.ConfigDict(dict(
-      image_size=48, num_frames=12, fov_deg=60.0, dense=False, velocity_stride=4,
+      image_size=48, num_frames=8, fov_deg=35.0, dense=False, velocity_stride=4,
       topology="ntu25", enable_nfm=True, init=""))
 
   c.data = ml_collections.ConfigDict(dict(
       source="synthetic", task="mqa", eval_task="mqa", seed=0,
       num_train_clips=4096, num_eval_clips=96, clip_frames=48, topology="ntu25",
-      classes=(), max_frames=48, max_persons=2, max_len=640, prefetch=2,
+      classes=(), max_frames=48, max_persons=2, max_len=576, prefetch=2,
       confusable_file="", rationale_file="", reason_with_candidates=False,
       # tfds sources (data_prep/): builder name, folder, split names, zero-shot protocol
       tfds_name="", data_dir="", train_split="train", eval_split="test", protocol=""))
@@ -79,7 +79,7 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
   c.text = ml_collections.ConfigDict(dict(tokenizer="tiny", template="internvl2_5",
                                           system="short"))
   c.checkpoint = ml_collections.ConfigDict(dict(every_steps=100, keep=2, async_save=True))
-  c.eval = ml_collections.ConfigDict(dict(num_clips=96, batch_size=8, max_new_tokens=12))
+  c.eval = ml_collections.ConfigDict(dict(num_clips=96, batch_size=8, max_new_tokens=200))
   c.export = ml_collections.ConfigDict(dict(renderer=True, merged_hf=False))
 
   for preset in (arg or "").split(","):

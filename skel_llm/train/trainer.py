@@ -7,6 +7,7 @@ data position), then `config.init_from` (the previous stage's workdir, or
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -73,11 +74,12 @@ class _Stopper:
 class Run:
   """Everything built from a config for one training run (reused by tests and benchmarks)."""
 
-  def __init__(self, config, workdir: str | None = None):
+  def __init__(self, config, workdir: str | None = None,
+               devices: list[jax.Device] | None = None):
     validate.check_config(config, workdir)
     self.config = config
     self.workdir = workdir
-    self.mesh = shd.make_mesh(config.mesh)
+    self.mesh = shd.make_mesh(config.mesh, devices)
     dp = shd.data_parallel_size(self.mesh)
     if config.batch_size % dp:
       raise ValueError(f"config.batch_size {config.batch_size} is not divisible by the "
@@ -87,22 +89,23 @@ class Run:
     self.tokenizer = build.tokenizer(config)
     self.encoder = build.encoder(config, self.tokenizer)
     self.train_data, self.train_source = build.pipeline(config, self.encoder, "train")
+    if config.get("epochs", 0) > 0:
+      config.total_steps = max(1, math.ceil(config.epochs * len(self.train_data)
+                                            / config.batch_size))
     self.schedule = optimizer.make_schedule(config.optim, config.total_steps)
     self.tx = optimizer.make_optimizer(config.optim, config.total_steps)
     self.make_model = build.model_factory(config, self.tokenizer)
-    with self.mesh:
-      self.layout = state_lib.build_layout(self.make_model, trainable=config.trainable,
-                                           tx=self.tx, mesh=self.mesh, rules=self.rules,
-                                           master_dtype=config.get("master_dtype", "float32"))
+    self.layout = state_lib.build_layout(self.make_model, trainable=config.trainable,
+                                         tx=self.tx, mesh=self.mesh, rules=self.rules,
+                                         master_dtype=config.get("master_dtype", "float32"))
     self.batch_shardings = None
     self._step_fn = None
 
   # -- state ------------------------------------------------------------------------------
 
   def init_state(self) -> dict:
-    with self.mesh:
-      state, self.rng_vars = state_lib.init_state(self.make_model, self.layout,
-                                                  self.config.trainable, self.tx)
+    state, self.rng_vars = state_lib.init_state(self.make_model, self.layout,
+                                                self.config.trainable, self.tx)
     return state
 
   def batch_to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
@@ -126,12 +129,18 @@ class Run:
                                     sharding=shd.batch_sharding(self.mesh, v.ndim))
             for k, v in b.items()}
 
-  def step_fn(self):
-    """The jitted train step with explicit shardings and donated state (built once)."""
+  def step_fn(self, max_traces: int | None = None):
+    """The jitted train step with explicit shardings and donated state (built once).
+
+    `max_traces` wraps the step in `chex.assert_max_traces` (tests: it compiles once).
+    """
     if self._step_fn is None:
       raw = step_lib.make_train_step(self.layout.graphdef, self.rng_vars, self.tx,
                                      build.forward, self.schedule,
                                      dropout=bool(self.config.model.get("train_dropout", False)))
+      if max_traces is not None:
+        import chex
+        raw = chex.assert_max_traces(raw, n=max_traces)
       self._raw_step = raw
       batch_sh = {k: v.sharding for k, v in self.abstract_batch().items()}
       rep = shd.replicated(self.mesh)
@@ -161,8 +170,7 @@ class Run:
     """(state, first step): own checkpoint, else init_from, else fresh."""
     state = self.init_state()
     if ckpt is not None and ckpt.latest_step() is not None:
-      with self.mesh:
-        state, position, step = ckpt.restore(self.layout.abstract)
+      state, position, step = ckpt.restore(self.layout.abstract)
       if position.get("seed") != self.config.data.seed:
         raise ValueError(f"{ckpt.directory}: checkpoint was written with data seed "
                          f"{position.get('seed')}, the config has {self.config.data.seed}")
@@ -170,9 +178,15 @@ class Run:
       return state, int(position["next_step"])
     init_from = self.config.get("init_from", "")
     if init_from:
-      with self.mesh:
-        state = build.load_init_from(self, state, init_from)
+      state = build.load_init_from(self, state, init_from)
     return state, 0
+
+
+def _digest(batch: dict[str, np.ndarray]) -> str:
+  h = hashlib.sha1()
+  for k in sorted(batch):
+    h.update(np.ascontiguousarray(batch[k]).tobytes())
+  return h.hexdigest()[:16]
 
 
 def _write_json(path: str, obj: Any) -> None:
@@ -228,11 +242,16 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   t0, t_last, n_last = time.time(), time.time(), start
   stop_after = int(config.get("stop_after_step", -1))
   bar = summary.Progress(start, config.total_steps, enabled=is_main)
+  # One line per step: which data it read (a resumed run must continue the same order).
+  order_log = open(os.path.join(workdir, "data_order.jsonl"), "a") if is_main else None
   with _Stopper() as stopper, _closing(ckpt, writer):
     for step, batch in run.train_data.iterate(start, config.total_steps - start,
                                               prefetch=config.data.get("prefetch", 2)):
       state, metrics = train_step(state, run.batch_to_device(batch), rng)
       done = step + 1
+      if is_main:
+        order_log.write(json.dumps({"step": done, "digest": _digest(batch)}) + "\n")
+        order_log.flush()
       if done % config.log_every == 0 or done == config.total_steps or stopper.requested:
         last = _host_metrics(metrics)
         check_finite(done, last)
@@ -257,6 +276,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         while True:
           time.sleep(1.0)
   bar.close()
+  if order_log is not None:
+    order_log.close()
   ckpt.wait()
   train_time = time.time() - t0
   result: dict[str, Any] = {"train": last, "train_seconds": train_time}
