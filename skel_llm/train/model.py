@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from skel_llm.train import frames as frames_lib
+from skel_llm.render import frames as frames_lib
 
 
 class SkeletonLLM(nnx.Module):
@@ -47,8 +47,8 @@ class SkeletonLLM(nnx.Module):
   def render(self, positions: jax.Array, lengths: jax.Array, rng: jax.Array | None
              ) -> jax.Array:
     """float32[B, T, P, J, 3], int32[B] -> frames float32[B, n, S, S, 3] in [0, 1]."""
-    poses, vels = frames_lib.select_batch(positions.astype(jnp.float32), lengths,
-                                          self.num_frames, rng, self.stride)
+    poses, vels, _ = frames_lib.select_frames_batch(positions.astype(jnp.float32), lengths,
+                                                    self.num_frames, rng=rng, stride=self.stride)
     return self.renderer(poses, vels, image_size=self.image_size, fov_deg=self.fov_deg,
                          dense=self.dense)
 

@@ -211,13 +211,17 @@ class _closing:
       self.writer.close()
 
 
-def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
-  """Runs (or resumes) one stage in `workdir`; returns the final metrics and evaluation."""
+def train_and_evaluate(config, workdir: str,
+                       devices: list[jax.Device] | None = None) -> dict[str, Any]:
+  """Runs (or resumes) one stage in `workdir`; returns the final metrics and evaluation.
+
+  `devices` restricts the mesh to some local devices (tests); default all of them.
+  """
   from skel_llm.eval import recognition
   from skel_llm.train import summary
 
   os.makedirs(workdir, exist_ok=True)
-  run = Run(config, workdir)
+  run = Run(config, workdir, devices)
   is_main = jax.process_index() == 0
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
                                  keep=config.checkpoint.keep,
