@@ -32,7 +32,7 @@ from typing import Iterable
 
 import numpy as np
 
-from skel_llm.skeleton import fastfloat
+from skel_llm.skeleton import fastfloat, files
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -82,19 +82,6 @@ class _Lines:
                                 f"{tokens[0]!r}") from None
 
 
-def _read_text(path: str) -> str:
-  try:
-    with open(path, "rb") as f:
-      raw = f.read()
-  except OSError as e:
-    raise SkeletonFormatError(path, None, f"cannot read file ({e.strerror})") from None
-  try:
-    return raw.decode("ascii")
-  except UnicodeDecodeError as e:
-    line = raw[:e.start].count(b"\n") + 1
-    raise SkeletonFormatError(path, line, "expected ASCII text, found a non-ASCII byte") from None
-
-
 def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:
   """Strictly parses an NTU `.skeleton` file into per-body-occurrence arrays.
 
@@ -108,7 +95,7 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:
   """
   path = os.fspath(path)
   if text is None:
-    text = _read_text(path)
+    text = files.read_text(path)
   lines = text.splitlines()
   src = _Lines(lines, path)
   if not text.strip():
@@ -335,7 +322,7 @@ def read_missing_skeletons(path: str | os.PathLike) -> frozenset[str]:
   samples ..."); the number of names must match it.
   """
   path = os.fspath(path)
-  text = _read_text(path)
+  text = files.read_text(path)
   lines = text.splitlines()
   if not lines:
     raise SkeletonFormatError(path, 1, "empty file: expected '<N> of the captured samples ...'")

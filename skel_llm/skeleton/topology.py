@@ -27,7 +27,7 @@ class Topology:
     left_right: (left, right) joint pairs that mirror each other.
     parts: body-part name -> joint indices (keys from PART_NAMES).
     up_axis: '+y', '-y' or '+z': which axis points up in the source units.
-    units: 'm', 'cm', 'px' or 'normalized'.
+    units: 'm', 'cm', 'px', 'normalized' or 'unknown' (BVH: the file's own units).
     is_2d: positions carry no depth.
   """
 
