@@ -18,12 +18,12 @@ values per line); `format=` overrides it. Formats and their parsers:
 from __future__ import annotations
 
 import importlib
-import json
 import os
 from typing import Any
 
 import numpy as np
 
+from skel_llm.skeleton import files
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -65,14 +65,7 @@ def _canonical(fmt: str, path: str) -> str:
 
 
 def _json_kind(path: str) -> str:
-  try:
-    with open(path, "rb") as f:
-      obj = json.loads(f.read())
-  except OSError as e:
-    raise SkeletonFormatError(path, None, f"cannot read file ({e.strerror})") from None
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    line = getattr(e, "lineno", None)
-    raise SkeletonFormatError(path, line, f"expected JSON ({e})") from None
+  obj = files.read_json(path)
   if isinstance(obj, dict):
     if "annotations" in obj and "images" in obj:
       return "coco"
