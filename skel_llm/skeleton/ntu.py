@@ -1,0 +1,360 @@
+"""NTU RGB+D / Kinect v2 `.skeleton` files: strict parser, actor selection, missing-sample lists.
+
+File layout (one value group per line, CRLF or LF):
+
+    <frames>
+    per frame:  <bodies>
+      per body: <id> <clipped> <hand L conf> <hand L state> <hand R conf> <hand R state>
+                <restricted> <lean x> <lean y> <tracking state>        (10 fields)
+                <joints = 25>
+                25 x: x y z depthX depthY colorX colorY oriW oriX oriY oriZ trackingState
+
+Actor selection (`bodies='denoise'`, the default) follows the standard NTU
+denoising used by the skeleton action-recognition literature (the
+`get_raw_denoised_data` step of View-Adaptive / CTR-GCN preprocessing): with
+more than one body ID in a file, drop bodies seen in at most 11 frames, drop
+bodies whose x-spread exceeds 0.8 x the y-spread in at least 69.754 % of their
+frames, rank the rest by motion (summed variance of their joints), take the
+most moving body as actor 1 and give every further body, in motion order, to
+actor 1 if its frame interval does not overlap actor 1's, else to actor 2 if
+it does not overlap actor 2's, else discard it. Unlike that script, frames with
+no body are kept (as invalid frames), never dropped. `bodies='first'` keeps the
+first two bodies of each frame in file order (what the DrAction reference
+renders use). Every choice is recorded in `record.metadata['body_selection']`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Iterable
+
+import numpy as np
+
+from skel_llm.skeleton import fastfloat, files
+from skel_llm.skeleton.errors import SkeletonFormatError
+from skel_llm.skeleton.record import SkeletonRecord
+
+NUM_JOINTS = 25
+JOINT_FIELDS = 12
+BODY_FIELDS = 10
+FPS = 30.0
+
+# Thresholds of the standard NTU denoising (get_raw_denoised_data.py).
+NOISE_LEN_THRES = 11
+NOISE_SPR_THRES1 = 0.8
+NOISE_SPR_THRES2 = 0.69754
+
+_NAME_RE = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
+
+
+def parse_name(name: str) -> dict[str, int]:
+  """Setup / camera / subject / replication / action (1-based) of an NTU sample name."""
+  m = _NAME_RE.search(os.path.basename(str(name)))
+  if m is None:
+    return {}
+  s, c, p, r, a = (int(g) for g in m.groups())
+  return {"setup": s, "camera": c, "subject": p, "replication": r, "action": a, "label": a - 1}
+
+
+class _Lines:
+  """Line access with 1-based line numbers in errors."""
+
+  def __init__(self, lines: list[str], path: str):
+    self.lines = lines
+    self.path = path
+
+  def need(self, i: int, expected: str) -> str:
+    if i >= len(self.lines):
+      raise SkeletonFormatError(self.path, i + 1, f"file ends early: expected {expected}")
+    return self.lines[i]
+
+  def int_line(self, i: int, expected: str) -> int:
+    tokens = self.need(i, expected).split()
+    if len(tokens) != 1:
+      raise SkeletonFormatError(self.path, i + 1, f"expected {expected} (one integer), got "
+                                f"{len(tokens)} fields {self.lines[i][:60]!r}")
+    try:
+      return int(tokens[0])
+    except ValueError:
+      raise SkeletonFormatError(self.path, i + 1, f"expected {expected} (one integer), got "
+                                f"{tokens[0]!r}") from None
+
+
+def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:
+  """Strictly parses an NTU `.skeleton` file into per-body-occurrence arrays.
+
+  Returns a dict with
+    num_frames: int T;
+    frame: int32[N] frame of each body occurrence (N = total bodies over frames);
+    body_id: list[str] of length N (Kinect tracking IDs, kept as text);
+    body_info: float64[N, 9] the 9 numeric body header fields;
+    joints: float64[N, 25, 12] all joint fields;
+    bodies_per_frame: int32[T].
+  """
+  path = os.fspath(path)
+  if text is None:
+    text = files.read_text(path)
+  lines = text.splitlines()
+  src = _Lines(lines, path)
+  if not text.strip():
+    raise SkeletonFormatError(path, 1, "empty file: expected the frame count")
+  num_frames = src.int_line(0, "the frame count")
+  if num_frames < 1:
+    raise SkeletonFormatError(path, 1, f"expected a positive frame count, got {num_frames}")
+  i = 1
+  frames, ids, headers, header_lines = [], [], [], []
+  joint_starts: list[int] = []
+  joint_lines: list[str] = []
+  bodies_per_frame = np.zeros(num_frames, np.int32)
+  for f in range(num_frames):
+    nb = src.int_line(i, f"the body count of frame {f + 1}")
+    if nb < 0:
+      raise SkeletonFormatError(path, i + 1, f"expected a body count >= 0, got {nb}")
+    bodies_per_frame[f] = nb
+    i += 1
+    for b in range(nb):
+      header = src.need(i, f"the header of body {b + 1} in frame {f + 1}").split()
+      if len(header) != BODY_FIELDS:
+        raise SkeletonFormatError(path, i + 1, f"expected {BODY_FIELDS} body header fields, got "
+                                  f"{len(header)}")
+      frames.append(f)
+      ids.append(header[0])
+      headers.append(header[1:])
+      header_lines.append(i + 1)
+      nj = src.int_line(i + 1, f"the joint count of body {b + 1} in frame {f + 1}")
+      if nj != NUM_JOINTS:
+        raise SkeletonFormatError(path, i + 2, f"expected {NUM_JOINTS} joints, got {nj}")
+      start = i + 2
+      if start + NUM_JOINTS > len(lines):
+        raise SkeletonFormatError(path, len(lines) + 1, f"file ends early: expected "
+                                  f"{NUM_JOINTS} joint lines from line {start + 1}")
+      joint_starts.append(start)
+      joint_lines.extend(lines[start:start + NUM_JOINTS])
+      i = start + NUM_JOINTS
+  for extra in range(i, len(lines)):
+    if lines[extra].strip():
+      raise SkeletonFormatError(path, extra + 1, f"expected end of file after {num_frames} "
+                                f"frames, got {lines[extra][:60]!r}")
+
+  n = len(frames)
+  values = fastfloat.parse_rows(joint_lines, JOINT_FIELDS, path=path,
+                                line_of_row=lambda r: joint_starts[r // NUM_JOINTS] + r % NUM_JOINTS + 1)
+  if n:
+    for k, h in enumerate(headers):
+      if not all(_is_number(t) for t in h):
+        bad = next(t for t in h if not _is_number(t))
+        raise SkeletonFormatError(path, header_lines[k], f"expected a number in the body header, "
+                                  f"got {bad!r}")
+    body_info = np.asarray(headers, np.float64)
+  else:
+    body_info = np.zeros((0, BODY_FIELDS - 1), np.float64)
+  return {
+      "num_frames": num_frames,
+      "frame": np.asarray(frames, np.int32),
+      "body_id": ids,
+      "body_info": body_info,
+      "joints": values.reshape(n, NUM_JOINTS, JOINT_FIELDS),
+      "bodies_per_frame": bodies_per_frame,
+  }
+
+
+def _is_number(token: str) -> bool:
+  try:
+    return np.isfinite(float(token))
+  except ValueError:
+    return False
+
+
+def _spread_valid_frames(xyz: np.ndarray) -> np.ndarray:
+  """bool[n]: frames whose x-spread is at most 0.8 x the y-spread (not noisy)."""
+  spread = xyz.max(axis=1) - xyz.min(axis=1)  # [n, 3]
+  return spread[:, 0] <= NOISE_SPR_THRES1 * spread[:, 1]
+
+
+def _select_denoise(raw: dict) -> tuple[list[list[int]], dict]:
+  """Actor slots (lists of occurrence indices) chosen by the standard NTU denoising."""
+  frame = raw["frame"]
+  xyz = raw["joints"][..., :3]
+  order: dict[str, list[int]] = {}
+  for k, bid in enumerate(raw["body_id"]):
+    order.setdefault(bid, []).append(k)
+  info = {"method": "denoise", "bodies": {}, "removed": {}, "actors": [], "discarded": []}
+  for bid, occ in order.items():
+    info["bodies"][bid] = {"frames": len(occ), "first_frame": int(frame[occ[0]]),
+                           "last_frame": int(frame[occ[-1]])}
+  if len(order) == 1:
+    bid, occ = next(iter(order.items()))
+    info["actors"] = [[bid]]
+    return [occ], info
+
+  motion = {bid: float(np.sum(np.var(xyz[occ].reshape(-1, 3), axis=0))) for bid, occ in order.items()}
+  for bid in order:
+    info["bodies"][bid]["motion"] = motion[bid]
+  alive = dict(order)
+  short = [bid for bid, occ in alive.items() if len(occ) <= NOISE_LEN_THRES]
+  if len(short) < len(alive):
+    for bid in short:
+      del alive[bid]
+      info["removed"][bid] = f"length {len(order[bid])} <= {NOISE_LEN_THRES} frames"
+  else:
+    info["length_filter_skipped"] = "every body is short; the length filter would remove all"
+  if len(alive) > 1:
+    for bid in list(alive):
+      if len(alive) == 1:
+        break
+      occ = alive[bid]
+      ok = _spread_valid_frames(xyz[occ])
+      noise = len(occ) - int(ok.sum())
+      if noise == 0:
+        continue
+      ratio = noise / len(occ)
+      if ratio >= NOISE_SPR_THRES2:
+        del alive[bid]
+        info["removed"][bid] = f"spread noise in {ratio:.3f} of frames >= {NOISE_SPR_THRES2}"
+      else:
+        kept = xyz[np.asarray(occ)[ok]].reshape(-1, 3)
+        motion[bid] = min(motion[bid], float(np.sum(np.var(kept, axis=0))))
+        info["bodies"][bid]["motion"] = motion[bid]
+  ranked = sorted(alive, key=lambda b: motion[b], reverse=True)
+  slots: list[list[int]] = [list(alive[ranked[0]])]
+  names = [[ranked[0]]]
+  span1 = [frame[slots[0][0]], frame[slots[0][-1]]]
+  span2 = [0, 0]  # virtual initial interval of actor 2, as in the standard script
+  for bid in ranked[1:]:
+    occ = alive[bid]
+    start, end = frame[occ[0]], frame[occ[-1]]
+    if min(span1[1], end) - max(span1[0], start) <= 0:
+      slots[0].extend(occ)
+      names[0].append(bid)
+      span1 = [min(start, span1[0]), max(end, span1[1])]
+    elif min(span2[1], end) - max(span2[0], start) <= 0:
+      if len(slots) == 1:
+        slots.append([])
+        names.append([])
+      slots[1].extend(occ)
+      names[1].append(bid)
+      span2 = [min(start, span2[0]), max(end, span2[1])]
+    else:
+      info["discarded"].append(bid)
+  info["actors"] = names
+  return slots, info
+
+
+def _select_first(raw: dict, max_bodies: int) -> tuple[list[list[int]], dict]:
+  """Actor slots: the first `max_bodies` bodies of each frame, in file order."""
+  slots: list[list[int]] = [[] for _ in range(max_bodies)]
+  rank = 0
+  prev = -1
+  for k, f in enumerate(raw["frame"]):
+    rank = rank + 1 if f == prev else 0
+    prev = f
+    if rank < max_bodies:
+      slots[rank].append(k)
+  slots = [s for s in slots if s]
+  dropped = int(np.maximum(raw["bodies_per_frame"] - max_bodies, 0).sum())
+  return slots, {"method": "first", "max_bodies": max_bodies, "dropped_occurrences": dropped}
+
+
+def parse_ntu(path: str | os.PathLike, *, bodies: str = "denoise", max_bodies: int = 2,
+              text: str | None = None) -> SkeletonRecord:
+  """Reads an NTU RGB+D `.skeleton` file.
+
+  Args:
+    path: the file.
+    bodies: 'denoise' (standard NTU actor selection, see the module docstring)
+      or 'first' (first `max_bodies` bodies of each frame).
+    max_bodies: at most this many actors are kept ('denoise' always keeps <= 2).
+    text: the file's content if already read (then `path` only names it).
+
+  Returns:
+    A record with positions float32[T, P, 25, 3] in Kinect camera metres
+    (P = number of actors found, 1 or 2), valid 1 where an actor is present,
+    and metadata: setup/camera/subject/replication/action (1-based)/label
+    (0-based), tracking_state int8[T, P, 25], bodies_per_frame int32[T],
+    body_ids per actor, body_selection.
+  """
+  path = os.fspath(path)
+  raw = read_ntu_raw(path, text)
+  if bodies == "denoise":
+    if max_bodies != 2:
+      raise ValueError("bodies='denoise' selects at most 2 actors; use bodies='first' for others")
+    slots, info = _select_denoise(raw) if raw["body_id"] else ([], {"method": "denoise"})
+  elif bodies == "first":
+    slots, info = _select_first(raw, max_bodies)
+  else:
+    raise ValueError(f"bodies must be 'denoise' or 'first', got {bodies!r}")
+  t = raw["num_frames"]
+  p = max(len(slots), 1)
+  positions = np.zeros((t, p, NUM_JOINTS, 3), np.float32)
+  valid = np.zeros((t, p, NUM_JOINTS), np.float32)
+  tracking = np.zeros((t, p, NUM_JOINTS), np.int8)
+  for s, occ in enumerate(slots):
+    occ = np.asarray(occ, np.int64)
+    fr = raw["frame"][occ]
+    if len(np.unique(fr)) != len(fr):
+      raise SkeletonFormatError(path, None, f"actor {s} holds two bodies in one frame; "
+                                "expected distinct body IDs within a frame")
+    positions[fr, s] = raw["joints"][occ, :, :3].astype(np.float32)
+    valid[fr, s] = 1.0
+    tracking[fr, s] = raw["joints"][occ, :, 11].astype(np.int8)
+  empty = int((raw["bodies_per_frame"] == 0).sum())
+  info["empty_frames"] = empty
+  meta = parse_name(path)
+  meta.update({
+      "file_format": "ntu_skeleton",
+      "body_selection": info,
+      "bodies_per_frame": raw["bodies_per_frame"],
+      "tracking_state": tracking,
+  })
+  return SkeletonRecord(positions=positions, valid=valid, format="ntu25", fps=FPS, is_2d=False,
+                        metadata=meta, source=path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The official lists of samples with missing or incomplete skeletons.
+
+def read_missing_skeletons(path: str | os.PathLike) -> frozenset[str]:
+  """Sample names of an official `NTU_RGBD*_samples_with_missing_skeletons.txt` list.
+
+  The file opens with a sentence giving the count ("302 of the captured
+  samples ..."); the number of names must match it.
+  """
+  path = os.fspath(path)
+  text = files.read_text(path)
+  lines = text.splitlines()
+  if not lines:
+    raise SkeletonFormatError(path, 1, "empty file: expected '<N> of the captured samples ...'")
+  m = re.match(r"\s*(\d+) of the captured samples", lines[0])
+  if m is None:
+    raise SkeletonFormatError(path, 1, "expected a header '<N> of the captured samples ...'")
+  expected = int(m.group(1))
+  names = []
+  for k, line in enumerate(lines[1:], start=2):
+    s = line.strip()
+    if _NAME_RE.fullmatch(s):
+      names.append(s)
+    elif s and names:
+      raise SkeletonFormatError(path, k, f"expected a sample name SsssCcccPpppRrrrAaaa, got {s!r}")
+  if len(names) != expected or len(set(names)) != expected:
+    raise SkeletonFormatError(path, None, f"header promises {expected} sample names, found "
+                              f"{len(names)} ({len(set(names))} distinct)")
+  return frozenset(names)
+
+
+def filter_missing(paths: Iterable[str | os.PathLike], missing: frozenset[str], *,
+                   list_name: str = "missing-skeleton list",
+                   logger: logging.Logger | None = None) -> list[str]:
+  """Paths whose sample name is not in `missing`; logs how many were skipped."""
+  paths = [os.fspath(p) for p in paths]
+  kept = []
+  for p in paths:
+    m = _NAME_RE.search(os.path.basename(p))
+    if m is not None and m.group(0) in missing:
+      continue
+    kept.append(p)
+  (logger or logging.getLogger(__name__)).info(
+      "NTU: skipped %d of %d samples listed in %s (%d names in the list)",
+      len(paths) - len(kept), len(paths), list_name, len(missing))
+  return kept
