@@ -119,30 +119,56 @@ def _frame(weights, means, colour, alpha, image_size, fov_deg, dense, tile, capa
                                 capacity=capacity, eps=eps)
 
 
-@functools.partial(jax.jit, static_argnames=("image_size", "fov_deg", "dense", "tile", "capacity",
-                                             "eps"))
+def _raster(weights, means, colour, alpha, *, image_size, fov_deg, dense, tile, capacity, eps,
+            frames_per_step):
+  """Frames of float32[F, G, ...] Gaussians, `frames_per_step` at a time, rematerialised.
+
+  Each step is wrapped in `jax.checkpoint`, so the backward pass keeps only the
+  (small) per-Gaussian inputs of every step and recomputes one step's pixel
+  work at a time: peak memory is that of `frames_per_step` frames whatever the
+  batch size.
+  """
+  step = jax.checkpoint(lambda m, c, a: _frame(weights, m, c, a, image_size, fov_deg, dense,
+                                                tile, capacity, eps))
+  if frames_per_step is None or frames_per_step >= means.shape[0]:
+    return jax.vmap(step)(means, colour, alpha)
+  return jax.lax.map(lambda args: step(*args), (means, colour, alpha), batch_size=frames_per_step)
+
+
+def _check(weights, poses, vels):
+  if poses.shape[-1] != 3 or vels.shape != poses.shape:
+    raise ValueError(f"poses and vels must both be [..., n, P, J, 3], got {poses.shape}, "
+                     f"{vels.shape}")
+  j = weights["buffers"]["canonical_joints"].shape[0]
+  if poses.shape[-2] != j:
+    raise ValueError(f"poses have {poses.shape[-2]} joints, the renderer expects {j}")
+
+
+_STATIC = ("image_size", "fov_deg", "dense", "tile", "capacity", "eps", "frames_per_step")
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
 def render_with_stats(weights: Weights, poses: jax.Array, vels: jax.Array, *, image_size: int,
                       fov_deg: float = 60.0, dense: bool = False, tile: int = raster.DEFAULT_TILE,
-                      capacity: int | None = None, eps: float = raster.DEFAULT_EPS):
+                      capacity: int | None = None, eps: float = raster.DEFAULT_EPS,
+                      frames_per_step: int | None = None):
   """(frames float32[n, S, S, 3], overflow int32[n], pairs int32[n]) for one clip.
 
   `overflow[i]` counts the (tile, Gaussian) pairs of frame i dropped because
   the tiled path's capacity was exceeded (always 0 on the dense path); any
   non-zero value means that frame is not exact and should be reported.
+  `frames_per_step` (None: all n at once) bounds the memory of the backward pass.
   """
-  if poses.ndim != 4 or poses.shape[-1] != 3 or vels.shape != poses.shape:
-    raise ValueError(f"poses and vels must both be [n, P, J, 3], got {poses.shape}, {vels.shape}")
-  j = weights["buffers"]["canonical_joints"].shape[0]
-  if poses.shape[2] != j:
-    raise ValueError(f"poses have {poses.shape[2]} joints, the renderer expects {j}")
-  poses = poses.astype(jnp.float32)
-  vels = vels.astype(jnp.float32)
-  means, colour, alpha = gaussian_attributes(weights, poses, vels)
+  if poses.ndim != 4:
+    raise ValueError(f"poses must be [n, P, J, 3], got {poses.shape}")
+  _check(weights, poses, vels)
+  means, colour, alpha = gaussian_attributes(weights, poses.astype(jnp.float32),
+                                             vels.astype(jnp.float32))
   n, p, k = alpha.shape
   flat = lambda a: a.reshape((n, p * k) + a.shape[3:])  # noqa: E731
-  return jax.vmap(
-      lambda m, c, a: _frame(weights, m, c, a, image_size, fov_deg, dense, tile, capacity, eps)
-  )(flat(means), flat(colour), flat(alpha))
+  return _raster(weights, flat(means), flat(colour), flat(alpha), image_size=image_size,
+                 fov_deg=fov_deg, dense=dense, tile=tile, capacity=capacity, eps=eps,
+                 frames_per_step=frames_per_step)
 
 
 def render(weights: Weights, poses: jax.Array, vels: jax.Array, *, image_size: int,
@@ -162,6 +188,25 @@ def render(weights: Weights, poses: jax.Array, vels: jax.Array, *, image_size: i
                            dense=dense, **kwargs)[0]
 
 
-def render_batch(weights: Weights, poses: jax.Array, vels: jax.Array, **kwargs):
-  """(frames float32[B, n, S, S, 3], overflow int32[B, n], pairs int32[B, n]) of B clips."""
-  return jax.vmap(lambda p, v: render_with_stats(weights, p, v, **kwargs))(poses, vels)
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def render_batch(weights: Weights, poses: jax.Array, vels: jax.Array, *, image_size: int,
+                 fov_deg: float = 60.0, dense: bool = False, tile: int = raster.DEFAULT_TILE,
+                 capacity: int | None = None, eps: float = raster.DEFAULT_EPS,
+                 frames_per_step: int | None = 12):
+  """(frames float32[B, n, S, S, 3], overflow int32[B, n], pairs int32[B, n]) of B clips.
+
+  poses, vels: float32[B, n, P, J, 3]. The B * n frames are rasterised
+  `frames_per_step` at a time (default one 12-frame clip) with
+  rematerialisation, so forward+backward memory does not grow with B.
+  """
+  if poses.ndim != 5:
+    raise ValueError(f"poses must be [B, n, P, J, 3], got {poses.shape}")
+  _check(weights, poses, vels)
+  means, colour, alpha = jax.vmap(lambda p, v: gaussian_attributes(weights, p, v))(
+      poses.astype(jnp.float32), vels.astype(jnp.float32))
+  b, n, p, k = alpha.shape
+  flat = lambda a: a.reshape((b * n, p * k) + a.shape[4:])  # noqa: E731
+  out = _raster(weights, flat(means), flat(colour), flat(alpha), image_size=image_size,
+                fov_deg=fov_deg, dense=dense, tile=tile, capacity=capacity, eps=eps,
+                frames_per_step=frames_per_step)
+  return jax.tree.map(lambda a: a.reshape((b, n) + a.shape[1:]), out)
