@@ -1,60 +1,110 @@
-"""Strict bulk conversion of whitespace-separated numeric text rows to float64."""
+"""Strict bulk conversion of whitespace-separated numeric text rows to float64.
+
+Skeleton text files are mostly decimal numbers, and converting them token by
+token (`float(tok)`, `np.array(tokens, float)`) costs ~150-250 ns per value.
+The rows are instead handed, joined, to Apache Arrow's C++ CSV reader
+(single-threaded, space-delimited, every column float64, no nulls), which
+checks the column count of every row and converts with a correctly rounded
+parser, so values are bit-identical to Python's `float(tok)`.
+
+Anything Arrow refuses (a wrong field count, a non-numeric field, tabs or
+repeated blanks as separators) is re-scanned row by row in Python: either the
+first bad line and field are named in a SkeletonFormatError, or, when the rows
+are fine but not single-space separated, they are converted token by token.
+Every token must match `NUMBER_RE` and be finite (no 'nan', 'inf', '1_000').
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import numpy as np
 
 from skel_llm.skeleton.errors import SkeletonFormatError
 
+NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
-def _first_bad_row(rows: list[str], ncols: int, path: str,
-                   line_of_row: Callable[[int], int]) -> SkeletonFormatError:
+
+def _check_rows(rows: list[str], ncols: int, path: str, line_of_row: Callable[[int], int],
+                what: str) -> SkeletonFormatError | None:
+  """The first malformed row's error, or None when every row is fine."""
   for r, row in enumerate(rows):
     tokens = row.split()
     if len(tokens) != ncols:
-      return SkeletonFormatError(path, line_of_row(r), f"expected {ncols} numbers, got "
+      return SkeletonFormatError(path, line_of_row(r), f"expected {ncols} {what}, got "
                                  f"{len(tokens)}")
     for c, tok in enumerate(tokens):
-      try:
-        v = float(tok)
-      except ValueError:
-        return SkeletonFormatError(path, line_of_row(r), f"field {c + 1}: expected a number, "
-                                   f"got {tok!r}")
-      if not np.isfinite(v):
+      if tok.lower().lstrip("+-") in ("nan", "inf", "infinity"):
         return SkeletonFormatError(path, line_of_row(r), f"field {c + 1}: expected a finite "
                                    f"number, got {tok!r}")
-  return SkeletonFormatError(path, None, "malformed numeric rows")
+      if NUMBER_RE.fullmatch(tok) is None:
+        return SkeletonFormatError(path, line_of_row(r), f"field {c + 1}: expected a number, "
+                                   f"got {tok!r}")
+      if not np.isfinite(float(tok)):
+        return SkeletonFormatError(path, line_of_row(r), f"field {c + 1}: expected a finite "
+                                   f"number, got {tok!r}")
+  return None
 
 
-def parse_rows(rows: list[str], ncols: int, *, path: str,
-               line_of_row: Callable[[int], int]) -> np.ndarray:
+def _arrow_parse(blob: bytes, ncols: int) -> np.ndarray | None:
+  """float64[rows, ncols] via Arrow's CSV reader, or None when it refuses the text."""
+  import pyarrow as pa  # noqa: PLC0415 (imported on first use: ~0.1 s)
+  import pyarrow.csv as pa_csv  # noqa: PLC0415
+
+  names = [str(i) for i in range(ncols)]
+  try:
+    table = pa_csv.read_csv(
+        pa.py_buffer(blob),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=False,
+                                        block_size=max(1 << 20, len(blob) + 1)),
+        parse_options=pa_csv.ParseOptions(delimiter=" ", quote_char=False, double_quote=False,
+                                          escape_char=False, newlines_in_values=False),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={n: pa.float64() for n in names}, null_values=[],
+            strings_can_be_null=False, quoted_strings_can_be_null=False))
+  except pa.ArrowInvalid:
+    return None
+  out = np.empty((table.num_rows, ncols), np.float64)
+  for c, column in enumerate(table.columns):
+    out[:, c] = column.to_numpy()
+  return out
+
+
+def parse_blob(blob: bytes, nrows: int, ncols: int, *, path: str,
+               rows: Callable[[], list[str]], line_of_row: Callable[[int], int],
+               what: str = "numbers") -> np.ndarray:
+  """float64[nrows, ncols] of `blob`, `nrows` lines (LF or CRLF) of `ncols` finite numbers.
+
+  `rows()` gives the same lines as text; it is only called to find and name a
+  bad line (via `line_of_row(row_index) -> 1-based line`) when Arrow refuses
+  the blob.
+  """
+  if nrows == 0:
+    return np.zeros((0, ncols), np.float64)
+  values = _arrow_parse(blob, ncols)
+  # Arrow skips empty lines and accepts 'nan'/'inf': both are caught here.
+  if values is not None and (values.shape[0] != nrows or not np.isfinite(values).all()):
+    values = None
+  if values is None:
+    text_rows = rows()
+    error = _check_rows(text_rows, ncols, path, line_of_row, what)
+    if error is not None:
+      raise error
+    values = np.array(" ".join(text_rows).split(), np.float64).reshape(nrows, ncols)
+  return values
+
+
+def parse_rows(rows: list[str], ncols: int, *, path: str, line_of_row: Callable[[int], int],
+               what: str = "numbers") -> np.ndarray:
   """float64[len(rows), ncols] of text rows holding exactly `ncols` finite numbers each.
 
   Raises SkeletonFormatError naming the first offending row's line (via
   `line_of_row(row_index) -> 1-based line`) and field.
   """
-  if not rows:
-    return np.zeros((0, ncols), np.float64)
-  blob = " ".join(rows)
-  tokens = blob.split()
-  if len(tokens) != len(rows) * ncols:
-    raise _first_bad_row(rows, ncols, path, line_of_row)
   try:
-    values = np.array(tokens, dtype=np.float64)
-  except ValueError:
-    raise _first_bad_row(rows, ncols, path, line_of_row) from None
-  values = values.reshape(len(rows), ncols)
-  if not np.isfinite(values).all():
-    raise _first_bad_row(rows, ncols, path, line_of_row)
-  # Equal totals can still hide one short and one long row: check per row.
-  counts = np.fromiter((len(r.split()) for r in rows), np.int64, len(rows)) if _maybe_ragged(
-      rows) else None
-  if counts is not None and (counts != ncols).any():
-    raise _first_bad_row(rows, ncols, path, line_of_row)
-  return values
-
-
-def _maybe_ragged(rows: list[str]) -> bool:
-  return True
+    blob = "\n".join(rows).encode("ascii")
+  except UnicodeEncodeError:
+    blob = b"\x00"  # refused by Arrow: the rows are then checked one by one
+  return parse_blob(blob, len(rows), ncols, path=path, rows=lambda: rows,
+                    line_of_row=line_of_row, what=what)

@@ -59,30 +59,54 @@ def parse_name(name: str) -> dict[str, int]:
 
 
 class _Lines:
-  """Line access with 1-based line numbers in errors."""
+  """Lines of a file's bytes (LF or CRLF), decoded on demand; 1-based line numbers in errors."""
 
-  def __init__(self, lines: list[str], path: str):
-    self.lines = lines
+  def __init__(self, raw: bytes, path: str):
+    self.raw = raw
     self.path = path
+    newlines = np.flatnonzero(np.frombuffer(raw, np.uint8) == 10)
+    self.starts = [0] + (newlines + 1).tolist()
+    self.ends = newlines.tolist() + [len(raw)]
+    if self.starts[-1] == len(raw):  # a final line break ends the last line
+      self.starts.pop()
+      self.ends.pop()
+    self.count = len(self.starts)
 
-  def need(self, i: int, expected: str) -> str:
-    if i >= len(self.lines):
+  def get(self, i: int) -> bytes:
+    """Line i (0-based) without its line break, b'' past the end."""
+    if i >= self.count:
+      return b""
+    line = self.raw[self.starts[i]:self.ends[i]]
+    return line[:-1] if line.endswith(b"\r") else line
+
+  def text(self, i: int) -> str:
+    return self.get(i).decode("ascii")
+
+  def span(self, first: int, last: int) -> bytes:
+    """Bytes of lines first..last (0-based, inclusive) with their inner line breaks."""
+    end = self.ends[last]
+    if self.raw[end - 1:end] == b"\r":
+      end -= 1
+    return self.raw[self.starts[first]:end]
+
+  def need(self, i: int, expected: str) -> bytes:
+    if i >= self.count:
       raise SkeletonFormatError(self.path, i + 1, f"file ends early: expected {expected}")
-    return self.lines[i]
+    return self.get(i)
 
   def int_line(self, i: int, expected: str) -> int:
     tokens = self.need(i, expected).split()
     if len(tokens) != 1:
       raise SkeletonFormatError(self.path, i + 1, f"expected {expected} (one integer), got "
-                                f"{len(tokens)} fields {self.lines[i][:60]!r}")
+                                f"{len(tokens)} fields {self.text(i)[:60]!r}")
     try:
       return int(tokens[0])
     except ValueError:
       raise SkeletonFormatError(self.path, i + 1, f"expected {expected} (one integer), got "
-                                f"{tokens[0]!r}") from None
+                                f"{tokens[0].decode()!r}") from None
 
 
-def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:
+def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # noqa: C901
   """Strictly parses an NTU `.skeleton` file into per-body-occurrence arrays.
 
   Returns a dict with
@@ -94,11 +118,12 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:
     bodies_per_frame: int32[T].
   """
   path = os.fspath(path)
-  if text is None:
-    text = files.read_text(path)
-  lines = text.splitlines()
-  src = _Lines(lines, path)
-  if not text.strip():
+  raw = files.read_bytes(path) if text is None else text.encode("ascii", "replace")
+  if not raw.isascii():
+    line = raw[:next(k for k, c in enumerate(raw) if c > 127)].count(b"\n") + 1
+    raise SkeletonFormatError(path, line, "expected ASCII text, found a non-ASCII byte")
+  src = _Lines(raw, path)
+  if not raw.strip():
     raise SkeletonFormatError(path, 1, "empty file: expected the frame count")
   num_frames = src.int_line(0, "the frame count")
   if num_frames < 1:
@@ -106,65 +131,62 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:
   i = 1
   frames, ids, headers, header_lines = [], [], [], []
   joint_starts: list[int] = []
-  joint_lines: list[str] = []
-  bodies_per_frame = np.zeros(num_frames, np.int32)
+  blocks: list[bytes] = []
+  bodies_per_frame = []
+  num_lines = src.count
+  # The common case (clean digits, enough lines) stays on a short path; anything else goes
+  # through `_Lines.int_line`, which names the line and what was expected.
   for f in range(num_frames):
-    nb = src.int_line(i, f"the body count of frame {f + 1}")
+    line = src.get(i)
+    nb = int(line) if line.isdigit() else src.int_line(i, f"the body count of frame {f + 1}")
     if nb < 0:
       raise SkeletonFormatError(path, i + 1, f"expected a body count >= 0, got {nb}")
-    bodies_per_frame[f] = nb
+    bodies_per_frame.append(nb)
     i += 1
     for b in range(nb):
-      header = src.need(i, f"the header of body {b + 1} in frame {f + 1}").split()
-      if len(header) != BODY_FIELDS:
-        raise SkeletonFormatError(path, i + 1, f"expected {BODY_FIELDS} body header fields, got "
-                                  f"{len(header)}")
+      header = src.need(i, f"the header of body {b + 1} in frame {f + 1}").split(None, 1)
       frames.append(f)
-      ids.append(header[0])
-      headers.append(header[1:])
+      ids.append(header[0].decode() if header else "")
+      headers.append(header[1] if len(header) == 2 else b"")
       header_lines.append(i + 1)
-      nj = src.int_line(i + 1, f"the joint count of body {b + 1} in frame {f + 1}")
+      line = src.get(i + 1)
+      nj = int(line) if line.isdigit() else src.int_line(
+          i + 1, f"the joint count of body {b + 1} in frame {f + 1}")
       if nj != NUM_JOINTS:
         raise SkeletonFormatError(path, i + 2, f"expected {NUM_JOINTS} joints, got {nj}")
       start = i + 2
-      if start + NUM_JOINTS > len(lines):
-        raise SkeletonFormatError(path, len(lines) + 1, f"file ends early: expected "
+      i = start + NUM_JOINTS
+      if i > num_lines:
+        raise SkeletonFormatError(path, num_lines + 1, f"file ends early: expected "
                                   f"{NUM_JOINTS} joint lines from line {start + 1}")
       joint_starts.append(start)
-      joint_lines.extend(lines[start:start + NUM_JOINTS])
-      i = start + NUM_JOINTS
-  for extra in range(i, len(lines)):
-    if lines[extra].strip():
+      blocks.append(src.span(start, i - 1))
+  for extra in range(i, num_lines):
+    if src.get(extra).strip():
       raise SkeletonFormatError(path, extra + 1, f"expected end of file after {num_frames} "
-                                f"frames, got {lines[extra][:60]!r}")
+                                f"frames, got {src.text(extra)[:60]!r}")
 
   n = len(frames)
-  values = fastfloat.parse_rows(joint_lines, JOINT_FIELDS, path=path,
-                                line_of_row=lambda r: joint_starts[r // NUM_JOINTS] + r % NUM_JOINTS + 1)
-  if n:
-    for k, h in enumerate(headers):
-      if not all(_is_number(t) for t in h):
-        bad = next(t for t in h if not _is_number(t))
-        raise SkeletonFormatError(path, header_lines[k], f"expected a number in the body header, "
-                                  f"got {bad!r}")
-    body_info = np.asarray(headers, np.float64)
-  else:
-    body_info = np.zeros((0, BODY_FIELDS - 1), np.float64)
+
+  def joint_line(r: int) -> int:
+    return joint_starts[r // NUM_JOINTS] + r % NUM_JOINTS
+
+  values = fastfloat.parse_blob(
+      b"\n".join(blocks), n * NUM_JOINTS, JOINT_FIELDS, path=path,
+      rows=lambda: [src.text(joint_line(r)) for r in range(n * NUM_JOINTS)],
+      line_of_row=lambda r: joint_line(r) + 1)
+  body_info = fastfloat.parse_blob(
+      b"\n".join(headers), n, BODY_FIELDS - 1, path=path,
+      rows=lambda: [h.decode() for h in headers], line_of_row=lambda r: header_lines[r],
+      what="body header numbers after the body ID")
   return {
       "num_frames": num_frames,
       "frame": np.asarray(frames, np.int32),
       "body_id": ids,
       "body_info": body_info,
       "joints": values.reshape(n, NUM_JOINTS, JOINT_FIELDS),
-      "bodies_per_frame": bodies_per_frame,
+      "bodies_per_frame": np.asarray(bodies_per_frame, np.int32),
   }
-
-
-def _is_number(token: str) -> bool:
-  try:
-    return np.isfinite(float(token))
-  except ValueError:
-    return False
 
 
 def _spread_valid_frames(xyz: np.ndarray) -> np.ndarray:
