@@ -35,7 +35,8 @@ def _read(name, data_dir, split):
 def test_synthetic_actions_compositional(tmp_path):
   from data_prep.synthetic_actions import synthetic_actions_dataset_builder as b
 
-  cfg = b.SyntheticConfig(name="tiny", num_train=6, num_test=3, num_frames=16, compositional=True)
+  cfg = b.SyntheticConfig(name="tiny", num_train=6, num_test=3, num_frames=16, compositional=True,
+                          topology="smpl22")
   _build(b.Builder, tmp_path, config=cfg)
   seen, unseen = synthetic.compositional_split(0)
   train = _read("synthetic_actions/tiny", tmp_path, "train")
@@ -44,12 +45,13 @@ def test_synthetic_actions_compositional(tmp_path):
   assert {int(e["label"]) for e in train.values()} <= set(seen)
   assert {int(e["label"]) for e in test_unseen.values()} <= set(unseen)
   for ex in list(train.values()) + list(test_unseen.values()):
-    rec = synthetic.generate_clip(int(ex["label"]), int(ex["seed"]), num_frames=16)
+    rec = synthetic.generate_clip(int(ex["label"]), int(ex["seed"]), num_frames=16,
+                                  topology="smpl22")
     positions, valid = common.decode(ex)
     np.testing.assert_array_equal(positions, rec.positions)
     np.testing.assert_array_equal(valid, rec.valid)
     assert common.text(ex["description"]) == rec.metadata["description"]
-    assert common.text(ex["format"]) == "ntu25" and int(ex["num_joints"]) == 25
+    assert common.text(ex["format"]) == "smpl22" and int(ex["num_joints"]) == 22
 
 
 def test_ntu_rgbd_from_the_real_samples(tmp_path, shared_data):
