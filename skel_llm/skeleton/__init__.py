@@ -9,7 +9,7 @@ Parsers (each also reachable through `load(path, format=...)`):
 `parse_h36m`, `parse_bvh`.
 """
 
-from skel_llm.skeleton import topology
+from skel_llm.skeleton import correspondence, sampling, topology
 from skel_llm.skeleton.bvh import parse_bvh
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.humanml3d import parse_humanml3d, read_captions
@@ -22,9 +22,9 @@ from skel_llm.skeleton.pku_mmd import parse_pku_mmd, parse_pku_mmd_segments, rea
 from skel_llm.skeleton.record import SkeletonRecord
 
 __all__ = [
-    "SkeletonFormatError", "SkeletonRecord", "detect_format", "filter_missing", "formats",
+    "SkeletonFormatError", "SkeletonRecord", "correspondence", "detect_format", "filter_missing", "formats",
     "load", "load_all", "parse_bvh", "parse_coco", "parse_coco_images", "parse_h36m",
     "parse_humanml3d", "parse_kinetics", "parse_ntu", "parse_nw_ucla", "parse_pku_mmd",
     "parse_pku_mmd_segments", "read_captions", "read_labels", "read_missing_skeletons",
-    "topology",
+    "sampling", "topology",
 ]

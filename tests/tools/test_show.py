@@ -14,12 +14,13 @@ def test_coco_figure_keeps_the_image_geometry(shared_data):
   kp = rec.positions[..., :2][ok].astype(np.float64)
   # One uniform scale and offset for both axes, same orientation as the photo (y down).
   a = np.c_[kp, np.ones(len(kp))]
+  scales = []
   for axis in (0, 1):
     coef, *_ = np.linalg.lstsq(a, px[ok][:, axis], rcond=None)
     np.testing.assert_allclose(a @ coef, px[ok][:, axis], atol=1e-9)
     assert coef[axis] > 0 and abs(coef[1 - axis]) < 1e-12
-    scale = coef[axis] if axis == 0 else scale
-  assert np.isclose(coef[1], scale)
+    scales.append(coef[axis])
+  assert np.isclose(scales[0], scales[1])
   assert px[ok].min() >= 0 and px[ok].max() <= 200
 
 
