@@ -200,3 +200,34 @@ def test_bvh_topology_from_file(shared_data):
   pairs = {(names[a], names[b]) for a, b in topo.left_right}
   assert ("LeftHip", "RightHip") in pairs and ("LThumb", "RThumb") in pairs
   assert isinstance(topo, topology.Topology) and isinstance(bvh.bvh_topology, object)
+
+
+# Files in ../shared/data/real that hold no skeleton sequence, and why load() refuses them.
+NOT_SKELETONS = {
+    "SOURCES.md": "unknown skeleton file type '.md'",
+    "NTU_RGBD_samples_with_missing_skeletons.txt": "unknown text skeleton format",
+    "NTU_RGBD120_samples_with_missing_skeletons.txt": "unknown text skeleton format",
+    "S001C001P001R001A001.skeleton.npy": "pickled .npy",  # the official converter's dict
+    "kinetics_val_label.json": "unknown JSON skeleton layout",
+    "Mean.npy": "unknown .npy skeleton array of shape (263,)",
+    "Std.npy": "unknown .npy skeleton array of shape (263,)",
+    "012314.npy@new_joint_vecs": "unknown .npy skeleton array of shape (170, 263)",
+}
+
+
+def test_every_real_file_loads_or_is_refused_with_a_reason(shared_data):
+  seen = 0
+  for path in sorted((shared_data / "real").rglob("*")):
+    if not path.is_file():
+      continue
+    key = f"{path.name}@{path.parent.name}" if path.parent.name == "new_joint_vecs" else path.name
+    if key in NOT_SKELETONS:
+      with pytest.raises(SkeletonFormatError, match=NOT_SKELETONS[key].replace("(", r"\(")
+                         .replace(")", r"\)").replace(".", r"\.")):
+        skeleton.load(path)
+      continue
+    rec = skeleton.load(path)
+    assert rec.num_frames >= 1 and np.isfinite(rec.positions).all(), path
+    assert rec.topology.num_joints == rec.num_joints, path
+    seen += 1
+  assert seen == 7 + 1 + 5 + 1 + 1 + 2 + 3  # NTU, PKU, Kinetics, HumanML3D, COCO, H36M, BVH
