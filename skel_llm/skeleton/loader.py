@@ -10,6 +10,7 @@ values per line); `format=` overrides it. Formats and their parsers:
 | kinetics | Kinetics-skeleton `.json` (OpenPose-18) | `kinetics.parse_kinetics` |
 | nw_ucla | NW-UCLA `.json` (Kinect v1, 20 joints) | `nw_ucla.parse_nw_ucla` |
 | humanml3d | HumanML3D `new_joints/*.npy` [T, 22, 3] | `humanml3d.parse_humanml3d` |
+| humanml3d_vecs | HumanML3D `new_joint_vecs/*.npy` [T, 263] | `humanml3d.parse_humanml3d_vecs` |
 | coco | COCO person-keypoints `.json` | `keypoints.parse_coco` |
 | h36m | Human3.6M-17 `.npz` (mmpose) or `.npy` [N, 17, 2|3] | `keypoints.parse_h36m` |
 | bvh | BVH motion capture | `bvh.parse_bvh` |
@@ -34,6 +35,7 @@ _PARSERS: dict[str, tuple[str, str, str | None]] = {
     "kinetics": ("kinetics", "parse_kinetics", None),
     "nw_ucla": ("nw_ucla", "parse_nw_ucla", None),
     "humanml3d": ("humanml3d", "parse_humanml3d", None),
+    "humanml3d_vecs": ("humanml3d", "parse_humanml3d_vecs", None),
     "coco": ("keypoints", "parse_coco", "parse_coco_images"),
     "h36m": ("keypoints", "parse_h36m", None),
     "bvh": ("bvh", "parse_bvh", None),
@@ -88,6 +90,8 @@ def _array_kind(path: str) -> str:
   shape = tuple(arr.shape)
   if len(shape) == 3 and shape[1:] == (22, 3):
     return "humanml3d"
+  if len(shape) == 2 and shape[1] == 263:
+    return "humanml3d_vecs"
   if len(shape) == 3 and shape[1] == 17 and shape[2] in (2, 3):
     return "h36m"
   raise SkeletonFormatError(path, None, f"unknown .npy skeleton array of shape {shape}: expected "
