@@ -20,6 +20,10 @@ def test_pku_mmd_sequence_has_1040_frames_and_second_body_in_728(shared_data):
   rec = skeleton.load(shared_data / "real/pku_mmd/A10N08-L.txt")
   assert rec.format == "ntu25" and rec.positions.shape == (1040, 2, 25, 3)
   assert rec.metadata["bodies_present"].tolist() == [1040, 728]
+  lines = (shared_data / "real/pku_mmd/A10N08-L.txt").read_text().splitlines()
+  for t in (0, 1, 517, 1039):  # rows 2.. start with a blank: parsed all the same
+    plain = np.array([float(v) for v in lines[t].split()], np.float32).reshape(2, 25, 3)
+    assert np.array_equal(rec.positions[t], plain)
   assert np.all(rec.valid[:, 1].any(axis=1) == np.any(rec.positions[:, 1] != 0, axis=(1, 2)))
 
 
