@@ -7,10 +7,10 @@ The rows are instead handed, joined, to Apache Arrow's C++ CSV reader
 checks the column count of every row and converts with a correctly rounded
 parser, so values are bit-identical to Python's `float(tok)`.
 
-Anything Arrow refuses (a wrong field count, a non-numeric field, tabs or
-repeated blanks as separators) is re-scanned row by row in Python: either the
-first bad line and field are named in a SkeletonFormatError, or, when the rows
-are fine but not single-space separated, they are converted token by token.
+Rows separated by tabs or several blanks (PKU-MMD lines start with a blank)
+are normalised and given to Arrow again. Anything Arrow still refuses (a
+wrong field count, a non-numeric field) is re-scanned row by row in Python
+and the first bad line and field are named in a SkeletonFormatError.
 Every token must match `NUMBER_RE` and be finite (no 'nan', 'inf', '1_000').
 """
 
@@ -82,16 +82,27 @@ def parse_blob(blob: bytes, nrows: int, ncols: int, *, path: str,
   """
   if nrows == 0:
     return np.zeros((0, ncols), np.float64)
-  values = _arrow_parse(blob, ncols)
-  # Arrow skips empty lines and accepts 'nan'/'inf': both are caught here.
-  if values is not None and (values.shape[0] != nrows or not np.isfinite(values).all()):
-    values = None
+  values = _checked(_arrow_parse(blob, ncols), nrows)
   if values is None:
+    # Tabs, repeated or leading blanks: normalise the separators and let Arrow try again.
     text_rows = rows()
-    error = _check_rows(text_rows, ncols, path, line_of_row, what)
-    if error is not None:
-      raise error
-    values = np.array(" ".join(text_rows).split(), np.float64).reshape(nrows, ncols)
+    try:
+      tidy = "\n".join(" ".join(r.split()) for r in text_rows).encode("ascii")
+      values = _checked(_arrow_parse(tidy, ncols), nrows) if all(text_rows) else None
+    except UnicodeEncodeError:
+      values = None
+    if values is None:
+      error = _check_rows(text_rows, ncols, path, line_of_row, what)
+      if error is not None:
+        raise error
+      values = np.array(" ".join(text_rows).split(), np.float64).reshape(nrows, ncols)
+  return values
+
+
+def _checked(values: np.ndarray | None, nrows: int) -> np.ndarray | None:
+  """Arrow's result if complete and finite (it skips empty lines and accepts 'nan'/'inf')."""
+  if values is None or values.shape[0] != nrows or not np.isfinite(values).all():
+    return None
   return values
 
 

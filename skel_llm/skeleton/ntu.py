@@ -118,7 +118,7 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # n
     bodies_per_frame: int32[T].
   """
   path = os.fspath(path)
-  raw = files.read_bytes(path) if text is None else text.encode("ascii", "replace")
+  raw = files.read_bytes(path) if text is None else text.encode("utf-8")
   if not raw.isascii():
     line = raw[:next(k for k, c in enumerate(raw) if c > 127)].count(b"\n") + 1
     raise SkeletonFormatError(path, line, "expected ASCII text, found a non-ASCII byte")

@@ -4,7 +4,9 @@
     python -m skel_llm.tools.show FILE -o out.gif [--fps 15]
     python -m skel_llm.tools.show --synthetic "wave right hand" --seed 0 -o wave.png
 
-Front view (x right, the topology's up axis up), one panel per frame; the
+Front view (the file's x to the right, the topology's up axis up; for Kinect
+data, whose x grows to the sensor's left, this is a mirror view, like Kinect's
+own colour frames), one panel per frame; the
 left side of each body is blue, the right side red, the midline grey; the
 second person is drawn in lighter shades. Joints with no data are not drawn.
 """
