@@ -1,6 +1,7 @@
 """`kinetics_skeleton`: Kinetics-400 OpenPose-18 2D skeletons (ST-GCN release), 400 classes.
 
-Build (TensorFlow-free; `tfds build` takes the same flags where TensorFlow is installed):
+Build from the repository root (TensorFlow-free; with TensorFlow installed,
+`PYTHONPATH=. tfds build` takes the same arguments):
 
     python -m data_prep.build data_prep/kinetics_skeleton --manual_dir=/data/kinetics-skeleton \
         --data_dir=~/tensorflow_datasets

@@ -1,6 +1,7 @@
 """`nw_ucla`: Northwestern-UCLA Multiview Action3D skeletons (Kinect v1, 20 joints, 10 classes).
 
-Build (TensorFlow-free; `tfds build` takes the same flags where TensorFlow is installed):
+Build from the repository root (TensorFlow-free; with TensorFlow installed,
+`PYTHONPATH=. tfds build` takes the same arguments):
 
     python -m data_prep.build data_prep/nw_ucla --manual_dir=/data/nw_ucla \
         --data_dir=~/tensorflow_datasets
