@@ -110,7 +110,8 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
   """
   index = label_index(label)
   cls = CLASSES[index]
-  rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, index, 0x5EED])
+  # Any integer seed (negative or beyond 32 bits) gets its own stream.
+  rng = np.random.default_rng([int(seed) % 2**128, index, 0x5EED])
   knobs = _draw_knobs(rng, cls.persons, variation_knobs)
   win = make_window(num_frames, knobs["speed"], rng, cls.base_length)
   ctxs = []
