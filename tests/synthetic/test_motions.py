@@ -171,3 +171,21 @@ def test_squat_angle(seed):
   p, desc = _clip("squat", seed)
   stated = float(_number(r"thighs about (\d+) degrees from vertical", desc))
   assert abs(_sagittal(p, "left_hip", "left_knee").max() - stated) < 4
+
+
+@pytest.mark.parametrize("label", [c.name for c in S.CLASSES if c.persons == 1])
+def test_limbs_said_to_stay_still_stay_still(label):
+  parts = topology.get("ntu25").parts
+  for seed in range(2):
+    p, desc = _clip(label, seed)
+    still = []
+    m = re.search(r"The (left|right) arm and (?:both|the) legs stay still", desc)
+    if m:
+      still += [f"{m.group(1)}_arm", f"{m.group(1)}_hand"]
+    if m or "The legs stay still" in desc:
+      still += ["left_leg", "right_leg", "left_foot", "right_foot"]
+    if not still:
+      continue
+    travel = np.linalg.norm(p - p[:1], axis=-1).max(axis=0)  # [J]
+    joints = [j for part in still for j in parts[part]]
+    assert travel[joints].max() < 0.03, (label, seed)  # only the quiet-standing sway
