@@ -23,9 +23,9 @@ def test_nw_ucla_cross_view_from_written_fixtures(tmp_path, tfds_build, tfds_rea
   frames = {n: rng.normal(size=(5 + i, 20, 3)).round(4) for i, n in enumerate(clips)}
   for n, label in clips.items():
     _ucla_json(manual / f"{n}.json", n, label, frames[n])
-  tfds_build(b.Builder, tmp_path / "dd", manual)
-  train = tfds_read("nw_ucla", tmp_path / "dd", "train")
-  test = tfds_read("nw_ucla", tmp_path / "dd", "test")
+  tfds_build(b.Builder, tmp_path / "dd", manual, "xview")
+  train = tfds_read("nw_ucla/xview", tmp_path / "dd", "train")
+  test = tfds_read("nw_ucla/xview", tmp_path / "dd", "test")
   assert sorted(train) == ["a01_s01_e00_v01", "a11_s02_e01_v02"] and list(test) == [
       "a12_s03_e02_v03"]
   assert int(train["a11_s02_e01_v02"]["label"]) == 8  # action a11 is "throw"
@@ -34,6 +34,8 @@ def test_nw_ucla_cross_view_from_written_fixtures(tmp_path, tfds_build, tfds_rea
     positions, _ = common.decode(ex)
     np.testing.assert_allclose(positions[:, 0], frames[n], atol=1e-6)
     assert common.text(ex["format"]) == "kinect20"
+  tfds_build(b.Builder, tmp_path / "dd1", manual, "xview_v1")
+  assert list(tfds_read("nw_ucla/xview_v1", tmp_path / "dd1", "test")) == ["a01_s01_e00_v01"]
   _ucla_json(manual / "a02_s01_e00_v01.json", "a02_s01_e00_v01", 5, frames["a01_s01_e00_v01"])
   with pytest.raises(ValueError, match="disagrees with action id a02"):
-    tfds_build(b.Builder, tmp_path / "dd2", manual)
+    tfds_build(b.Builder, tmp_path / "dd2", manual, "xview")
