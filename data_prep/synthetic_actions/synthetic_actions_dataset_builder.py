@@ -1,6 +1,7 @@
 """`synthetic_actions`: procedural skeleton actions from `skel_llm.synthetic` (no download).
 
-Build (TensorFlow-free; `tfds build` takes the same flags where TensorFlow is installed):
+Build from the repository root (TensorFlow-free; with TensorFlow installed,
+`PYTHONPATH=. tfds build` takes the same arguments):
 
     python -m data_prep.build data_prep/synthetic_actions --config=default \
         --data_dir=~/tensorflow_datasets

@@ -61,12 +61,11 @@ def _draw_knobs(rng: np.random.Generator, persons: int, given: dict) -> dict:
   return knobs
 
 
-def _rest_pose(c: Ctx, rng: np.random.Generator) -> None:
+def _rest_pose(c: Ctx) -> None:
   """Relaxed arms: slightly out to the sides (outermost rotation), elbows slightly bent."""
-  abd = np.deg2rad(rng.uniform(4.0, 10.0))
   for side in ("left", "right"):
     j = K.LIMB[side]
-    c.pose.add(j["shoulder"], "z", K.SIDE_SIGN[side] * abd)
+    c.pose.add(j["shoulder"], "z", K.SIDE_SIGN[side] * c.rest_abduction)
     c.pose.add(j["elbow"], "x", c.rest_elbow)
 
 
@@ -105,12 +104,14 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
   Returns:
     A `SkeletonRecord` in `topology` with positions float32[T, P, J, 3] (P = 2 for two-person
     classes), valid float32[T, P, J] (0 where a joint was dropped; its position is then 0) and
-    metadata `label`, `label_index`, `description`, `verb`, `side`, `part`, `seed`, `knobs`
-    (plus `image_size` for the 2D formats).
+    metadata `label`, `label_index`, `description`, `verb`, `side`, `part`, `seed`, `knobs`,
+    `camera_step_back` (metres the camera moved back to keep every joint in view; usually 0),
+    plus `image_size` for the 2D formats.
   """
   index = label_index(label)
   cls = CLASSES[index]
-  rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, index, 0x5EED])
+  # Any integer seed (negative or beyond 32 bits) gets its own stream.
+  rng = np.random.default_rng([int(seed) % 2**128, index, 0x5EED])
   knobs = _draw_knobs(rng, cls.persons, variation_knobs)
   win = make_window(num_frames, knobs["speed"], rng, cls.base_length)
   ctxs = []
@@ -119,13 +120,14 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
     body = K.make_body(rng, scale)
     ctxs.append(Ctx(pose=K.Pose(num_frames), body=body, win=win, rng=rng, amp=knobs["amplitude"],
                     side=cls.side if cls.side in ("left", "right") else "",
-                    rest_elbow=float(np.deg2rad(rng.uniform(5.0, 15.0)))))
+                    rest_elbow=float(np.deg2rad(rng.uniform(5.0, 15.0))),
+                    rest_abduction=float(np.deg2rad(rng.uniform(4.0, 10.0)))))
 
   yaw = np.deg2rad(knobs["view_yaw_deg"])
   floor_y = -knobs["camera_height"]
   centre = np.array([knobs["lateral"], 0.0, knobs["distance"]])
   if cls.persons == 1:
-    _rest_pose(ctxs[0], rng)
+    _rest_pose(ctxs[0])
     steps = cls.program(ctxs[0])
     _sway(ctxs[0], rng)
     body_pos = [K.forward_kinematics_with_landmarks(ctxs[0].body, ctxs[0].pose)]
@@ -133,7 +135,7 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
     first = f"The person stands upright, {_facing_phrase(knobs['view_yaw_deg'])}, arms relaxed."
   else:
     for c in ctxs:
-      _rest_pose(c, rng)
+      _rest_pose(c)
     inter = cls.program(*ctxs)
     for c in ctxs:
       _sway(c, rng)
@@ -156,6 +158,12 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
   tilt = K.rot("x", np.array([np.deg2rad(knobs["camera_pitch_deg"])]))[0]
   points = points @ tilt.T
 
+  # Keep everyone inside a 56 degree cone (the renderer's camera sees 60): if a pose reaches out
+  # of it (an arm raised overhead close to a low camera), the camera steps back along its axis.
+  reach = np.max(np.abs(points[..., :2]), axis=-1) / np.tan(np.deg2rad(28.0)) - points[..., 2]
+  step_back = float(max(0.0, reach.max()))
+  points = points + np.array([0.0, 0.0, step_back])
+
   if cls.persons == 2:
     # Name the persons by where they appear in the picture (u ~ x / z).
     u = points[0, :, K.SPINE_BASE, 0] / points[0, :, K.SPINE_BASE, 2]
@@ -168,8 +176,9 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
   # seed are the same in every format.
   points = points + rng.normal(0.0, 1.0, points.shape) * knobs["noise_std"]
   scene_to_world = tilt @ K.rot("y", np.array([yaw]))[0]
+  scene_origin = tilt @ (centre + np.array([0.0, floor_y, 0.0])) + np.array([0.0, 0.0, step_back])
   positions, extra = formats.convert(points, topology, scene_to_world=scene_to_world,
-                                     scene_origin=tilt @ (centre + np.array([0.0, floor_y, 0.0])))
+                                     scene_origin=scene_origin)
   valid = (rng.random(positions.shape[:3]) >= knobs["missing_prob"]).astype(np.float32)
   positions = positions * valid[..., None]
 
@@ -180,7 +189,8 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
       is_2d=topology in formats.IMAGE_SIZE,
       metadata={"label": cls.name, "label_index": index, "description": description,
                 "verb": cls.verb, "side": cls.side, "part": cls.part, "seed": int(seed),
-                "knobs": knobs, "dataset": "synthetic_actions", **extra})
+                "knobs": knobs, "camera_step_back": step_back, "dataset": "synthetic_actions",
+                **extra})
 
 
 def _capitalise(s: str) -> str:

@@ -118,3 +118,28 @@ def test_missing_joints_and_unknown_formats():
   assert set(formats.FORMATS) <= set(topology.names())
   with pytest.raises(KeyError, match="unknown topology"):
     _clip("mano21")
+
+
+@pytest.mark.parametrize("label", ["jump", "push"])
+def test_smpl22_does_not_depend_on_the_camera(label):
+  """HumanML3D coordinates live in the scene: view, distance, height and tilt drop out."""
+  a = _clip("smpl22", label, view_yaw_deg=-30.0, camera_pitch_deg=-5.0, distance=2.7,
+            lateral=-0.2, camera_height=0.8)
+  b = _clip("smpl22", label, view_yaw_deg=25.0, camera_pitch_deg=7.0, distance=3.3,
+            lateral=0.3, camera_height=1.05)
+  np.testing.assert_allclose(a.positions, b.positions, atol=1e-5)
+
+
+def test_camera_steps_back_to_keep_raised_arms_in_view():
+  r = _clip("ntu25", "raise right arm", camera_height=0.5, distance=1.6, camera_pitch_deg=8.0,
+            amplitude=1.1, body_scale=1.1)
+  assert r.metadata["camera_step_back"] > 0
+  p = r.positions
+  limit = np.tan(np.deg2rad(28.0)) + 1e-6
+  assert (np.abs(p[..., :2]).max(-1) / p[..., 2]).max() <= limit
+  # The scene itself is unchanged: the same clip in HumanML3D coordinates as from afar.
+  near = _clip("smpl22", "raise right arm", camera_height=0.5, distance=1.6, camera_pitch_deg=8.0,
+               amplitude=1.1, body_scale=1.1)
+  far = _clip("smpl22", "raise right arm", camera_height=0.5, distance=4.0, camera_pitch_deg=8.0,
+              amplitude=1.1, body_scale=1.1)
+  np.testing.assert_allclose(near.positions, far.positions, atol=1e-5)
