@@ -18,7 +18,10 @@ frames, rank the rest by motion (summed variance of their joints), take the
 most moving body as actor 1 and give every further body, in motion order, to
 actor 1 if its frame interval does not overlap actor 1's, else to actor 2 if
 it does not overlap actor 2's, else discard it. Unlike that script, frames with
-no body are kept (as invalid frames), never dropped. `bodies='first'` keeps the
+no body are kept (as invalid frames), never dropped; a body's interval is its
+true first and last frame (the script counts appearances from the first one);
+and when every body is short, the length filter is skipped and recorded (the
+script would be left with no body). `bodies='first'` keeps the
 first two bodies of each frame in file order (what the DrAction reference
 renders use). Every choice is recorded in `record.metadata['body_selection']`.
 """
