@@ -1,6 +1,7 @@
 """`humanml3d`: HumanML3D motions (SMPL-22 joint positions, 20 fps) with their captions.
 
-Build (TensorFlow-free; `tfds build` takes the same flags where TensorFlow is installed):
+Build from the repository root (TensorFlow-free; with TensorFlow installed,
+`PYTHONPATH=. tfds build` takes the same arguments):
 
     python -m data_prep.build data_prep/humanml3d --manual_dir=/data/HumanML3D \
         --data_dir=~/tensorflow_datasets

@@ -1,13 +1,14 @@
 """`kinetics_skeleton`: Kinetics-400 OpenPose-18 2D skeletons (ST-GCN release), 400 classes.
 
-Build (TensorFlow-free; `tfds build` takes the same flags where TensorFlow is installed):
+Build from the repository root (TensorFlow-free; with TensorFlow installed,
+`PYTHONPATH=. tfds build` takes the same arguments):
 
-    python -m data_prep.build data_prep/kinetics_skeleton --manual_dir=/data/kinetics-skeleton \
-        --data_dir=~/tensorflow_datasets
+    python -m data_prep.build data_prep/kinetics_skeleton --config=top2 \
+        --manual_dir=/data/kinetics-skeleton --data_dir=~/tensorflow_datasets
 
 Read:
 
-    ds = tfds.data_source("kinetics_skeleton", split="validation")
+    ds = tfds.data_source("kinetics_skeleton/top2", split="validation")
     positions, valid = data_prep.common.decode(ds[0])  # [T, 2, 18, 3] (z = 0), valid = score
 
 Splits `train` / `validation` come from `kinetics_{train,val}_label.json`; a
@@ -18,6 +19,7 @@ entry in its label file and agree with it; label entries without a clip file
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -33,7 +35,13 @@ on its data page) and unzip it as `manual_dir`: `kinetics_train/` and `kinetics_
 `kinetics_val_label.json`. Clips may also sit directly next to their label file.
 """
 NUM_CLASSES = 400
-MAX_PEOPLE = 2
+
+
+@dataclasses.dataclass
+class KineticsConfig(tfds.core.BuilderConfig):
+  """Attributes: max_people, how many people (most confident per frame) a clip keeps."""
+
+  max_people: int = 2
 _SPLITS = {"train": "train", "validation": "val"}
 
 
@@ -52,6 +60,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "ST-GCN JSON release, 2 most confident people per frame."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+  BUILDER_CONFIGS = [
+      KineticsConfig(name="top2", max_people=2,
+                     description="The 2 most confident people per frame (as ST-GCN)."),
+      KineticsConfig(name="top1", max_people=1, description="The most confident person only."),
+  ]
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
@@ -83,7 +96,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       entry = labels.get(clip)
       if entry is None:
         raise ValueError(f"{path}: clip {clip!r} has no entry in {label_path}")
-      rec = load(path, format="kinetics", max_people=MAX_PEOPLE)
+      rec = load(path, format="kinetics", max_people=self.builder_config.max_people)
       index, name = entry.get("label_index"), entry.get("label")
       if not isinstance(index, int) or not 0 <= index < NUM_CLASSES or not isinstance(name, str):
         raise ValueError(f"{label_path}: entry {clip!r}: expected label (str) and label_index in "

@@ -1,6 +1,7 @@
 """`ntu_rgbd`: NTU RGB+D 60 / 120 skeletons (Kinect v2, 25 joints) from the raw `.skeleton` files.
 
-Build (TensorFlow-free; `tfds build` takes the same flags where TensorFlow is installed):
+Build from the repository root (TensorFlow-free; with TensorFlow installed,
+`PYTHONPATH=. tfds build` takes the same arguments):
 
     python -m data_prep.build data_prep/ntu_rgbd --config=ntu60_xsub \
         --manual_dir=/data/ntu_rgbd --data_dir=~/tensorflow_datasets

@@ -1,22 +1,26 @@
 """`nw_ucla`: Northwestern-UCLA Multiview Action3D skeletons (Kinect v1, 20 joints, 10 classes).
 
-Build (TensorFlow-free; `tfds build` takes the same flags where TensorFlow is installed):
+Build from the repository root (TensorFlow-free; with TensorFlow installed,
+`PYTHONPATH=. tfds build` takes the same arguments):
 
-    python -m data_prep.build data_prep/nw_ucla --manual_dir=/data/nw_ucla \
+    python -m data_prep.build data_prep/nw_ucla --config=xview --manual_dir=/data/nw_ucla \
         --data_dir=~/tensorflow_datasets
 
 Read:
 
-    ds = tfds.data_source("nw_ucla", split="test")
+    ds = tfds.data_source("nw_ucla/xview", split="test")
     positions, valid = data_prep.common.decode(ds[0])  # [T, 1, 20, 3], topology 'kinect20'
 
-Split: the standard cross-view protocol, views 1 and 2 train, view 3 tests.
+Configs: `xview` is the standard cross-view protocol (views 1 and 2 train, view 3
+tests); `xview_v1` and `xview_v2` leave out view 1 or 2 instead.
 Labels come from the action id in the sample name (`a11_s01_e00_v03` -> 8,
 `skel_llm.data.classnames.NW_UCLA_CLASSES`); a `label` field inside the JSON
 must agree with it (1-based).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -31,15 +35,26 @@ recognition code (the `all_sqe/` folder: `a01_s01_e00_v01.json` ... with keys `f
 `skeletons` [T][20][3] and `label`), e.g. from the CTR-GCN data instructions, and put the
 JSON files anywhere under `manual_dir`.
 """
-TRAIN_VIEWS = (1, 2)
+
+
+@dataclasses.dataclass
+class UclaConfig(tfds.core.BuilderConfig):
+  """Attributes: test_view, the camera view (1, 2 or 3) held out for testing."""
+
+  test_view: int = 3
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
-  """NW-UCLA skeletons, cross-view split."""
+  """NW-UCLA skeletons, cross-view splits."""
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Per-sample JSON (all_sqe), cross-view split, flat features."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+  BUILDER_CONFIGS = [
+      UclaConfig(name="xview", test_view=3, description="Views 1, 2 train; view 3 tests."),
+      UclaConfig(name="xview_v1", test_view=1, description="Views 2, 3 train; view 1 tests."),
+      UclaConfig(name="xview_v2", test_view=2, description="Views 1, 3 train; view 2 tests."),
+  ]
 
   def _info(self) -> tfds.core.DatasetInfo:
     ids = {k: tfds.features.Scalar(dtype=np.int32)
@@ -57,8 +72,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     for p, rec in records:
       if "view" not in rec.metadata:
         raise ValueError(f"{p}: sample name {rec.metadata['name']!r} is not aAA_sSS_eEE_vVV")
-    train = [r for r in records if r[1].metadata["view"] in TRAIN_VIEWS]
-    test = [r for r in records if r[1].metadata["view"] not in TRAIN_VIEWS]
+    test_view = self.builder_config.test_view
+    train = [r for r in records if r[1].metadata["view"] != test_view]
+    test = [r for r in records if r[1].metadata["view"] == test_view]
     return common.non_empty_splits("nw_ucla", {"train": train, "test": test},
                                    self._generate_examples)
 

@@ -1,6 +1,7 @@
 """`pku_mmd`: PKU-MMD (phase 1) action segments, Kinect v2 25 joints, 51 classes.
 
-Build (TensorFlow-free; `tfds build` takes the same flags where TensorFlow is installed):
+Build from the repository root (TensorFlow-free; with TensorFlow installed,
+`PYTHONPATH=. tfds build` takes the same arguments):
 
     python -m data_prep.build data_prep/pku_mmd --config=xsub \
         --manual_dir=/data/pku_mmd --data_dir=~/tensorflow_datasets

@@ -1,6 +1,7 @@
 """`synthetic_actions`: procedural skeleton actions from `skel_llm.synthetic` (no download).
 
-Build (TensorFlow-free; `tfds build` takes the same flags where TensorFlow is installed):
+Build from the repository root (TensorFlow-free; with TensorFlow installed,
+`PYTHONPATH=. tfds build` takes the same arguments):
 
     python -m data_prep.build data_prep/synthetic_actions --config=default \
         --data_dir=~/tensorflow_datasets
@@ -36,12 +37,14 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     num_test: clips in each test split.
     num_frames: frames per clip.
     compositional: split classes by `synthetic.compositional_split(0)`.
+    topology: skeleton format of the clips (`skel_llm.synthetic.formats.FORMATS`).
   """
 
   num_train: int = 16384
   num_test: int = 2048
   num_frames: int = 48
   compositional: bool = False
+  topology: str = "ntu25"
 
 
 # Seeds of the splits are far apart so no clip appears in two splits.
@@ -87,7 +90,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     base = _SPLIT_SEEDS[split]
     for i in range(count):
       label, seed = labels[i % len(labels)], base + i
-      rec = synthetic.generate_clip(label, seed, num_frames=self.builder_config.num_frames)
+      cfg = self.builder_config
+      rec = synthetic.generate_clip(label, seed, num_frames=cfg.num_frames, topology=cfg.topology)
       md = rec.metadata
       yield f"{split}_{i}", common.encode(
           rec, f"{split}_{i:07d}", label=label, description=md["description"], verb=md["verb"],

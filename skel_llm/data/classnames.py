@@ -50,6 +50,38 @@ NTU120_CLASSES: tuple[str, ...] = (
     "finger-guessing game (playing rock-paper-scissors)",
 )
 NTU60_CLASSES: tuple[str, ...] = NTU120_CLASSES[:60]
+# The SkeletonLLM authors' short wording of the same 120 classes (label order), the keys of their
+# released confusable-class lists (ntu120_similar_actions.json); prompts that use their
+# Disc-FT negatives name the classes this way.
+NTU120_AUTHOR_NAMES: tuple[str, ...] = (
+    "drink water", "eat food", "brush teeth", "brush hair", "drop something", "pick up", "throw",
+    "sit down", "stand up", "clapping", "reading", "writing", "tear up paper", "put on jacket",
+    "take off jacket", "put on shoe", "take off shoe", "put on glasses", "take off glasses",
+    "put on hat/cap", "take off hat/cap", "cheer (raise arms)", "hand waving",
+    "kicking the air/something", "reach into pocket", "hopping", "jump up", "phone call",
+    "play with phone/tablet", "type on keyboard", "point at something/directions", "take a selfie",
+    "check time (from watch)", "rub two hands", "bow (bend forward)", "shake head", "wipe face",
+    "salute", "pray with hands together", "cross hands in front", "sneezing/cough", "staggering",
+    "falling down", "headache", "chest pain", "back pain", "neck pain", "nausea/vomiting",
+    "fan self", "punch/slap someone", "kicking someone", "pushing someone",
+    "pat someone on the back", "point at someone", "hug each other", "giving object",
+    "touch someone's pocket", "shaking hands", "walking towards each other",
+    "walking apart from each other", "put on headphones", "take off headphone",
+    "throw ball (shoot a basket)", "bounce ball", "swing paddle", "juggle table tennis ball",
+    "hush", "touch hair", "give thumbs up", "give thumbs down", "make ok sign",
+    "make victory sign", "staple papers with a small stapler", "counting money", "cutting nails",
+    "cutting paper", "snap fingers", "open a bottle", "sniff/smell", "squat down", "toss a coin",
+    "fold paper", "ball up paper", "play with a rubik's cube", "apply cream on face",
+    "apply cream on hand", "put on bag", "take off bag", "put object into bag",
+    "take object out of bag", "open a box", "move heavy objects", "shake fist", "throw up hat/cap",
+    "capitulate", "cross arms", "spin arms in circles", "arm swings", "run on the spot",
+    "butt kicks", "touch toes repeatedly", "side kick", "yawn", "stretch oneself", "blow nose",
+    "hit someone with an object", "swing a knife at someone", "knock into someone",
+    "grab something from someone", "point a gun at someone", "step on someone's foot", "high-five",
+    "cheers and drink", "carry objects together", "take a photo", "follow someone",
+    "whisper to someone", "exchange objects", "support someone", "rock-paper-scissors",
+)
+NTU60_AUTHOR_NAMES: tuple[str, ...] = NTU120_AUTHOR_NAMES[:60]
 # Two-person interactions: A50-A60 and A106-A120 (0-based labels).
 NTU_TWO_PERSON_LABELS: tuple[int, ...] = tuple(range(49, 60)) + tuple(range(105, 120))
 
@@ -80,6 +112,8 @@ NW_UCLA_CLASSES: tuple[str, ...] = (
 _BY_DATASET = {
     "ntu60": NTU60_CLASSES,
     "ntu120": NTU120_CLASSES,
+    "ntu60_author_names": NTU60_AUTHOR_NAMES,
+    "ntu120_author_names": NTU120_AUTHOR_NAMES,
     "pku_mmd": PKU_MMD_CLASSES,
     "nw_ucla": NW_UCLA_CLASSES,
     "synthetic": synthetic.CLASS_NAMES,

@@ -79,6 +79,17 @@ class Protocol:
   def unseen_names(self) -> tuple[str, ...]:
     return tuple(self.class_names[i] for i in self.unseen)
 
+  def with_names(self, names_key: str) -> Protocol:
+    """The same split, naming the classes by another table of `classnames` (same length).
+
+    e.g. `get("ntu60_48_12").with_names("ntu60_author_names").unseen_names`.
+    """
+    other = classnames.class_names(names_key)
+    if len(other) != self.num_classes:
+      raise ValueError(f"protocol {self.name}: {names_key!r} names {len(other)} classes, "
+                       f"the split has {self.num_classes}")
+    return dataclasses.replace(self, dataset=names_key)
+
 
 _REGISTRY: dict[str, Protocol] = {}
 

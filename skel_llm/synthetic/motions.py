@@ -45,6 +45,7 @@ class Ctx:
     amp: amplitude factor (1 = typical range of motion).
     side: 'left' or 'right' for lateral actions, '' otherwise.
     rest_elbow: rest flexion of both elbows (radians), so programs can straighten them.
+    rest_abduction: rest sideways angle of both arms (radians), so descriptions can count it.
   """
 
   pose: K.Pose
@@ -54,6 +55,11 @@ class Ctx:
   amp: float
   side: str = ""
   rest_elbow: float = 0.0
+  rest_abduction: float = 0.0
+
+  @property
+  def rest_abduction_deg(self) -> float:
+    return float(np.rad2deg(self.rest_abduction))
 
   def uniform(self, lo: float, hi: float, cap: float | None = None) -> float:
     """A draw from [lo, hi] scaled by the amplitude factor (degrees), optionally capped."""
@@ -139,10 +145,11 @@ def stretch_arm(c: Ctx) -> list[str]:
   env = c.win.pulse((0.0, 0.4), (0.6, 1.0))
   c.pose.add(j["shoulder"], "z", K.SIDE_SIGN[c.side] * deg(abd) * env)
   c.pose.add(j["elbow"], "x", -c.rest_elbow * env)
-  level = ("at about shoulder height" if abd >= 70 else "below shoulder height") if abd <= 105 \
-      else "a little above shoulder height"
+  total = abd + c.rest_abduction_deg  # the rest pose already holds the arm a little out
+  level = ("at about shoulder height" if total >= 75 else "below shoulder height") \
+      if total <= 105 else "a little above shoulder height"
   return [f"The {c.side} arm lifts out sideways, away from the body, with the elbow straight.",
-          f"It stretches out to the {c.side} {level}, about {about(abd)} degrees from the body.",
+          f"It stretches out to the {c.side} {level}, about {about(total)} degrees from the body.",
           f"The {c.side} arm is held out for a moment, then lowers back to the side.",
           f"The {OTHER_SIDE[c.side]} arm and the legs stay still."]
 
@@ -170,8 +177,9 @@ def bend_arm(c: Ctx) -> list[str]:
   curl = np.where((s > 0) & (s < 1), 0.5 - 0.5 * np.cos(2 * np.pi * n * s), 0.0)
   c.pose.add(j["elbow"], "x", deg(flex) * curl)
   c.pose.add(j["shoulder"], "x", deg(10.0) * curl)
+  total = flex + float(np.rad2deg(c.rest_elbow))  # the relaxed elbow is already a little bent
   return [f"The {c.side} upper arm stays by the side of the body.",
-          f"The {c.side} forearm folds up at the elbow, about {about(flex)} degrees, "
+          f"The {c.side} forearm folds up at the elbow, about {about(total)} degrees, "
           "bringing the hand toward the shoulder, then straightens again"
           + (f"; this curl is done {times(n)}." if n > 1 else "."),
           f"The {OTHER_SIDE[c.side]} arm and the legs stay still."]
@@ -193,14 +201,14 @@ def bend_leg(c: Ctx) -> list[str]:
 def wave_hand(c: Ctx) -> list[str]:
   j = K.LIMB[c.side]
   sign = K.SIDE_SIGN[c.side]
-  abd = c.uniform(75, 95, cap=100)
+  abd = float(c.rng.uniform(70, 85))  # plus the rest abduction: upper arm about level
   wave = c.uniform(15, 30, cap=35)
   n = c.count(2, 4)
   env = c.win.pulse((0.0, 0.2), (0.8, 1.0))
   c.pose.add(j["shoulder"], "z", sign * deg(abd) * env)
   c.pose.add(j["shoulder"], "x", deg(15.0) * env)
   # The forearm continues the sideways rotation until it points up, then sways about that.
-  upright = 180.0 - abd
+  upright = 180.0 - abd - c.rest_abduction_deg
   c.pose.add(j["elbow"], "z", sign * deg(upright + wave * c.win.oscillation(n, 0.25, 0.75)) * env)
   return [f"The {c.side} arm rises out to the side until the upper arm is about level with the "
           "shoulder and the forearm points up, the hand beside the head.",
@@ -236,8 +244,9 @@ def punch_hand(c: Ctx) -> list[str]:
   strike = np.where((s > 0) & (s < 1), np.sin(np.pi * n * s) ** 2, 0.0)
   c.pose.add(j["shoulder"], "x", deg(25.0 + (reach - 25.0) * strike) * guard)
   c.pose.add(j["elbow"], "x", deg(110.0 * (1.0 - strike)) * guard - c.rest_elbow * guard)
+  height = "at about shoulder height" if reach >= 78 else "at chest height"
   return [f"The {c.side} hand comes up in front of the chest, the elbow bent.",
-          f"The {c.side} fist shoots straight forward at shoulder height as the arm extends, "
+          f"The {c.side} fist shoots straight forward {height} as the arm extends, "
           f"then pulls back to the chest; this punch is thrown {times(n)}.",
           f"The {c.side} arm lowers to the side of the body.",
           f"The {OTHER_SIDE[c.side]} arm and the legs stay still."]

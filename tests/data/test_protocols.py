@@ -102,3 +102,12 @@ def test_ntu_benchmarks_on_sample_names():
   assert len(P.NTU60_XSUB_TRAIN_SUBJECTS) == 20 and len(P.NTU120_XSUB_TRAIN_SUBJECTS) == 53
   with pytest.raises(ValueError, match="benchmark"):
     P.is_ntu_train_sample("xcam", ntu120=False, **kw)
+
+
+def test_protocols_can_name_classes_the_authors_way():
+  p = P.get("ntu60_55_5").with_names("ntu60_author_names")
+  assert p.unseen == P.get("ntu60_55_5").unseen
+  assert p.unseen_names == ("reading", "writing", "put on hat/cap", "jump up",
+                            "touch someone's pocket")
+  with pytest.raises(ValueError, match="names 120 classes"):
+    P.get("ntu60_55_5").with_names("ntu120_author_names")

@@ -90,6 +90,10 @@ def test_clips_are_deterministic_per_seed():
     assert a.metadata == b.metadata
     c = S.generate_clip(label, 124)
     assert not np.allclose(a.positions, c.positions)
+  # Seeds that agree in their low 32 bits, or differ only in sign, are different clips.
+  base = S.generate_clip(3, 5).positions
+  for other in (5 + 2**32, -5):
+    assert not np.allclose(base, S.generate_clip(3, other).positions)
 
 
 def test_clips_look_like_ntu_kinect_data(shared_data):
