@@ -70,7 +70,7 @@ class Ctx:
     return int(self.rng.integers(lo, hi + 1))
 
 
-def _arm_height(body: K.Body, flex_deg: float) -> str:
+def _arm_height(flex_deg: float) -> str:
   """Where a straight arm flexed forward by `flex_deg` points, in words."""
   if flex_deg >= 130:
     return "until the hand is above the head"
@@ -91,7 +91,7 @@ def raise_arm(c: Ctx) -> list[str]:
   c.pose.add(j["shoulder"], "x", deg(flex) * env)
   c.pose.add(j["elbow"], "x", -c.rest_elbow * env)
   return [f"The {c.side} arm swings forward and upward with the elbow straight, "
-          f"{_arm_height(c.body, flex)}.",
+          f"{_arm_height(flex)}.",
           f"The {c.side} arm holds that position for a moment.",
           f"The {c.side} arm comes back down to the side of the body.",
           f"The {OTHER_SIDE[c.side]} arm and both legs stay still."]
