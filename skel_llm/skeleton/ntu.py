@@ -18,7 +18,10 @@ frames, rank the rest by motion (summed variance of their joints), take the
 most moving body as actor 1 and give every further body, in motion order, to
 actor 1 if its frame interval does not overlap actor 1's, else to actor 2 if
 it does not overlap actor 2's, else discard it. Unlike that script, frames with
-no body are kept (as invalid frames), never dropped. `bodies='first'` keeps the
+no body are kept (as invalid frames), never dropped; a body's interval is its
+true first and last frame (the script counts appearances from the first one);
+and when every body is short, the length filter is skipped and recorded (the
+script would be left with no body). `bodies='first'` keeps the
 first two bodies of each frame in file order (what the DrAction reference
 renders use). Every choice is recorded in `record.metadata['body_selection']`.
 """
@@ -59,21 +62,24 @@ def parse_name(name: str) -> dict[str, int]:
 
 
 class _Lines:
-  """Lines of a file's bytes (LF or CRLF), decoded on demand; 1-based line numbers in errors."""
+  """Lines of a file's bytes (LF or CRLF) by index, from one scan for line breaks.
+
+  Errors name 1-based line numbers.
+  """
 
   def __init__(self, raw: bytes, path: str):
     self.raw = raw
     self.path = path
-    newlines = np.flatnonzero(np.frombuffer(raw, np.uint8) == 10)
-    self.starts = [0] + (newlines + 1).tolist()
-    self.ends = newlines.tolist() + [len(raw)]
+    breaks = np.flatnonzero(np.frombuffer(raw, np.uint8) == 10)
+    self.starts = [0] + (breaks + 1).tolist()
+    self.ends = breaks.tolist() + [len(raw)]
     if self.starts[-1] == len(raw):  # a final line break ends the last line
       self.starts.pop()
       self.ends.pop()
     self.count = len(self.starts)
 
   def get(self, i: int) -> bytes:
-    """Line i (0-based) without its line break, b'' past the end."""
+    """Line i (0-based) without its line break; b'' past the end."""
     if i >= self.count:
       return b""
     line = self.raw[self.starts[i]:self.ends[i]]
@@ -81,13 +87,6 @@ class _Lines:
 
   def text(self, i: int) -> str:
     return self.get(i).decode("ascii")
-
-  def span(self, first: int, last: int) -> bytes:
-    """Bytes of lines first..last (0-based, inclusive) with their inner line breaks."""
-    end = self.ends[last]
-    if self.raw[end - 1:end] == b"\r":
-      end -= 1
-    return self.raw[self.starts[first]:end]
 
   def need(self, i: int, expected: str) -> bytes:
     if i >= self.count:
@@ -122,47 +121,50 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # n
   if not raw.isascii():
     line = raw[:next(k for k, c in enumerate(raw) if c > 127)].count(b"\n") + 1
     raise SkeletonFormatError(path, line, "expected ASCII text, found a non-ASCII byte")
-  src = _Lines(raw, path)
-  if not raw.strip():
+  if not raw or raw.isspace():
     raise SkeletonFormatError(path, 1, "empty file: expected the frame count")
+  src = _Lines(raw, path)
+  get = src.get
   num_frames = src.int_line(0, "the frame count")
   if num_frames < 1:
     raise SkeletonFormatError(path, 1, f"expected a positive frame count, got {num_frames}")
   i = 1
   frames, ids, headers, header_lines = [], [], [], []
   joint_starts: list[int] = []
-  blocks: list[bytes] = []
+  spans: list[tuple[int, int]] = []  # byte range of each body's 25 joint lines
   bodies_per_frame = []
   num_lines = src.count
   # The common case (clean digits, enough lines) stays on a short path; anything else goes
-  # through `_Lines.int_line`, which names the line and what was expected.
+  # through `_Lines`, which names the line and what was expected.
   for f in range(num_frames):
-    line = src.get(i)
+    line = get(i)
     nb = int(line) if line.isdigit() else src.int_line(i, f"the body count of frame {f + 1}")
     if nb < 0:
       raise SkeletonFormatError(path, i + 1, f"expected a body count >= 0, got {nb}")
     bodies_per_frame.append(nb)
     i += 1
     for b in range(nb):
-      header = src.need(i, f"the header of body {b + 1} in frame {f + 1}").split(None, 1)
+      start = i + 2
+      if start + NUM_JOINTS > num_lines:  # the file ends inside this body: name where
+        src.need(i, f"the header of body {b + 1} in frame {f + 1}")
+        src.int_line(i + 1, f"the joint count of body {b + 1} in frame {f + 1}")
+        raise SkeletonFormatError(path, num_lines + 1, f"file ends early: expected "
+                                  f"{NUM_JOINTS} joint lines from line {start + 1}")
+      header = get(i).split(None, 1)
       frames.append(f)
       ids.append(header[0].decode() if header else "")
       headers.append(header[1] if len(header) == 2 else b"")
       header_lines.append(i + 1)
-      line = src.get(i + 1)
+      line = get(i + 1)
       nj = int(line) if line.isdigit() else src.int_line(
           i + 1, f"the joint count of body {b + 1} in frame {f + 1}")
       if nj != NUM_JOINTS:
         raise SkeletonFormatError(path, i + 2, f"expected {NUM_JOINTS} joints, got {nj}")
-      start = i + 2
       i = start + NUM_JOINTS
-      if i > num_lines:
-        raise SkeletonFormatError(path, num_lines + 1, f"file ends early: expected "
-                                  f"{NUM_JOINTS} joint lines from line {start + 1}")
       joint_starts.append(start)
-      blocks.append(src.span(start, i - 1))
+      spans.append((src.starts[start], src.ends[i - 1]))
   for extra in range(i, num_lines):
-    if src.get(extra).strip():
+    if get(extra).strip():
       raise SkeletonFormatError(path, extra + 1, f"expected end of file after {num_frames} "
                                 f"frames, got {src.text(extra)[:60]!r}")
 
@@ -171,8 +173,8 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # n
   def joint_line(r: int) -> int:
     return joint_starts[r // NUM_JOINTS] + r % NUM_JOINTS
 
-  values = fastfloat.parse_blob(
-      b"\n".join(blocks), n * NUM_JOINTS, JOINT_FIELDS, path=path,
+  values = fastfloat.parse_spans(
+      raw, spans, n * NUM_JOINTS, JOINT_FIELDS, path=path,
       rows=lambda: [src.text(joint_line(r)) for r in range(n * NUM_JOINTS)],
       line_of_row=lambda r: joint_line(r) + 1)
   body_info = fastfloat.parse_blob(
@@ -189,16 +191,15 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # n
   }
 
 
-def _spread_valid_frames(xyz: np.ndarray) -> np.ndarray:
-  """bool[n]: frames whose x-spread is at most 0.8 x the y-spread (not noisy)."""
-  spread = xyz.max(axis=1) - xyz.min(axis=1)  # [n, 3]
-  return spread[:, 0] <= NOISE_SPR_THRES1 * spread[:, 1]
+def _spread_valid(xyz: np.ndarray) -> np.ndarray:
+  """bool[n]: bodies whose x-spread is at most 0.8 x the y-spread (not noisy), xyz [n, 25, 3]."""
+  x, y = xyz[..., 0], xyz[..., 1]
+  return x.max(axis=1) - x.min(axis=1) <= NOISE_SPR_THRES1 * (y.max(axis=1) - y.min(axis=1))
 
 
 def _select_denoise(raw: dict) -> tuple[list[list[int]], dict]:
   """Actor slots (lists of occurrence indices) chosen by the standard NTU denoising."""
   frame = raw["frame"]
-  xyz = raw["joints"][..., :3]
   order: dict[str, list[int]] = {}
   for k, bid in enumerate(raw["body_id"]):
     order.setdefault(bid, []).append(k)
@@ -211,6 +212,8 @@ def _select_denoise(raw: dict) -> tuple[list[list[int]], dict]:
     info["actors"] = [[bid]]
     return [occ], info
 
+  xyz = np.ascontiguousarray(raw["joints"][..., :3])
+  not_noisy = _spread_valid(xyz)  # every body occurrence at once
   motion = {bid: float(np.sum(np.var(xyz[occ].reshape(-1, 3), axis=0))) for bid, occ in order.items()}
   for bid in order:
     info["bodies"][bid]["motion"] = motion[bid]
@@ -227,7 +230,7 @@ def _select_denoise(raw: dict) -> tuple[list[list[int]], dict]:
       if len(alive) == 1:
         break
       occ = alive[bid]
-      ok = _spread_valid_frames(xyz[occ])
+      ok = not_noisy[occ]
       noise = len(occ) - int(ok.sum())
       if noise == 0:
         continue
