@@ -13,7 +13,8 @@ Read:
 
 Configs: `default` (every class in every split), `compositional` (train and
 test_seen hold the seen classes of `compositional_split(0)`, test_unseen the
-held-out verb/part combinations) and `smoke` (64 + 32 clips). Clip i of a split is
+held-out verb/part combinations) and `smoke` (two training clips and one test
+clip per class). Clip i of a split is
 `generate_clip(label = i % C, seed = split_seed + i)`, so a build is reproducible.
 """
 
@@ -55,13 +56,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   """Synthetic skeleton actions with true step-by-step descriptions."""
 
   VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "32 classes, NTU-25 skeletons in Kinect camera metres."}
+  RELEASE_NOTES = {"1.0.0": "36 classes, NTU-25 skeletons in Kinect camera metres."}
   BUILDER_CONFIGS = [
       SyntheticConfig(name="default", description="All classes in train and test."),
       SyntheticConfig(name="compositional", compositional=True,
                       description="Unseen verb/part combinations held out of train."),
-      SyntheticConfig(name="smoke", num_train=64, num_test=32,
-                      description="A few clips of every class, for smoke tests and CI."),
+      SyntheticConfig(name="smoke", num_train=2 * len(synthetic.CLASS_NAMES),
+                      num_test=len(synthetic.CLASS_NAMES),
+                      description="Two training clips and one test clip of every class."),
   ]
 
   def _info(self) -> tfds.core.DatasetInfo:

@@ -70,7 +70,7 @@ class Ctx:
     return int(self.rng.integers(lo, hi + 1))
 
 
-def _arm_height(body: K.Body, flex_deg: float) -> str:
+def _arm_height(flex_deg: float) -> str:
   """Where a straight arm flexed forward by `flex_deg` points, in words."""
   if flex_deg >= 130:
     return "until the hand is above the head"
@@ -91,7 +91,7 @@ def raise_arm(c: Ctx) -> list[str]:
   c.pose.add(j["shoulder"], "x", deg(flex) * env)
   c.pose.add(j["elbow"], "x", -c.rest_elbow * env)
   return [f"The {c.side} arm swings forward and upward with the elbow straight, "
-          f"{_arm_height(c.body, flex)}.",
+          f"{_arm_height(flex)}.",
           f"The {c.side} arm holds that position for a moment.",
           f"The {c.side} arm comes back down to the side of the body.",
           f"The {OTHER_SIDE[c.side]} arm and both legs stay still."]
@@ -275,14 +275,15 @@ def clap_hands(c: Ctx) -> list[str]:
           "The legs stay still."]
 
 
-def squat_angles(pose: K.Pose, body: K.Body, alpha: np.ndarray) -> None:
-  """Symmetric squat by hip flexion `alpha` (float[T] radians): knees 2 alpha, ankles alpha.
+def squat_angles(pose: K.Pose, body: K.Body, alpha: np.ndarray,
+                 sides: tuple[str, ...] = ("left", "right")) -> None:
+  """Squat by hip flexion `alpha` (float[T] radians) of `sides`: knees 2 alpha, ankles alpha.
 
   With equal thigh and shank lengths L the ankle stays under the hip and the
   foot stays flat, so the spine base drops by 2 L (1 - cos alpha) while the
-  feet do not move.
+  feet of `sides` do not move.
   """
-  for side in ("left", "right"):
+  for side in sides:
     j = K.LIMB[side]
     pose.add(j["hip"], "x", alpha)
     pose.add(j["knee"], "x", -2.0 * alpha)
@@ -370,3 +371,61 @@ def lean(c: Ctx) -> list[str]:
           "The hips and legs stay in place.",
           "The person holds the lean for a moment.",
           "The upper body returns to upright."]
+
+
+def nod_head(c: Ctx) -> list[str]:
+  angle = c.uniform(22, 35, cap=40)
+  n = c.count(2, 3)
+  s = c.win.phase
+  nods = np.where((s > 0) & (s < 1), 0.5 - 0.5 * np.cos(2 * np.pi * n * s), 0.0)
+  c.pose.add(K.NECK, "x", -deg(angle) * nods)
+  return [f"The person tips the head forward, about {about(angle)} degrees, chin toward the chest.",
+          f"The head comes back up; the nod is repeated so the head dips {times(n)} in all.",
+          "The shoulders, arms and legs stay still."]
+
+
+def hop(c: Ctx) -> list[str]:
+  """Hops on the leg named by `c.side`; the other foot is held up behind."""
+  free = OTHER_SIDE[c.side]
+  jf = K.LIMB[free]
+  n = c.count(2, 3)
+  height = float(c.rng.uniform(0.05, 0.10)) * c.amp
+  fold = c.uniform(60, 85, cap=95)
+  hold = c.win.pulse((0.0, 0.12), (0.88, 1.0))
+  c.pose.add(jf["hip"], "x", deg(10.0) * hold)
+  c.pose.add(jf["knee"], "x", -deg(fold) * hold)
+  # Hop k fills phases [0.12, 0.88] * (k .. k+1) / n: landing crouch, flight (parabola), crouch.
+  s = np.clip((c.win.phase - 0.12) / 0.76, 0.0, 1.0) * n
+  f = s - np.minimum(np.floor(s), n - 1)  # 0 -> 1 within each hop
+  crouch = np.clip(1.0 - f / 0.25, 0.0, 1.0) + np.clip((f - 0.75) / 0.25, 0.0, 1.0)
+  dip = crouch * c.win.pulse((0.0, 0.12), (0.88, 1.0))
+  flight = np.clip((f - 0.25) / 0.5, 0.0, 1.0)
+  lift = 4.0 * flight * (1.0 - flight)
+  squat_angles(c.pose, c.body, deg(15.0) * dip, sides=(c.side,))
+  c.pose.translate(np.stack([0 * lift, height * lift, 0 * lift], -1))
+  cm = int(round(100 * height))
+  return [f"The person bends the {free} knee and holds the {free} foot up behind the body.",
+          f"Standing on the {c.side} leg, the person hops {times(n)}, the body rising about "
+          f"{cm} cm each time and the {c.side} knee bending on every landing.",
+          f"The {free} foot comes back down to the floor.",
+          "The arms stay relaxed at the sides."]
+
+
+def march(c: Ctx) -> list[str]:
+  steps = 2 * c.count(2, 3)
+  thigh = c.uniform(50, 70, cap=80)
+  first = ("left", "right")[int(c.rng.integers(2))]
+  order = (first, OTHER_SIDE[first])
+  for i in range(steps):
+    side = order[i % 2]
+    raise_ = c.win.pulse((i / steps, (i + 0.5) / steps), ((i + 0.5) / steps, (i + 1) / steps))
+    j, o = K.LIMB[side], K.LIMB[OTHER_SIDE[side]]
+    c.pose.add(j["hip"], "x", deg(thigh) * raise_)
+    c.pose.add(j["knee"], "x", -deg(thigh) * raise_)  # the shank hangs straight down
+    c.pose.add(o["shoulder"], "x", deg(20.0) * raise_)  # the opposite arm swings forward
+    c.pose.add(j["shoulder"], "x", -deg(15.0) * raise_)
+  return [f"The person marches in place, lifting the {first} knee first.",
+          f"The knees come up alternately, {steps} knee raises in all, each thigh rising to "
+          f"about {about(thigh)} degrees with the lower leg hanging straight down.",
+          "Each arm swings forward as the opposite knee rises.",
+          "The person ends standing on both feet."]

@@ -18,6 +18,5 @@ def test_build_command_line_without_tensorflow(tmp_path):
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
   ds = tfds.data_source("synthetic_actions/smoke", data_dir=os.fspath(tmp_path), split="test")
-  assert len(ds) == 32
   labels = sorted(int(ds[i]["label"]) for i in range(len(ds)))
-  assert labels == list(range(len(synthetic.CLASS_NAMES)))  # 32 clips cycle through 32 classes
+  assert labels == list(range(len(synthetic.CLASS_NAMES)))  # one test clip per class

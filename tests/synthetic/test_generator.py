@@ -65,9 +65,10 @@ def test_every_clip_has_rigid_bones_and_the_record_contract(label):
     assert f"{c.side} {c.part}" in md["description"]
 
 
+# "hop on left leg" names the leg that carries the body, not the one that moves: see test_motions.
 @pytest.mark.parametrize("label", [i for i, c in enumerate(S.CLASSES)
                                    if c.persons == 1 and c.side in ("left", "right")
-                                   and c.part in LIMB_OF_PART])
+                                   and c.part in LIMB_OF_PART and c.verb != "hop"])
 def test_the_described_limb_is_the_one_that_moves_most(label):
   c = S.CLASSES[label]
   for seed in range(3):

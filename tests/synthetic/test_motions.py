@@ -189,3 +189,52 @@ def test_limbs_said_to_stay_still_stay_still(label):
     travel = np.linalg.norm(p - p[:1], axis=-1).max(axis=0)  # [J]
     joints = [j for part in still for j in parts[part]]
     assert travel[joints].max() < 0.03, (label, seed)  # only the quiet-standing sway
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_nod_moves_the_head_forward_n_times(seed):
+  p, desc = _clip("nod head", seed)
+  n = _count(_number(r"the head dips (once|twice|\d+ times)", desc))
+  stated = float(_number(r"head forward, about (\d+) degrees", desc))
+  seg = p[:, J["head"]] - p[:, J["neck"]]
+  tilt = np.degrees(np.arccos(seg[:, 1] / np.linalg.norm(seg, axis=-1)))  # from straight up
+  assert abs(tilt.max() - stated) < 3.5  # rounding to 5 degrees plus the standing sway
+  forward = -(p[:, J["head"], 2] - p[0, J["head"], 2])
+  assert _peaks(forward, forward.max() / 2) == n
+  travel = np.linalg.norm(p - p[:1], axis=-1).max(axis=0)
+  assert travel[J["head"]] > 2 * np.delete(travel, J["head"]).max()  # only the head moves
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_hop_lifts_the_body_n_times_on_the_named_leg(side, seed):
+  p, desc = _clip(f"hop on {side} leg", seed)
+  free = {"left": "right", "right": "left"}[side]
+  n = _count(_number(r"the person hops (once|twice|\d+ times)", desc))
+  cm = float(_number(r"rising about (\d+) cm", desc))
+  ankle = p[:, J[f"{side}_ankle"]] - p[0, J[f"{side}_ankle"]]
+  assert abs(100 * ankle[:, 1].max() - cm) < 1.0
+  assert _peaks(ankle[:, 1], ankle[:, 1].max() / 2) == n
+  np.testing.assert_allclose(ankle[:, [0, 2]], 0.0, atol=1e-5)  # lands where it took off
+  # The other foot is held up behind the body for the whole hopping part.
+  lifted = p[:, J[f"{free}_ankle"], 1] - p[0, J[f"{free}_ankle"], 1]
+  behind = p[:, J[f"{free}_ankle"], 2] - p[0, J[f"{free}_ankle"], 2]
+  hopping = ankle[:, 1] > 0.005
+  assert (lifted[hopping] > 0.08).all() and (behind[hopping] > 0.15).all()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_march_alternates_knees_starting_with_the_named_one(seed):
+  p, desc = _clip("march in place", seed)
+  first = _number(r"lifting the (left|right) knee first", desc)
+  total = int(_number(r"(\d+) knee raises in all", desc))
+  thigh = float(_number(r"each thigh rising to about (\d+) degrees", desc))
+  lifts = {s: p[:, J[f"{s}_knee"], 1] - p[0, J[f"{s}_knee"], 1] for s in ("left", "right")}
+  peaks = {s: _peaks(v, 0.04) for s, v in lifts.items()}  # a knee rises 7+ cm per raise
+  assert peaks["left"] == peaks["right"] == total // 2
+  firsts = {s: int(np.argmax(v > 0.04)) for s, v in lifts.items()}
+  assert min(firsts, key=firsts.get) == first
+  for s in ("left", "right"):
+    assert abs(_sagittal(p, f"{s}_hip", f"{s}_knee").max() - thigh) < 4
+    shank = _sagittal(p, f"{s}_knee", f"{s}_ankle")
+    assert np.abs(shank).max() < 3  # the lower leg hangs straight down
