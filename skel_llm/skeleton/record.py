@@ -53,3 +53,25 @@ class SkeletonRecord:
   @property
   def num_joints(self) -> int:
     return self.positions.shape[2]
+
+  @property
+  def topology(self):
+    """The record's `Topology`: `metadata['topology']` (BVH) or the registry entry."""
+    from skel_llm.skeleton import topology as topology_lib
+    topo = self.metadata.get("topology")
+    return topo if topo is not None else topology_lib.get(self.format)
+
+  def with_persons(self, num_persons: int) -> "SkeletonRecord":
+    """A copy with exactly `num_persons` person slots.
+
+    Extra slots are added as absent persons (zeros, valid 0); asking for fewer
+    slots than the record holds raises instead of dropping anyone.
+    """
+    p = self.num_persons
+    if num_persons < p:
+      raise ValueError(f"{self.source or '<record>'}: holds {p} persons; refusing to drop "
+                       f"{p - num_persons} to fit {num_persons}")
+    pad = ((0, 0), (0, num_persons - p), (0, 0))
+    return dataclasses.replace(
+        self, positions=np.pad(self.positions, pad + ((0, 0),)), valid=np.pad(self.valid, pad),
+        metadata=dict(self.metadata))

@@ -1,0 +1,393 @@
+"""Hugging Face checkpoints <-> Flax InternVL: table-driven conversion, load and export.
+
+Two source layouts are read from a local folder (`config.json` + `*.safetensors`, sharded or
+not, plus the tokenizer files):
+- transformers (`InternVLForConditionalGeneration`, model_type "internvl"): keys
+  `vision_tower.*`, `multi_modal_projector.*`, `language_model.model.*`,
+  `language_model.lm_head.*` (older saves: `model.vision_tower.*`, `model.language_model.*`,
+  `lm_head.*`).
+- original (`InternVLChatModel`, model_type "internvl_chat"): `vision_model.*` with a fused
+  qkv, `mlp1.{0,1,3}.*`, `language_model.*`. Its keys are first renamed to the transformers
+  layout (`ORIGINAL_TO_HF`, the mapping of transformers' InternVL conversion script), then
+  the same `HF_TO_FLAX` table applies.
+
+Tensors stream one at a time; every shape is checked against the model's abstract state,
+and a failure lists every unmapped source key and every target left unfilled.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from skel_llm.models import config as config_lib
+from skel_llm.models import safetensors_io
+from skel_llm.models import tokenizer as tokenizer_lib
+from skel_llm.models.config import InternVLConfig, LoRAConfig
+from skel_llm.models.internvl import InternVL
+
+# transformers key (regex, full match) -> Flax state path (template) and transform:
+#   linear: torch [out, in] -> [in, out];  conv: torch [D, C, P, P] -> [C*P*P, D];  copy.
+_V = r"vision_tower\.encoder\.layer\.(\d+)\."
+_T = r"language_model\.model\.layers\.(\d+)\."
+HF_TO_FLAX: tuple[tuple[str, str, str], ...] = (
+    (r"vision_tower\.embeddings\.cls_token", "vision_tower/cls_token", "copy"),
+    (r"vision_tower\.embeddings\.position_embeddings", "vision_tower/position_embeddings", "copy"),
+    (r"vision_tower\.embeddings\.patch_embeddings\.projection\.weight",
+     "vision_tower/patch_embedding/kernel", "conv"),
+    (r"vision_tower\.embeddings\.patch_embeddings\.projection\.bias",
+     "vision_tower/patch_embedding/bias", "copy"),
+    (_V + r"attention\.(q_proj|k_proj|v_proj|projection_layer)\.weight",
+     r"vision_tower/layers/\1/attention/\2/kernel", "linear"),
+    (_V + r"attention\.(q_proj|k_proj|v_proj|projection_layer)\.bias",
+     r"vision_tower/layers/\1/attention/\2/bias", "copy"),
+    (_V + r"attention\.(q_norm|k_norm)\.weight", r"vision_tower/layers/\1/attention/\2/scale",
+     "copy"),
+    (_V + r"mlp\.(fc1|fc2)\.weight", r"vision_tower/layers/\1/mlp/\2/kernel", "linear"),
+    (_V + r"mlp\.(fc1|fc2)\.bias", r"vision_tower/layers/\1/mlp/\2/bias", "copy"),
+    (_V + r"(layernorm_before|layernorm_after)\.weight", r"vision_tower/layers/\1/\2/scale",
+     "copy"),
+    (_V + r"(layernorm_before|layernorm_after)\.bias", r"vision_tower/layers/\1/\2/bias", "copy"),
+    (_V + r"(lambda_1|lambda_2)", r"vision_tower/layers/\1/\2", "copy"),
+    (r"vision_tower\.layernorm\.weight", "vision_tower/layernorm/scale", "copy"),
+    (r"vision_tower\.layernorm\.bias", "vision_tower/layernorm/bias", "copy"),
+    (r"multi_modal_projector\.layer_norm\.weight", "multi_modal_projector/layer_norm/scale",
+     "copy"),
+    (r"multi_modal_projector\.layer_norm\.bias", "multi_modal_projector/layer_norm/bias", "copy"),
+    (r"multi_modal_projector\.(linear_1|linear_2)\.weight", r"multi_modal_projector/\1/kernel",
+     "linear"),
+    (r"multi_modal_projector\.(linear_1|linear_2)\.bias", r"multi_modal_projector/\1/bias",
+     "copy"),
+    (r"language_model\.model\.embed_tokens\.weight", "language_model/embed_tokens", "copy"),
+    (_T + r"self_attn\.(q_proj|k_proj|v_proj|o_proj)\.weight",
+     r"language_model/layers/\1/self_attn/\2/kernel", "linear"),
+    (_T + r"self_attn\.(q_proj|k_proj|v_proj)\.bias",
+     r"language_model/layers/\1/self_attn/\2/bias", "copy"),
+    (_T + r"mlp\.(gate_proj|up_proj|down_proj)\.weight",
+     r"language_model/layers/\1/mlp/\2/kernel", "linear"),
+    (_T + r"(input_layernorm|post_attention_layernorm)\.weight",
+     r"language_model/layers/\1/\2/scale", "copy"),
+    (r"language_model\.model\.norm\.weight", "language_model/norm/scale", "copy"),
+    (r"language_model\.lm_head\.weight", "lm_head", "linear"),
+)
+
+# Older transformers saves prefix the module tree differently; normalised before the table.
+_HF_PREFIXES = (("model.vision_tower.", "vision_tower."),
+                ("model.multi_modal_projector.", "multi_modal_projector."),
+                ("model.language_model.", "language_model.model."),
+                ("lm_head.", "language_model.lm_head."))
+
+# Original InternVLChatModel key (regex) -> transformers key; "qkv" entries are split in three.
+_OV = r"vision_model\.encoder\.layers\.(\d+)\."
+ORIGINAL_TO_HF: tuple[tuple[str, str], ...] = (
+    (r"vision_model\.embeddings\.class_embedding", "vision_tower.embeddings.cls_token"),
+    (r"vision_model\.embeddings\.position_embedding",
+     "vision_tower.embeddings.position_embeddings"),
+    (r"vision_model\.embeddings\.patch_embedding\.(weight|bias)",
+     r"vision_tower.embeddings.patch_embeddings.projection.\1"),
+    (_OV + r"attn\.qkv\.(weight|bias)", r"vision_tower.encoder.layer.\1.attention.qkv.\2"),
+    (_OV + r"attn\.proj\.(weight|bias)", r"vision_tower.encoder.layer.\1.attention.projection_layer.\2"),
+    (_OV + r"attn\.(q_norm|k_norm)\.weight", r"vision_tower.encoder.layer.\1.attention.\2.weight"),
+    (_OV + r"mlp\.(fc1|fc2)\.(weight|bias)", r"vision_tower.encoder.layer.\1.mlp.\2.\3"),
+    (_OV + r"norm1\.(weight|bias)", r"vision_tower.encoder.layer.\1.layernorm_before.\2"),
+    (_OV + r"norm2\.(weight|bias)", r"vision_tower.encoder.layer.\1.layernorm_after.\2"),
+    (_OV + r"ls1", r"vision_tower.encoder.layer.\1.lambda_1"),
+    (_OV + r"ls2", r"vision_tower.encoder.layer.\1.lambda_2"),
+    (r"mlp1\.0\.(weight|bias)", r"multi_modal_projector.layer_norm.\1"),
+    (r"mlp1\.1\.(weight|bias)", r"multi_modal_projector.linear_1.\1"),
+    (r"mlp1\.3\.(weight|bias)", r"multi_modal_projector.linear_2.\1"),
+    (r"language_model\.(model\..*|lm_head\.weight)", r"language_model.\1"),
+)
+
+_COMPILED_HF = [(re.compile(s), t, f) for s, t, f in HF_TO_FLAX]
+_COMPILED_ORIG = [(re.compile(s), t) for s, t in ORIGINAL_TO_HF]
+
+
+def _transform(kind: str, x: np.ndarray) -> np.ndarray:
+  if kind == "linear":
+    return x.T
+  if kind == "conv":
+    return x.reshape(x.shape[0], -1).T
+  return x
+
+
+def _inverse_transform(kind: str, x: np.ndarray, hf_shape: tuple[int, ...] | None) -> np.ndarray:
+  if kind == "linear":
+    return x.T
+  if kind == "conv":
+    return x.T.reshape(hf_shape)
+  return x
+
+
+def hf_to_flax_key(hf_key: str) -> tuple[str, str] | None:
+  """(Flax path, transform) for a transformers-layout key, or None when unmapped."""
+  for old, new in _HF_PREFIXES:
+    if hf_key.startswith(old):
+      hf_key = new + hf_key[len(old):]
+      break
+  for pattern, target, kind in _COMPILED_HF:
+    m = pattern.fullmatch(hf_key)
+    if m:
+      return m.expand(target), kind
+  return None
+
+
+def original_to_hf(key: str, x: np.ndarray) -> list[tuple[str, np.ndarray]] | None:
+  """transformers-layout (key, tensor) pairs for one original-layout tensor (qkv -> q, k, v)."""
+  for pattern, target in _COMPILED_ORIG:
+    m = pattern.fullmatch(key)
+    if m:
+      new = m.expand(target)
+      if ".attention.qkv." in new:
+        if x.shape[0] % 3:
+          raise ValueError(f"{key}: fused qkv first dimension {x.shape[0]} is not divisible by 3")
+        q, k, v = np.split(x, 3, axis=0)
+        return [(new.replace(".qkv.", f".{n}."), t) for n, t in
+                (("q_proj", q), ("k_proj", k), ("v_proj", v))]
+      return [(new, x)]
+  return None
+
+
+# --- config -----------------------------------------------------------------------------
+
+def detect_layout(hf_config: dict[str, Any], folder: pathlib.Path) -> str:
+  """"transformers" or "original", from config.json's model_type / architectures."""
+  model_type = hf_config.get("model_type")
+  archs = hf_config.get("architectures") or []
+  if model_type == "internvl" or "InternVLForConditionalGeneration" in archs:
+    return "transformers"
+  if model_type == "internvl_chat" or "InternVLChatModel" in archs:
+    return "original"
+  raise ValueError(f"{folder / 'config.json'}: unknown checkpoint layout (model_type "
+                   f"{model_type!r}, architectures {archs}); expected model_type 'internvl' "
+                   f"(transformers) or 'internvl_chat' (original InternVLChatModel)")
+
+
+def original_config(hf: dict[str, Any], image_token_id: int) -> InternVLConfig:
+  """`InternVLConfig` from an original InternVLChatModel config.json."""
+  v, t = hf["vision_config"], hf["llm_config"]
+  if hf.get("ps_version", "v2") != "v2":
+    raise ValueError(f"config.json ps_version: only pixel shuffle 'v2' is supported, got "
+                     f"{hf.get('ps_version')!r}")
+  if hf.get("select_layer", -1) != -1:
+    raise ValueError(f"config.json select_layer: only -1 is supported, got {hf['select_layer']}")
+  ckpt_size = int(v.get("image_size", 448))
+  vision = config_lib.VisionConfig(
+      hidden_size=v["hidden_size"], num_layers=v["num_hidden_layers"],
+      num_heads=v["num_attention_heads"], intermediate_size=v["intermediate_size"],
+      image_size=ckpt_size, patch_size=int(v.get("patch_size", 14)),
+      qkv_bias=v.get("qkv_bias", True), qk_norm=v.get("qk_normalization", False),
+      norm_type=v.get("norm_type", "layer_norm"), norm_eps=v.get("layer_norm_eps", 1e-6),
+      layer_scale_init=v.get("initializer_factor", 0.1), use_mean_pooling=True,
+      hidden_act=v.get("hidden_act", "gelu"))
+  text = config_lib.text_from_hf_dict(t)
+  return InternVLConfig(vision=vision, text=text,
+                        image_size=int(hf.get("force_image_size") or ckpt_size),
+                        downsample_ratio=hf.get("downsample_ratio", 0.5),
+                        image_token_id=image_token_id)
+
+
+def read_config(folder: str | pathlib.Path, tokenizer=None) -> tuple[InternVLConfig, str]:
+  """(config, layout) of a checkpoint folder; the original layout takes the image token id
+  from the tokenizer (its config.json does not store it)."""
+  folder = pathlib.Path(folder)
+  path = folder / "config.json"
+  if not path.is_file():
+    raise FileNotFoundError(f"{folder}: no config.json")
+  with open(path, encoding="utf-8") as f:
+    hf = json.load(f)
+  layout = detect_layout(hf, folder)
+  if layout == "transformers":
+    return config_lib.from_hf_dict(hf), layout
+  if tokenizer is None:
+    tokenizer = tokenizer_lib.load_tokenizer(folder)
+  image_token_id = tokenizer.convert_tokens_to_ids(tokenizer_lib.IMG_CONTEXT)
+  if image_token_id is None or image_token_id == tokenizer.unk_token_id:
+    raise ValueError(f"{folder}: the tokenizer has no {tokenizer_lib.IMG_CONTEXT} token")
+  return original_config(hf, image_token_id), layout
+
+
+# --- loading ----------------------------------------------------------------------------
+
+def _path_str(path: tuple) -> str:
+  return "/".join(str(getattr(p, "key", p)) for p in path)
+
+
+def _weight_files(folder: pathlib.Path) -> list[pathlib.Path]:
+  files = sorted(folder.glob("*.safetensors"))
+  if not files:
+    raise FileNotFoundError(f"{folder}: no *.safetensors weight file")
+  return files
+
+
+def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
+                rng_seed: int = 0) -> InternVL:
+  """Builds `InternVL(config)` with weights streamed from `folder` (see module docstring).
+
+  LoRA adapters (not in checkpoints) and other non-checkpoint state are freshly initialised.
+
+  Raises:
+    ValueError: listing every unmapped source key, every missing target and every shape
+      mismatch.
+  """
+  folder = pathlib.Path(folder)
+  abstract = nnx.eval_shape(lambda: InternVL(config, rngs=nnx.Rngs(rng_seed)))
+  graphdef, ckpt_state, rest_state = nnx.split(abstract, _is_checkpoint_param, ...)
+  targets = {_path_str(p): v for p, v in nnx.to_flat_state(ckpt_state)}
+  filled: dict[str, np.ndarray] = {}
+  unmapped, mismatched, tied_head = [], [], None
+  for file in _weight_files(folder):
+    for src_key, tensor in safetensors_io.iter_tensors(file):
+      pairs = [(src_key, tensor)] if layout == "transformers" else original_to_hf(src_key, tensor)
+      if pairs is None:
+        unmapped.append(f"{file.name}:{src_key}")
+        continue
+      for hf_key, x in pairs:
+        mapped = hf_to_flax_key(hf_key)
+        if mapped is None:
+          unmapped.append(f"{file.name}:{src_key}")
+          continue
+        path, kind = mapped
+        if path == "lm_head" and config.text.tie_word_embeddings:
+          tied_head = _transform(kind, x)  # A saved copy of the tied embedding: verified below.
+          continue
+        if path not in targets:
+          unmapped.append(f"{file.name}:{src_key} (-> {path}, absent from this configuration)")
+          continue
+        x = _transform(kind, x)
+        want = tuple(targets[path].shape)
+        if x.shape != want:
+          mismatched.append(f"{file.name}:{src_key} -> {path}: shape {x.shape}, expected {want}")
+          continue
+        filled[path] = np.asarray(x, dtype=targets[path].dtype)
+  missing = sorted(set(targets) - set(filled))
+  if unmapped or missing or mismatched:
+    lines = [f"checkpoint {folder} ({layout} layout) does not match the model:"]
+    lines += [f"  unmapped source key: {k}" for k in unmapped]
+    lines += [f"  missing target: {k}" for k in missing]
+    lines += [f"  shape mismatch: {k}" for k in mismatched]
+    raise ValueError("\n".join(lines))
+  if tied_head is not None:
+    emb = filled["language_model/embed_tokens"]
+    if tied_head.shape != emb.T.shape or not np.array_equal(tied_head.T.astype(emb.dtype), emb):
+      raise ValueError(f"{folder}: tie_word_embeddings is set but lm_head.weight differs from "
+                       f"embed_tokens.weight")
+
+  def fill(path, var):
+    return var.replace(jnp.asarray(filled[_path_str(path)]))
+  ckpt_state = nnx.map_state(fill, ckpt_state) if hasattr(nnx, "map_state") else _fill(
+      ckpt_state, filled)
+  if jax.tree.leaves(rest_state):
+    rest_state = jax.jit(lambda: nnx.state(InternVL(config, rngs=nnx.Rngs(rng_seed)),
+                                           _not_checkpoint))()
+  return nnx.merge(graphdef, ckpt_state, rest_state)
+
+
+def _fill(state, filled):
+  flat = nnx.to_flat_state(state)
+  out = [(p, v.replace(jnp.asarray(filled[_path_str(p)]))) for p, v in flat]
+  return nnx.from_flat_state(out)
+
+
+def _is_checkpoint_param(path, var) -> bool:
+  return isinstance(var, nnx.Param) and not isinstance(var, nnx.LoRAParam)
+
+
+def _not_checkpoint(path, var) -> bool:
+  return not _is_checkpoint_param(path, var)
+
+
+def load_pretrained(folder: str | pathlib.Path, dtype: str = "float32",
+                    param_dtype: str | None = None, image_size: int | None = None,
+                    lora: LoRAConfig | None = None, remat: bool = False):
+  """(model, tokenizer, config) from a local InternVL checkpoint folder (either layout).
+
+  Args:
+    folder: holds config.json, *.safetensors and the tokenizer files.
+    dtype: compute dtype ("float32" / "bfloat16").
+    param_dtype: parameter dtype (default: `dtype`).
+    image_size: frame resolution to run at (default: the checkpoint's; others interpolate the
+      position embeddings).
+    lora: adapters to add on the decoder (freshly initialised, B = 0).
+    remat: rematerialise layers in the backward pass.
+  """
+  folder = pathlib.Path(folder)
+  if not folder.is_dir():
+    raise FileNotFoundError(f"load_pretrained: {folder} is not a folder")
+  tokenizer = tokenizer_lib.load_tokenizer(folder)
+  config, layout = read_config(folder, tokenizer)
+  changes = dict(dtype=dtype, param_dtype=param_dtype or dtype, lora=lora, remat=remat)
+  if image_size is not None:
+    changes["image_size"] = image_size
+  config = config.replace(**changes)
+  model = load_params(folder, config, layout)
+  return model, tokenizer, config
+
+
+# --- export -----------------------------------------------------------------------------
+
+def to_hf_state_dict(model: InternVL) -> dict[str, np.ndarray]:
+  """transformers-layout tensors (float32) of `model`, with LoRA adapters folded in."""
+  config = model.config
+  params = {_path_str(p): np.asarray(v[...], np.float32)
+            for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+  p = config.vision.patch_size
+  conv_shape = (config.vision.hidden_size, 3, p, p)
+  inverse = {}
+  for pattern, target, kind in HF_TO_FLAX:
+    inverse[(pattern, target)] = kind
+  out: dict[str, np.ndarray] = {}
+  for path, value in params.items():
+    if "lora_" in path.rsplit("/", 1)[-1]:
+      continue
+    kernel = value
+    if path.endswith("/kernel") and path[:-len("kernel")] + "lora_a" in params:
+      base = path[:-len("kernel")]
+      kernel = kernel + _lora_scale(model, base) * (params[base + "lora_a"] @ params[base + "lora_b"])
+    hf_key, kind = flax_to_hf_key(path)
+    out[hf_key] = np.ascontiguousarray(_inverse_transform(kind, kernel, conv_shape))
+  return out
+
+
+def _lora_scale(model: InternVL, base: str) -> float:
+  module = model
+  for part in base.strip("/").split("/"):
+    module = module[int(part)] if part.isdigit() else getattr(module, part)
+  return module.lora_scale
+
+
+def flax_to_hf_key(path: str) -> tuple[str, str]:
+  """(transformers key, transform) for a Flax state path (inverse of `HF_TO_FLAX`)."""
+  for pattern, target, kind in HF_TO_FLAX:
+    tgt_re = re.escape(target)
+    for i in range(1, 3):
+      tgt_re = tgt_re.replace(re.escape(f"\\{i}"), f"(?P<g{i}>[^/]+)")
+    m = re.fullmatch(tgt_re, path)
+    if not m:
+      continue
+    groups = m.groupdict()
+    key = pattern.replace("\\.", ".")
+    for i in range(1, 3):
+      if f"g{i}" in groups:
+        key = re.sub(r"\([^()]*\)", groups[f"g{i}"], key, count=1)
+    return key, kind
+  raise KeyError(f"flax_to_hf_key: no table entry produces {path}")
+
+
+def export_hf(model: InternVL, folder: str | pathlib.Path, tokenizer=None) -> pathlib.Path:
+  """Writes `model` as a transformers-layout checkpoint (config.json + model.safetensors)."""
+  folder = pathlib.Path(folder)
+  folder.mkdir(parents=True, exist_ok=True)
+  safetensors_io.write(folder / "model.safetensors", to_hf_state_dict(model))
+  with open(folder / "config.json", "w", encoding="utf-8") as f:
+    json.dump(config_lib.to_hf_dict(model.config), f, indent=2)
+  if tokenizer is not None:
+    tokenizer.save_pretrained(str(folder))
+  return folder

@@ -1,0 +1,139 @@
+"""The composed InternVL3 model: vision tower -> pixel shuffle -> projector -> Qwen2.5.
+
+Axis letters: B batch, F frames (images) per sample, N images in all, T visual tokens per image,
+L tokens, V vocabulary, D text width.
+
+Visual tokens replace the `<IMG_CONTEXT>` positions of the text with static shapes: the k-th
+`<IMG_CONTEXT>` (counted by a cumulative sum) takes visual token k through a gather and a
+`where`, so nothing depends on data-dependent shapes.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from skel_llm.models import layers, qwen2, vision
+from skel_llm.models.config import InternVLConfig
+
+
+def causal_mask(attention_mask: jax.Array) -> jax.Array:
+  """bool[B, L, L]: query i may see key j when j <= i and key j is not padding."""
+  n = attention_mask.shape[1]
+  tril = jnp.tril(jnp.ones((n, n), dtype=bool))
+  return tril[None] & attention_mask.astype(bool)[:, None, :]
+
+
+def _is_concrete(x: jax.Array) -> bool:
+  return not isinstance(x, jax.core.Tracer)
+
+
+class InternVL(nnx.Module):
+  """InternVL3 (transformers' `InternVLForConditionalGeneration` semantics)."""
+
+  def __init__(self, config: InternVLConfig, *, rngs: nnx.Rngs):
+    self.config = config
+    self.vision_tower = vision.VisionTower(config, rngs)
+    self.multi_modal_projector = vision.Projector(config, rngs)
+    self.language_model = qwen2.TextModel(config, rngs)
+    t = config.text
+    self.lm_head = (None if t.tie_word_embeddings else
+                    layers.param(rngs, (t.hidden_size, t.vocab_size), ("embed", "vocab"),
+                                 config.weight_dtype))
+
+  # --- vision -----------------------------------------------------------------------------
+
+  def get_image_features(self, pixel_values: jax.Array) -> jax.Array:
+    """float[N, 3, H, W] -> float[N, T, D]: tower, drop class token, pixel shuffle, projector."""
+    feats = self.vision_tower(pixel_values)[:, 1:]
+    n, hw, d = feats.shape
+    g = round(hw ** 0.5)
+    feats = vision.pixel_shuffle(feats.reshape(n, g, g, d), self.config.shuffle_factor)
+    return self.multi_modal_projector(feats.reshape(n, -1, feats.shape[-1]))
+
+  # --- text + merge -----------------------------------------------------------------------
+
+  def embed_inputs(self, input_ids: jax.Array, pixel_values: jax.Array | None = None
+                   ) -> jax.Array:
+    """Token embeddings float[B, L, D] with visual tokens at the `<IMG_CONTEXT>` positions.
+
+    Args:
+      input_ids: int[B, L].
+      pixel_values: None (text only); float[N, 3, H, W] (transformers convention: visual tokens
+        fill the `<IMG_CONTEXT>` positions of the whole batch in row-major order); or
+        float[B, F, 3, H, W] (per sample: row b's `<IMG_CONTEXT>` positions take the tokens of
+        its own F frames in order).
+    """
+    x = self.language_model.embed(input_ids)
+    if pixel_values is None:
+      return x
+    is_img = input_ids == self.config.image_token_id
+    if pixel_values.ndim == 5:
+      b, f = pixel_values.shape[:2]
+      if b != input_ids.shape[0]:
+        raise ValueError(f"pixel_values float[B, F, 3, H, W] has B={b} but input_ids has "
+                         f"{input_ids.shape[0]} rows")
+      feats = self.get_image_features(pixel_values.reshape(b * f, *pixel_values.shape[2:]))
+      feats = feats.reshape(b, -1, feats.shape[-1]).astype(x.dtype)  # [B, F*T, D]
+      counts = is_img.sum(axis=1)
+      if _is_concrete(counts) and bool((counts != feats.shape[1]).any()):
+        raise ValueError(f"input_ids: each row needs {feats.shape[1]} <IMG_CONTEXT> tokens "
+                         f"({f} frames x {self.config.num_image_token}), got {counts.tolist()}")
+      idx = jnp.clip(jnp.cumsum(is_img, axis=1) - 1, 0, feats.shape[1] - 1)
+      gathered = jnp.take_along_axis(feats, idx[..., None], axis=1)
+    elif pixel_values.ndim == 4:
+      feats = self.get_image_features(pixel_values)
+      flat = feats.reshape(-1, feats.shape[-1]).astype(x.dtype)  # [N*T, D]
+      total = is_img.sum()
+      if _is_concrete(total) and int(total) != flat.shape[0]:
+        raise ValueError(f"input_ids: {int(total)} <IMG_CONTEXT> tokens for {feats.shape[0]} "
+                         f"images x {feats.shape[1]} visual tokens = {flat.shape[0]}")
+      idx = jnp.clip(jnp.cumsum(is_img.reshape(-1)) - 1, 0, flat.shape[0] - 1)
+      gathered = jnp.take(flat, idx, axis=0).reshape(x.shape)
+    else:
+      raise ValueError(f"pixel_values: expected float[N, 3, H, W] or float[B, F, 3, H, W], "
+                       f"got shape {pixel_values.shape}")
+    return jnp.where(is_img[..., None], gathered, x)
+
+  def logits(self, hidden: jax.Array) -> jax.Array:
+    """float[B, L, D] -> float32[B, L, V] (tied or separate output projection)."""
+    dt = self.config.compute_dtype
+    if self.lm_head is None:
+      w = self.language_model.embed_tokens[...].astype(dt)
+      return jnp.einsum("bld,vd->blv", hidden.astype(dt), w, preferred_element_type=jnp.float32)
+    w = self.lm_head[...].astype(dt)
+    return jnp.einsum("bld,dv->blv", hidden.astype(dt), w, preferred_element_type=jnp.float32)
+
+  def hidden_states(self, input_ids: jax.Array, attention_mask: jax.Array | None = None,
+                    pixel_values: jax.Array | None = None, positions: jax.Array | None = None
+                    ) -> jax.Array:
+    """Final-normed decoder states float[B, L, D] (see `__call__` for the arguments)."""
+    b, n = input_ids.shape
+    if attention_mask is None:
+      attention_mask = jnp.ones((b, n), dtype=bool)
+    if positions is None:
+      positions = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (b, n))
+    x = self.embed_inputs(input_ids, pixel_values)
+    hidden, _ = self.language_model(x, positions, causal_mask(attention_mask))
+    return hidden
+
+  def __call__(self, input_ids: jax.Array, attention_mask: jax.Array | None = None,
+               pixel_values: jax.Array | None = None, positions: jax.Array | None = None
+               ) -> jax.Array:
+    """Full-vocabulary logits float32[B, L, V].
+
+    Args:
+      input_ids: int[B, L]; each `<IMG_CONTEXT>` takes the next visual token.
+      attention_mask: int/bool[B, L], 1 = real token (None: all real). Causal + key padding.
+      pixel_values: None, float32[N, 3, H, W] or float32[B, F, 3, H, W] (see `embed_inputs`).
+      positions: int[B, L] rotary positions; None = 0..L-1 per row (transformers' forward).
+    """
+    return self.logits(self.hidden_states(input_ids, attention_mask, pixel_values, positions))
+
+
+def merge_lora(model: InternVL) -> None:
+  """Folds every LoRA adapter into its base kernel in place (outputs unchanged)."""
+  for _, module in model.iter_modules():
+    if isinstance(module, layers.Linear):
+      module.merge_lora()

@@ -1,0 +1,147 @@
+"""Single-frame keypoint sets: COCO-17 person keypoints JSON and Human3.6M-17 (mmpose files).
+
+These files hold independent images, not sequences. `parse_coco` / `parse_h36m`
+still return one record whose frames are the images (frame t = image t,
+`metadata['independent_frames'] = True`) so that `load()` works on them;
+`parse_coco_images` gives one single-frame record per image.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from skel_llm.skeleton import files
+from skel_llm.skeleton.errors import SkeletonFormatError
+from skel_llm.skeleton.record import SkeletonRecord
+
+NUM_JOINTS = 17
+COCO_PERSON_CATEGORY = 1
+
+
+def _coco_people(path: str, doc=None) -> tuple[list[dict], dict[int, list[tuple[int, np.ndarray]]]]:
+  doc = files.read_json(path) if doc is None else doc
+  if not isinstance(doc, dict):
+    raise SkeletonFormatError(path, "$", "expected a COCO object with 'images' and 'annotations'")
+  images = files.field(doc, "images", "$", path, list)
+  anns = files.field(doc, "annotations", "$", path, list)
+  by_image: dict[int, list[tuple[int, np.ndarray]]] = {}
+  for k, img in enumerate(images):
+    iid = files.field(img, "id", f"$.images[{k}]", path, int)
+    if iid in by_image:
+      raise SkeletonFormatError(path, f"$.images[{k}].id", f"image id {iid} appears twice")
+    by_image[iid] = []
+  for k, ann in enumerate(anns):
+    where = f"$.annotations[{k}]"
+    if files.field(ann, "category_id", where, path, int) != COCO_PERSON_CATEGORY:
+      continue
+    iid = files.field(ann, "image_id", where, path, int)
+    if iid not in by_image:
+      raise SkeletonFormatError(path, f"{where}.image_id", f"image id {iid} is not in $.images")
+    kp = files.numbers(files.field(ann, "keypoints", where, path, list), (3 * NUM_JOINTS,),
+                       f"{where}.keypoints", path).reshape(NUM_JOINTS, 3)
+    if not np.isin(kp[:, 2], (0, 1, 2)).all():
+      raise SkeletonFormatError(path, f"{where}.keypoints", "expected visibility flags 0, 1 or 2")
+    by_image[iid].append((int(ann.get("id", k)), kp))
+  return images, by_image
+
+
+def _coco_record(path: str, images: list[dict], people: list[list[tuple[int, np.ndarray]]]
+                 ) -> SkeletonRecord:
+  t = len(people)
+  p = max(1, max((len(x) for x in people), default=0))
+  positions = np.zeros((t, p, NUM_JOINTS, 3), np.float32)
+  vis = np.zeros((t, p, NUM_JOINTS), np.int8)
+  ann_ids = np.full((t, p), -1, np.int64)
+  for f, persons in enumerate(people):
+    for m, (aid, kp) in enumerate(persons):
+      positions[f, m, :, :2] = kp[:, :2]
+      vis[f, m] = kp[:, 2]
+      ann_ids[f, m] = aid
+  meta = {"file_format": "coco", "independent_frames": True,
+          "image_ids": [int(img["id"]) for img in images],
+          "file_names": [img.get("file_name", "") for img in images],
+          "persons_per_image": np.array([len(x) for x in people], np.int32),
+          "visibility": vis, "annotation_ids": ann_ids}
+  return SkeletonRecord(positions=positions, valid=(vis > 0).astype(np.float32), format="coco17",
+                        fps=0.0, is_2d=True, metadata=meta, source=path)
+
+
+def parse_coco(path: str | os.PathLike, *, doc=None) -> SkeletonRecord:
+  """All images of a COCO keypoints file: positions float32[N_images, P, 17, 3] (z = 0, pixels).
+
+  P is the most persons in one image; unused slots are absent (valid 0).
+  valid = 1 where the keypoint is labelled (v > 0); v is kept in
+  `metadata['visibility']`.
+  """
+  path = os.fspath(path)
+  images, by_image = _coco_people(path, doc)
+  if not images:
+    raise SkeletonFormatError(path, "$.images", "expected at least one image")
+  return _coco_record(path, images, [by_image[int(img["id"])] for img in images])
+
+
+def parse_coco_images(path: str | os.PathLike, *, doc=None) -> list[SkeletonRecord]:
+  """One single-frame record per image of a COCO keypoints file."""
+  path = os.fspath(path)
+  images, by_image = _coco_people(path, doc)
+  return [_coco_record(path, [img], [by_image[int(img["id"])]]) for img in images]
+
+
+_H36M_NAME = re.compile(r"S(\d+)_([A-Za-z]+(?:_\d)?)\.(\d+)_(\d+)")
+
+
+def parse_h36m(path: str | os.PathLike) -> SkeletonRecord:
+  """Human3.6M-17 frames.
+
+  `.npz` (mmpose `test_h36m_body3d` layout): positions from `S` [N, 17, 4]
+  (camera metres, y down) with its 4th column as confidence; `part` (2D
+  pixels + visibility), `imgname`, `center`, `scale` go to metadata.
+  `.npy` [N, 17, 3]: 2D detections (x, y, score) in pixels; [N, 17, 2]: 2D.
+  """
+  path = os.fspath(path)
+  if path.lower().endswith(".npz"):
+    try:
+      with np.load(path, allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError) as e:
+      raise SkeletonFormatError(path, None, f"expected an .npz of plain arrays ({e})") from None
+    if "S" not in data:
+      raise SkeletonFormatError(path, None, f"expected key 'S' [N, 17, 4] (3D joints + "
+                                f"confidence), found keys {sorted(data)}")
+    s = files.check_array(data["S"], (-1, NUM_JOINTS, 4), path, "S")
+    n = s.shape[0]
+    meta = {"file_format": "h36m", "independent_frames": True}
+    for key, shape in (("part", (n, NUM_JOINTS, 3)), ("center", (n, 2)), ("scale", (n,))):
+      if key in data:
+        meta[key] = files.check_array(data[key], shape, path, key)
+    if "imgname" in data:
+      names = [str(x) for x in data["imgname"]]
+      if len(names) != n:
+        raise SkeletonFormatError(path, "imgname", f"expected {n} names, got {len(names)}")
+      meta["imgname"] = names
+      parsed = [_H36M_NAME.search(x) for x in names]
+      meta["subject"] = [int(m.group(1)) if m else None for m in parsed]
+      meta["action_name"] = [m.group(2) if m else None for m in parsed]
+      meta["camera_id"] = [m.group(3) if m else None for m in parsed]
+    positions = s[:, None, :, :3].astype(np.float32)
+    valid = np.clip(s[:, None, :, 3], 0, 1).astype(np.float32)
+    return SkeletonRecord(positions=positions, valid=valid, format="h36m17", fps=50.0,
+                          metadata=meta, source=path)
+  try:
+    arr = np.load(path, allow_pickle=False)
+  except (ValueError, OSError, EOFError) as e:
+    raise SkeletonFormatError(path, None, f"expected a plain .npy array ({e})") from None
+  if arr.ndim != 3 or arr.shape[1:] not in ((NUM_JOINTS, 2), (NUM_JOINTS, 3)):
+    raise SkeletonFormatError(path, "array", f"expected shape [N, 17, 2|3], got {arr.shape}")
+  files.check_array(arr, (-1, NUM_JOINTS, arr.shape[2]), path, "array")
+  n = arr.shape[0]
+  positions = np.zeros((n, 1, NUM_JOINTS, 3), np.float32)
+  positions[:, 0, :, :2] = arr[..., :2]
+  valid = (np.clip(arr[:, None, :, 2], 0, 1) if arr.shape[2] == 3
+           else np.ones((n, 1, NUM_JOINTS))).astype(np.float32)
+  meta = {"file_format": "h36m_2d", "independent_frames": True}
+  return SkeletonRecord(positions=positions, valid=valid, format="h36m17", fps=50.0, is_2d=True,
+                        metadata=meta, source=path)

@@ -1,0 +1,177 @@
+"""`load()`: one entry point that recognises a skeleton file's format and parses it.
+
+Recognition is by extension first, then by content (JSON keys, array shapes,
+values per line); `format=` overrides it. Formats and their parsers:
+
+| format | files | parser |
+|---|---|---|
+| ntu | NTU RGB+D `.skeleton` | `ntu.parse_ntu` |
+| pku_mmd | PKU-MMD skeleton `.txt` (150 numbers per line) | `pku_mmd.parse_pku_mmd` |
+| kinetics | Kinetics-skeleton `.json` (OpenPose-18) | `kinetics.parse_kinetics` |
+| nw_ucla | NW-UCLA `.json` (Kinect v1, 20 joints) | `nw_ucla.parse_nw_ucla` |
+| humanml3d | HumanML3D `new_joints/*.npy` [T, 22, 3] | `humanml3d.parse_humanml3d` |
+| humanml3d_vecs | HumanML3D `new_joint_vecs/*.npy` [T, 263] | `humanml3d.parse_humanml3d_vecs` |
+| coco | COCO person-keypoints `.json` | `keypoints.parse_coco` |
+| h36m | Human3.6M-17 `.npz` (mmpose) or `.npy` [N, 17, 2|3] | `keypoints.parse_h36m` |
+| bvh | BVH motion capture | `bvh.parse_bvh` |
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import numpy as np
+
+from skel_llm.skeleton import files
+from skel_llm.skeleton.errors import SkeletonFormatError
+from skel_llm.skeleton.record import SkeletonRecord
+
+# format -> (module, single-record parser, all-records parser or None)
+_PARSERS: dict[str, tuple[str, str, str | None]] = {
+    "ntu": ("ntu", "parse_ntu", None),
+    "pku_mmd": ("pku_mmd", "parse_pku_mmd", "parse_pku_mmd_segments"),
+    "kinetics": ("kinetics", "parse_kinetics", None),
+    "nw_ucla": ("nw_ucla", "parse_nw_ucla", None),
+    "humanml3d": ("humanml3d", "parse_humanml3d", None),
+    "humanml3d_vecs": ("humanml3d", "parse_humanml3d_vecs", None),
+    "coco": ("keypoints", "parse_coco", "parse_coco_images"),
+    "h36m": ("keypoints", "parse_h36m", None),
+    "bvh": ("bvh", "parse_bvh", None),
+}
+
+ALIASES = {
+    "skeleton": "ntu", "ntu25": "ntu", "ntu_skeleton": "ntu", "kinect_v2": "ntu",
+    "pku": "pku_mmd", "pkummd": "pku_mmd",
+    "kinetics_skeleton": "kinetics", "openpose18": "kinetics",
+    "ucla": "nw_ucla", "nwucla": "nw_ucla", "kinect20": "nw_ucla", "kinect_v1": "nw_ucla",
+    "smpl22": "humanml3d",
+    "coco17": "coco",
+    "h36m17": "h36m", "human36m": "h36m",
+}
+
+
+def formats() -> list[str]:
+  """Names accepted by `load(format=...)` (aliases in `ALIASES` also work)."""
+  return sorted(_PARSERS)
+
+
+def _canonical(fmt: str, path: str) -> str:
+  key = fmt.lower().replace("-", "_")
+  key = ALIASES.get(key, key)
+  if key not in _PARSERS:
+    raise SkeletonFormatError(path, None, f"unknown format {fmt!r}; expected one of "
+                              f"{formats()} or an alias {sorted(ALIASES)}")
+  return key
+
+
+def _json_kind(path: str, obj) -> str:
+  if isinstance(obj, dict):
+    if "annotations" in obj and "images" in obj:
+      return "coco"
+    if "skeletons" in obj:
+      return "nw_ucla"
+    if "data" in obj and isinstance(obj["data"], list):
+      return "kinetics"
+  raise SkeletonFormatError(path, "$", "unknown JSON skeleton layout: expected a COCO "
+                            "('images' + 'annotations'), NW-UCLA ('skeletons') or "
+                            "Kinetics-skeleton ('data' list) object")
+
+
+def _array_kind(path: str) -> str:
+  try:
+    arr = np.load(path, mmap_mode="r", allow_pickle=False)
+  except ValueError:
+    raise SkeletonFormatError(path, None, "pickled .npy (object array): not a skeleton array; "
+                              "expected a plain numeric array") from None
+  except OSError as e:
+    raise SkeletonFormatError(path, None, f"cannot read .npy ({e})") from None
+  shape = tuple(arr.shape)
+  if len(shape) == 3 and shape[1:] == (22, 3):
+    return "humanml3d"
+  if len(shape) == 2 and shape[1] == 263:
+    return "humanml3d_vecs"
+  if len(shape) == 3 and shape[1] == 17 and shape[2] in (2, 3):
+    return "h36m"
+  raise SkeletonFormatError(path, None, f"unknown .npy skeleton array of shape {shape}: expected "
+                            "[T, 22, 3] (HumanML3D) or [N, 17, 2|3] (H36M keypoints)")
+
+
+def _txt_kind(path: str) -> str:
+  try:
+    with open(path, "rb") as f:
+      first = f.readline(1 << 16)
+  except OSError as e:
+    raise SkeletonFormatError(path, None, f"cannot read file ({e.strerror})") from None
+  n = len(first.split())
+  if n == 150:
+    return "pku_mmd"
+  if not first.strip():
+    raise SkeletonFormatError(path, 1, "empty file: cannot recognise a skeleton format")
+  if n == 1 and first.strip().isdigit():
+    return "ntu"
+  raise SkeletonFormatError(path, 1, f"unknown text skeleton format: expected 150 numbers per "
+                            f"line (PKU-MMD) or a frame count (NTU), got {n} fields")
+
+
+def detect_format(path: str | os.PathLike) -> str:
+  """The `load()` format name of a file, from its extension and content."""
+  return _detect(os.fspath(path))[0]
+
+
+def _detect(path: str) -> tuple[str, dict]:
+  """(format, extra parser kwargs): a JSON file's parsed document is passed on, not re-read."""
+  if not os.path.isfile(path):
+    raise SkeletonFormatError(path, None, "no such file")
+  name = os.path.basename(path).lower()
+  ext = os.path.splitext(name)[1]
+  if name.endswith(".skeleton"):
+    return "ntu", {}
+  if ext == ".bvh":
+    return "bvh", {}
+  if ext == ".json":
+    doc = files.read_json(path)
+    return _json_kind(path, doc), {"doc": doc}
+  if ext == ".npy":
+    return _array_kind(path), {}
+  if ext == ".npz":
+    return "h36m", {}
+  if ext == ".txt":
+    return _txt_kind(path), {}
+  raise SkeletonFormatError(path, None, f"unknown skeleton file type {ext or name!r}: expected "
+                            ".skeleton, .txt, .json, .npy, .npz or .bvh, or pass format=")
+
+
+def _parser(fmt: str, which: int):
+  module, single, many = _PARSERS[fmt]
+  mod = importlib.import_module(f"skel_llm.skeleton.{module}")
+  name = single if which == 0 else (many or single)
+  return getattr(mod, name)
+
+
+def load(path: str | os.PathLike, format: str | None = None, **kwargs: Any) -> SkeletonRecord:  # noqa: A002
+  """Reads one skeleton file of any supported format into a `SkeletonRecord`.
+
+  Args:
+    path: the file.
+    format: one of `formats()` (or an alias) to skip recognition.
+    **kwargs: passed to the format's parser (e.g. `bodies='first'` for NTU,
+      `texts_dir=` for HumanML3D, `label_path=` for PKU-MMD).
+
+  Raises:
+    SkeletonFormatError: unknown format or malformed file (names file, line
+      or JSON path, and what was expected).
+  """
+  path = os.fspath(path)
+  fmt, extra = _detect(path) if format is None else (_canonical(format, path), {})
+  return _parser(fmt, 0)(path, **extra, **kwargs)
+
+
+def load_all(path: str | os.PathLike, format: str | None = None,
+             **kwargs: Any) -> list[SkeletonRecord]:  # noqa: A002
+  """All clips of a file: PKU-MMD segments (with `label_path=`), COCO images, else [load()]."""
+  path = os.fspath(path)
+  fmt, extra = _detect(path) if format is None else (_canonical(format, path), {})
+  out = _parser(fmt, 1)(path, **extra, **kwargs)
+  return out if isinstance(out, list) else [out]

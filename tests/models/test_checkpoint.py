@@ -1,0 +1,160 @@
+"""Pins skel_llm/models/checkpoint.py: both layouts load and match transformers end to end."""
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from skel_llm import models
+from skel_llm.models import checkpoint, safetensors_io
+
+
+def _jit_apply(model, method, *args):
+  graphdef, state = nnx.split(model)
+
+  @jax.jit
+  def run(state, *args):
+    return getattr(nnx.merge(graphdef, state), method)(*args)
+
+  return np.asarray(run(state, *args))
+
+
+def _prompt_batch(tok, config, n_images_per_row):
+  """Chat-formatted prompts with `<img><IMG_CONTEXT>*T</img>` per frame, right-padded."""
+  t = config.num_image_token
+  rows = []
+  for n in n_images_per_row:
+    frames = "".join(f"Frame{i + 1}: <img>{'<IMG_CONTEXT>' * t}</img>\n" for i in range(n))
+    text = frames + "These frames are skeleton renderings. Is the action 'drink water'? " \
+                    "Answer YES or NO."
+    chat = tok.apply_chat_template([{"role": "user", "content": text}],
+                                   add_generation_prompt=True, tokenize=False)
+    rows.append(tok(chat)["input_ids"])
+  width = max(map(len, rows))
+  ids = np.full((len(rows), width), tok.pad_token_id, np.int64)
+  mask = np.zeros((len(rows), width), np.int64)
+  for i, r in enumerate(rows):
+    ids[i, :len(r)] = r
+    mask[i, :len(r)] = 1
+  return ids, mask
+
+
+@pytest.mark.parametrize("kind,layout", [("a", "hf"), ("b", "hf"), ("a", "original"),
+                                         ("b", "original")])
+def test_full_model_matches_transformers(hf_checkpoints, kind, layout):
+  import torch
+  ref = hf_checkpoints(kind)
+  model, tok, config = models.load_pretrained(ref[layout], image_size=ref["run_size"])
+  assert config.image_token_id == tok.convert_tokens_to_ids("<IMG_CONTEXT>")
+  ids, mask = _prompt_batch(tok, config, [1, 2])
+  rng = np.random.default_rng(0)
+  px = rng.uniform(0, 1, (3, 3, ref["run_size"], ref["run_size"])).astype(np.float32)
+  hf = ref["model"]
+  with torch.no_grad():
+    tpx = torch.from_numpy(px)
+    want_vis = hf.model.vision_tower(pixel_values=tpx).last_hidden_state.numpy()
+    want_proj = hf.model.get_image_features(pixel_values=tpx).pooler_output.numpy()
+    want = hf(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+              pixel_values=tpx).logits.numpy()
+  got_vis = _jit_apply(model, "vision_tower", jnp.asarray(px))
+  got_proj = _jit_apply(model, "get_image_features", jnp.asarray(px))
+  got = _jit_apply(model, "__call__", jnp.asarray(ids, jnp.int32), jnp.asarray(mask),
+                   jnp.asarray(px))
+  assert got.dtype == np.float32 and got.shape == want.shape
+  np.testing.assert_allclose(got_vis, want_vis, atol=1e-4, rtol=0)
+  np.testing.assert_allclose(got_proj, want_proj, atol=1e-4, rtol=0)
+  real = mask.astype(bool)
+  np.testing.assert_allclose(got[real], want[real], atol=1e-4, rtol=0)
+
+
+def test_export_round_trips_to_transformers(hf_checkpoints, tmp_path):
+  import torch
+  from transformers import InternVLForConditionalGeneration
+  ref = hf_checkpoints("b")
+  model, tok, _ = models.load_pretrained(ref["hf"])
+  out = models.export_hf(model, tmp_path / "export", tokenizer=tok)
+  exported = dict(safetensors_io.iter_tensors(out / "model.safetensors"))
+  want = {k: v.numpy() for k, v in ref["model"].state_dict().items()}
+  want.pop("lm_head.weight")  # Tied to the embedding: not a separate tensor in our export.
+  renamed = {checkpoint.hf_to_flax_key(k)[0]: k for k in exported}
+  assert len(renamed) == len(exported) == len(want)
+  for key, x in exported.items():
+    target = key.replace("language_model.model.", "model.language_model.")
+    target = target if target in want else "model." + key
+    np.testing.assert_array_equal(x, want[target], err_msg=key)
+  reloaded = InternVLForConditionalGeneration.from_pretrained(str(out)).eval()
+  ids = torch.tensor([[5, 7, 9, 11]])
+  with torch.no_grad():
+    np.testing.assert_array_equal(reloaded(input_ids=ids).logits.numpy(),
+                                  ref["model"](input_ids=ids).logits.numpy())
+
+
+# --- bad checkpoints --------------------------------------------------------------------
+
+def _copy(src, dst):
+  shutil.copytree(src, dst)
+  return dst
+
+
+def _rewrite_weights(folder, edit):
+  path = folder / "model.safetensors"
+  tensors = dict(safetensors_io.iter_tensors(path))
+  edit(tensors)
+  safetensors_io.write(path, tensors)
+
+
+def test_missing_key_is_named(hf_checkpoints, tmp_path):
+  folder = _copy(hf_checkpoints("b")["hf"], tmp_path / "ckpt")
+  _rewrite_weights(folder, lambda t: t.pop("language_model.model.layers.1.mlp.up_proj.weight"))
+  with pytest.raises(ValueError) as e:
+    models.load_pretrained(folder)
+  assert "missing target: language_model/layers/1/mlp/up_proj/kernel" in str(e.value)
+
+
+def test_wrong_shape_and_unknown_key_are_named(hf_checkpoints, tmp_path):
+  folder = _copy(hf_checkpoints("b")["hf"], tmp_path / "ckpt")
+
+  def edit(t):
+    t["multi_modal_projector.linear_1.weight"] = t["multi_modal_projector.linear_1.weight"][:, :7]
+    t["vision_tower.encoder.layer.0.attention.extra.weight"] = np.zeros(3, np.float32)
+  _rewrite_weights(folder, edit)
+  with pytest.raises(ValueError) as e:
+    models.load_pretrained(folder)
+  msg = str(e.value)
+  assert "shape mismatch: model.safetensors:multi_modal_projector.linear_1.weight" in msg
+  assert "expected (192, 48)" in msg
+  assert "unmapped source key: model.safetensors:vision_tower.encoder.layer.0.attention.extra" \
+         ".weight" in msg
+
+
+def test_unknown_layout_is_named(hf_checkpoints, tmp_path):
+  folder = _copy(hf_checkpoints("b")["hf"], tmp_path / "ckpt")
+  cfg = json.loads((folder / "config.json").read_text())
+  cfg["model_type"], cfg["architectures"] = "llava", ["LlavaForConditionalGeneration"]
+  (folder / "config.json").write_text(json.dumps(cfg))
+  with pytest.raises(ValueError, match=r"config\.json: unknown checkpoint layout \(model_type "
+                                       r"'llava'"):
+    models.load_pretrained(folder)
+
+
+def test_missing_tokenizer_file_is_named(hf_checkpoints, tmp_path):
+  folder = _copy(hf_checkpoints("b")["original"], tmp_path / "ckpt")
+  (folder / "tokenizer.json").unlink()
+  with pytest.raises(FileNotFoundError, match=r"no tokenizer file; expected one of "
+                                              r"tokenizer\.json"):
+    models.load_pretrained(folder)
+
+
+def test_original_qkv_must_split_in_three(hf_checkpoints, tmp_path):
+  folder = _copy(hf_checkpoints("b")["original"], tmp_path / "ckpt")
+  shard = folder / "model-00002-of-00002.safetensors"
+  tensors = dict(safetensors_io.iter_tensors(shard))
+  key = next(k for k in tensors if k.endswith("attn.qkv.weight"))
+  tensors[key] = tensors[key][:-1]
+  safetensors_io.write(shard, tensors)
+  with pytest.raises(ValueError, match=f"{key}: fused qkv first dimension 143"):
+    models.load_pretrained(folder)
