@@ -265,7 +265,7 @@ def train_and_evaluate(config, workdir: str,
         writer.scalars(done, last)
         bar.update(done, last)
       if (done % config.checkpoint.every_steps == 0 or done == config.total_steps
-          or stopper.requested):
+          or stopper.requested or done == stop_after):
         ckpt.save(done, state, {"next_step": done, "seed": config.data.seed}, force=True)
       if stopper.requested:
         ckpt.close()
@@ -273,7 +273,6 @@ def train_and_evaluate(config, workdir: str,
         sys.exit(143)
       if stop_after > 0 and done >= stop_after:
         # Test knob: hold here with the checkpoint committed, as a job waiting to be killed.
-        ckpt.save(done, state, {"next_step": done, "seed": config.data.seed}, force=True)
         ckpt.wait()
         _write_json(os.path.join(workdir, "stopped.json"), {"step": done})
         print(f"[skel_llm] reached config.stop_after_step={stop_after}; waiting", flush=True)
