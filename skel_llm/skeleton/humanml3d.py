@@ -71,6 +71,11 @@ def parse_humanml3d(path: str | os.PathLike, *, texts_dir: str | os.PathLike | N
   files.check_array(arr, (-1, NUM_JOINTS, 3), path, "array")
   if arr.shape[0] < 1:
     raise SkeletonFormatError(path, "array", "expected at least one frame")
+  return _with_captions(path, arr, texts_dir)
+
+
+def _with_captions(path: str, positions: np.ndarray, texts_dir) -> SkeletonRecord:
+  """A record of float[T, 22, 3] positions with the clip's captions (see parse_humanml3d)."""
   stem = files.basename_stem(path)
   if texts_dir is None:
     guess = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(path))), "texts")
@@ -80,7 +85,73 @@ def parse_humanml3d(path: str | os.PathLike, *, texts_dir: str | os.PathLike | N
     captions = read_captions(os.path.join(os.fspath(texts_dir), f"{stem}.txt"))
   meta = {"file_format": "humanml3d", "name": stem, "captions": captions,
           "texts_dir": None if texts_dir is None else os.fspath(texts_dir)}
-  t = arr.shape[0]
-  return SkeletonRecord(positions=arr[:, None].astype(np.float32),
+  t = positions.shape[0]
+  return SkeletonRecord(positions=positions[:, None].astype(np.float32),
                         valid=np.ones((t, 1, NUM_JOINTS), np.float32), format="smpl22", fps=FPS,
                         metadata=meta, source=path)
+
+
+# ---------------------------------------------------------------------------------------------
+# new_joint_vecs: the 263-d HumanML3D motion features, turned back into joint positions.
+#
+# Feature layout for J = 22 joints (HumanML3D's motion_representation): [0] root angular
+# velocity about y, [1:3] root x/z velocity in the root's heading frame, [3] root height,
+# [4:67] the 21 non-root joints relative to the root in its heading frame (RIC), [67:193]
+# 6D joint rotations, [193:259] joint velocities, [259:263] foot contacts. Positions come
+# from the root trajectory (integrated heading and velocity) plus the RIC joints, as
+# HumanML3D's own `recover_from_ric` does; its `new_joints/` files are that function's output.
+
+NUM_FEATURES = 4 + (NUM_JOINTS - 1) * 9 + NUM_JOINTS * 3 + 4  # 263
+
+
+def _rotate_y(angle: np.ndarray, v: np.ndarray) -> np.ndarray:
+  """Rotates v float[..., 3] by the inverse of the heading quaternion (cos a, 0, sin a, 0).
+
+  That quaternion is a rotation by 2a about +y; its inverse maps
+  (x, z) -> (x cos 2a + z sin 2a, -x sin 2a + z cos 2a).
+  """
+  c, s = np.cos(2 * angle), np.sin(2 * angle)
+  x, y, z = v[..., 0], v[..., 1], v[..., 2]
+  return np.stack([c * x - s * z, y, s * x + c * z], axis=-1)
+
+
+def recover_from_ric(features: np.ndarray, num_joints: int = NUM_JOINTS) -> np.ndarray:
+  """float64[T, J, 3] joint positions from HumanML3D features float[T, 263]."""
+  f = np.asarray(features, np.float64)
+  t = f.shape[0]
+  angle = np.zeros(t)
+  angle[1:] = f[:-1, 0]
+  angle = np.cumsum(angle)
+  step = np.zeros((t, 3))
+  step[1:, 0] = f[:-1, 1]
+  step[1:, 2] = f[:-1, 2]
+  root = np.cumsum(_rotate_y(angle, step), axis=0)
+  root[:, 1] = f[:, 3]
+  ric = f[:, 4:4 + (num_joints - 1) * 3].reshape(t, num_joints - 1, 3)
+  joints = _rotate_y(angle[:, None], ric)
+  joints[..., 0] += root[:, None, 0]
+  joints[..., 2] += root[:, None, 2]
+  return np.concatenate([root[:, None], joints], axis=1)
+
+
+def parse_humanml3d_vecs(path: str | os.PathLike, *, texts_dir: str | os.PathLike | None = None
+                         ) -> SkeletonRecord:
+  """A `new_joint_vecs/<id>.npy` float[T, 263] file as positions float32[T, 1, 22, 3].
+
+  Captions as in `parse_humanml3d`; the features themselves are kept in
+  `metadata['features']`.
+  """
+  path = os.fspath(path)
+  try:
+    arr = np.load(path, allow_pickle=False)
+  except ValueError as e:
+    raise SkeletonFormatError(path, None, f"expected a plain .npy array ({e})") from None
+  except (OSError, EOFError) as e:
+    raise SkeletonFormatError(path, None, f"cannot read .npy ({e})") from None
+  files.check_array(arr, (-1, NUM_FEATURES), path, "array")
+  if arr.shape[0] < 1:
+    raise SkeletonFormatError(path, "array", "expected at least one frame")
+  positions = recover_from_ric(arr)
+  rec = _with_captions(path, positions, texts_dir)
+  rec.metadata.update({"file_format": "humanml3d_vecs", "features": arr})
+  return rec

@@ -21,8 +21,8 @@ NUM_JOINTS = 17
 COCO_PERSON_CATEGORY = 1
 
 
-def _coco_people(path: str) -> tuple[list[dict], dict[int, list[tuple[int, np.ndarray]]]]:
-  doc = files.read_json(path)
+def _coco_people(path: str, doc=None) -> tuple[list[dict], dict[int, list[tuple[int, np.ndarray]]]]:
+  doc = files.read_json(path) if doc is None else doc
   if not isinstance(doc, dict):
     raise SkeletonFormatError(path, "$", "expected a COCO object with 'images' and 'annotations'")
   images = files.field(doc, "images", "$", path, list)
@@ -69,7 +69,7 @@ def _coco_record(path: str, images: list[dict], people: list[list[tuple[int, np.
                         fps=0.0, is_2d=True, metadata=meta, source=path)
 
 
-def parse_coco(path: str | os.PathLike) -> SkeletonRecord:
+def parse_coco(path: str | os.PathLike, *, doc=None) -> SkeletonRecord:
   """All images of a COCO keypoints file: positions float32[N_images, P, 17, 3] (z = 0, pixels).
 
   P is the most persons in one image; unused slots are absent (valid 0).
@@ -77,16 +77,16 @@ def parse_coco(path: str | os.PathLike) -> SkeletonRecord:
   `metadata['visibility']`.
   """
   path = os.fspath(path)
-  images, by_image = _coco_people(path)
+  images, by_image = _coco_people(path, doc)
   if not images:
     raise SkeletonFormatError(path, "$.images", "expected at least one image")
   return _coco_record(path, images, [by_image[int(img["id"])] for img in images])
 
 
-def parse_coco_images(path: str | os.PathLike) -> list[SkeletonRecord]:
+def parse_coco_images(path: str | os.PathLike, *, doc=None) -> list[SkeletonRecord]:
   """One single-frame record per image of a COCO keypoints file."""
   path = os.fspath(path)
-  images, by_image = _coco_people(path)
+  images, by_image = _coco_people(path, doc)
   return [_coco_record(path, [img], [by_image[int(img["id"])]]) for img in images]
 
 

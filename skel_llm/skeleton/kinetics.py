@@ -24,10 +24,13 @@ NUM_JOINTS = 18
 FPS = 30.0
 
 
-def parse_kinetics(path: str | os.PathLike, *, max_people: int = 2) -> SkeletonRecord:
-  """positions float32[T, P, 18, 3] (z = 0), valid = OpenPose score, P = min(max_people, most seen)."""
+def parse_kinetics(path: str | os.PathLike, *, max_people: int = 2, doc=None) -> SkeletonRecord:
+  """positions float32[T, P, 18, 3] (z = 0), valid = OpenPose score, P = min(max_people, most seen).
+
+  `doc` is the file's already parsed JSON, when the caller has it (`load()` does).
+  """
   path = os.fspath(path)
-  doc = files.read_json(path)
+  doc = files.read_json(path) if doc is None else doc
   if not isinstance(doc, dict):
     raise SkeletonFormatError(path, "$", "expected a JSON object with 'data', 'label', "
                               "'label_index'")

@@ -10,6 +10,7 @@ values per line); `format=` overrides it. Formats and their parsers:
 | kinetics | Kinetics-skeleton `.json` (OpenPose-18) | `kinetics.parse_kinetics` |
 | nw_ucla | NW-UCLA `.json` (Kinect v1, 20 joints) | `nw_ucla.parse_nw_ucla` |
 | humanml3d | HumanML3D `new_joints/*.npy` [T, 22, 3] | `humanml3d.parse_humanml3d` |
+| humanml3d_vecs | HumanML3D `new_joint_vecs/*.npy` [T, 263] | `humanml3d.parse_humanml3d_vecs` |
 | coco | COCO person-keypoints `.json` | `keypoints.parse_coco` |
 | h36m | Human3.6M-17 `.npz` (mmpose) or `.npy` [N, 17, 2|3] | `keypoints.parse_h36m` |
 | bvh | BVH motion capture | `bvh.parse_bvh` |
@@ -34,6 +35,7 @@ _PARSERS: dict[str, tuple[str, str, str | None]] = {
     "kinetics": ("kinetics", "parse_kinetics", None),
     "nw_ucla": ("nw_ucla", "parse_nw_ucla", None),
     "humanml3d": ("humanml3d", "parse_humanml3d", None),
+    "humanml3d_vecs": ("humanml3d", "parse_humanml3d_vecs", None),
     "coco": ("keypoints", "parse_coco", "parse_coco_images"),
     "h36m": ("keypoints", "parse_h36m", None),
     "bvh": ("bvh", "parse_bvh", None),
@@ -64,8 +66,7 @@ def _canonical(fmt: str, path: str) -> str:
   return key
 
 
-def _json_kind(path: str) -> str:
-  obj = files.read_json(path)
+def _json_kind(path: str, obj) -> str:
   if isinstance(obj, dict):
     if "annotations" in obj and "images" in obj:
       return "coco"
@@ -89,6 +90,8 @@ def _array_kind(path: str) -> str:
   shape = tuple(arr.shape)
   if len(shape) == 3 and shape[1:] == (22, 3):
     return "humanml3d"
+  if len(shape) == 2 and shape[1] == 263:
+    return "humanml3d_vecs"
   if len(shape) == 3 and shape[1] == 17 and shape[2] in (2, 3):
     return "h36m"
   raise SkeletonFormatError(path, None, f"unknown .npy skeleton array of shape {shape}: expected "
@@ -114,23 +117,28 @@ def _txt_kind(path: str) -> str:
 
 def detect_format(path: str | os.PathLike) -> str:
   """The `load()` format name of a file, from its extension and content."""
-  path = os.fspath(path)
+  return _detect(os.fspath(path))[0]
+
+
+def _detect(path: str) -> tuple[str, dict]:
+  """(format, extra parser kwargs): a JSON file's parsed document is passed on, not re-read."""
   if not os.path.isfile(path):
     raise SkeletonFormatError(path, None, "no such file")
   name = os.path.basename(path).lower()
   ext = os.path.splitext(name)[1]
   if name.endswith(".skeleton"):
-    return "ntu"
+    return "ntu", {}
   if ext == ".bvh":
-    return "bvh"
+    return "bvh", {}
   if ext == ".json":
-    return _json_kind(path)
+    doc = files.read_json(path)
+    return _json_kind(path, doc), {"doc": doc}
   if ext == ".npy":
-    return _array_kind(path)
+    return _array_kind(path), {}
   if ext == ".npz":
-    return "h36m"
+    return "h36m", {}
   if ext == ".txt":
-    return _txt_kind(path)
+    return _txt_kind(path), {}
   raise SkeletonFormatError(path, None, f"unknown skeleton file type {ext or name!r}: expected "
                             ".skeleton, .txt, .json, .npy, .npz or .bvh, or pass format=")
 
@@ -156,14 +164,14 @@ def load(path: str | os.PathLike, format: str | None = None, **kwargs: Any) -> S
       or JSON path, and what was expected).
   """
   path = os.fspath(path)
-  fmt = detect_format(path) if format is None else _canonical(format, path)
-  return _parser(fmt, 0)(path, **kwargs)
+  fmt, extra = _detect(path) if format is None else (_canonical(format, path), {})
+  return _parser(fmt, 0)(path, **extra, **kwargs)
 
 
 def load_all(path: str | os.PathLike, format: str | None = None,
              **kwargs: Any) -> list[SkeletonRecord]:  # noqa: A002
   """All clips of a file: PKU-MMD segments (with `label_path=`), COCO images, else [load()]."""
   path = os.fspath(path)
-  fmt = detect_format(path) if format is None else _canonical(format, path)
-  out = _parser(fmt, 1)(path, **kwargs)
+  fmt, extra = _detect(path) if format is None else (_canonical(format, path), {})
+  out = _parser(fmt, 1)(path, **extra, **kwargs)
   return out if isinstance(out, list) else [out]

@@ -18,7 +18,10 @@ frames, rank the rest by motion (summed variance of their joints), take the
 most moving body as actor 1 and give every further body, in motion order, to
 actor 1 if its frame interval does not overlap actor 1's, else to actor 2 if
 it does not overlap actor 2's, else discard it. Unlike that script, frames with
-no body are kept (as invalid frames), never dropped. `bodies='first'` keeps the
+no body are kept (as invalid frames), never dropped; a body's interval is its
+true first and last frame (the script counts appearances from the first one);
+and when every body is short, the length filter is skipped and recorded (the
+script would be left with no body). `bodies='first'` keeps the
 first two bodies of each frame in file order (what the DrAction reference
 renders use). Every choice is recorded in `record.metadata['body_selection']`.
 """
@@ -59,30 +62,50 @@ def parse_name(name: str) -> dict[str, int]:
 
 
 class _Lines:
-  """Line access with 1-based line numbers in errors."""
+  """Lines of a file's bytes (LF or CRLF) by index, from one scan for line breaks.
 
-  def __init__(self, lines: list[str], path: str):
-    self.lines = lines
+  Errors name 1-based line numbers.
+  """
+
+  def __init__(self, raw: bytes, path: str):
+    self.raw = raw
     self.path = path
+    breaks = np.flatnonzero(np.frombuffer(raw, np.uint8) == 10)
+    self.starts = [0] + (breaks + 1).tolist()
+    self.ends = breaks.tolist() + [len(raw)]
+    if self.starts[-1] == len(raw):  # a final line break ends the last line
+      self.starts.pop()
+      self.ends.pop()
+    self.count = len(self.starts)
 
-  def need(self, i: int, expected: str) -> str:
-    if i >= len(self.lines):
+  def get(self, i: int) -> bytes:
+    """Line i (0-based) without its line break; b'' past the end."""
+    if i >= self.count:
+      return b""
+    line = self.raw[self.starts[i]:self.ends[i]]
+    return line[:-1] if line.endswith(b"\r") else line
+
+  def text(self, i: int) -> str:
+    return self.get(i).decode("ascii")
+
+  def need(self, i: int, expected: str) -> bytes:
+    if i >= self.count:
       raise SkeletonFormatError(self.path, i + 1, f"file ends early: expected {expected}")
-    return self.lines[i]
+    return self.get(i)
 
   def int_line(self, i: int, expected: str) -> int:
     tokens = self.need(i, expected).split()
     if len(tokens) != 1:
       raise SkeletonFormatError(self.path, i + 1, f"expected {expected} (one integer), got "
-                                f"{len(tokens)} fields {self.lines[i][:60]!r}")
+                                f"{len(tokens)} fields {self.text(i)[:60]!r}")
     try:
       return int(tokens[0])
     except ValueError:
       raise SkeletonFormatError(self.path, i + 1, f"expected {expected} (one integer), got "
-                                f"{tokens[0]!r}") from None
+                                f"{tokens[0].decode()!r}") from None
 
 
-def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:
+def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # noqa: C901
   """Strictly parses an NTU `.skeleton` file into per-body-occurrence arrays.
 
   Returns a dict with
@@ -94,89 +117,89 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:
     bodies_per_frame: int32[T].
   """
   path = os.fspath(path)
-  if text is None:
-    text = files.read_text(path)
-  lines = text.splitlines()
-  src = _Lines(lines, path)
-  if not text.strip():
+  raw = files.read_bytes(path) if text is None else text.encode("utf-8")
+  if not raw.isascii():
+    line = raw[:next(k for k, c in enumerate(raw) if c > 127)].count(b"\n") + 1
+    raise SkeletonFormatError(path, line, "expected ASCII text, found a non-ASCII byte")
+  if not raw or raw.isspace():
     raise SkeletonFormatError(path, 1, "empty file: expected the frame count")
+  src = _Lines(raw, path)
+  get = src.get
   num_frames = src.int_line(0, "the frame count")
   if num_frames < 1:
     raise SkeletonFormatError(path, 1, f"expected a positive frame count, got {num_frames}")
   i = 1
   frames, ids, headers, header_lines = [], [], [], []
   joint_starts: list[int] = []
-  joint_lines: list[str] = []
-  bodies_per_frame = np.zeros(num_frames, np.int32)
+  spans: list[tuple[int, int]] = []  # byte range of each body's 25 joint lines
+  bodies_per_frame = []
+  num_lines = src.count
+  # The common case (clean digits, enough lines) stays on a short path; anything else goes
+  # through `_Lines`, which names the line and what was expected.
   for f in range(num_frames):
-    nb = src.int_line(i, f"the body count of frame {f + 1}")
+    line = get(i)
+    nb = int(line) if line.isdigit() else src.int_line(i, f"the body count of frame {f + 1}")
     if nb < 0:
       raise SkeletonFormatError(path, i + 1, f"expected a body count >= 0, got {nb}")
-    bodies_per_frame[f] = nb
+    bodies_per_frame.append(nb)
     i += 1
     for b in range(nb):
-      header = src.need(i, f"the header of body {b + 1} in frame {f + 1}").split()
-      if len(header) != BODY_FIELDS:
-        raise SkeletonFormatError(path, i + 1, f"expected {BODY_FIELDS} body header fields, got "
-                                  f"{len(header)}")
+      start = i + 2
+      if start + NUM_JOINTS > num_lines:  # the file ends inside this body: name where
+        src.need(i, f"the header of body {b + 1} in frame {f + 1}")
+        src.int_line(i + 1, f"the joint count of body {b + 1} in frame {f + 1}")
+        raise SkeletonFormatError(path, num_lines + 1, f"file ends early: expected "
+                                  f"{NUM_JOINTS} joint lines from line {start + 1}")
+      header = get(i).split(None, 1)
       frames.append(f)
-      ids.append(header[0])
-      headers.append(header[1:])
+      ids.append(header[0].decode() if header else "")
+      headers.append(header[1] if len(header) == 2 else b"")
       header_lines.append(i + 1)
-      nj = src.int_line(i + 1, f"the joint count of body {b + 1} in frame {f + 1}")
+      line = get(i + 1)
+      nj = int(line) if line.isdigit() else src.int_line(
+          i + 1, f"the joint count of body {b + 1} in frame {f + 1}")
       if nj != NUM_JOINTS:
         raise SkeletonFormatError(path, i + 2, f"expected {NUM_JOINTS} joints, got {nj}")
-      start = i + 2
-      if start + NUM_JOINTS > len(lines):
-        raise SkeletonFormatError(path, len(lines) + 1, f"file ends early: expected "
-                                  f"{NUM_JOINTS} joint lines from line {start + 1}")
-      joint_starts.append(start)
-      joint_lines.extend(lines[start:start + NUM_JOINTS])
       i = start + NUM_JOINTS
-  for extra in range(i, len(lines)):
-    if lines[extra].strip():
+      joint_starts.append(start)
+      spans.append((src.starts[start], src.ends[i - 1]))
+  for extra in range(i, num_lines):
+    if get(extra).strip():
       raise SkeletonFormatError(path, extra + 1, f"expected end of file after {num_frames} "
-                                f"frames, got {lines[extra][:60]!r}")
+                                f"frames, got {src.text(extra)[:60]!r}")
 
   n = len(frames)
-  values = fastfloat.parse_rows(joint_lines, JOINT_FIELDS, path=path,
-                                line_of_row=lambda r: joint_starts[r // NUM_JOINTS] + r % NUM_JOINTS + 1)
-  if n:
-    for k, h in enumerate(headers):
-      if not all(_is_number(t) for t in h):
-        bad = next(t for t in h if not _is_number(t))
-        raise SkeletonFormatError(path, header_lines[k], f"expected a number in the body header, "
-                                  f"got {bad!r}")
-    body_info = np.asarray(headers, np.float64)
-  else:
-    body_info = np.zeros((0, BODY_FIELDS - 1), np.float64)
+
+  def joint_line(r: int) -> int:
+    return joint_starts[r // NUM_JOINTS] + r % NUM_JOINTS
+
+  values = fastfloat.parse_spans(
+      raw, spans, n * NUM_JOINTS, JOINT_FIELDS, path=path,
+      rows=lambda: [src.text(joint_line(r)) for r in range(n * NUM_JOINTS)],
+      line_of_row=lambda r: joint_line(r) + 1)
+  body_info = fastfloat.parse_blob(
+      b"\n".join(headers), n, BODY_FIELDS - 1, path=path,
+      rows=lambda: [h.decode() for h in headers], line_of_row=lambda r: header_lines[r],
+      what="body header numbers after the body ID")
   return {
       "num_frames": num_frames,
       "frame": np.asarray(frames, np.int32),
       "body_id": ids,
       "body_info": body_info,
       "joints": values.reshape(n, NUM_JOINTS, JOINT_FIELDS),
-      "bodies_per_frame": bodies_per_frame,
+      "bodies_per_frame": np.asarray(bodies_per_frame, np.int32),
   }
 
 
-def _is_number(token: str) -> bool:
-  try:
-    return np.isfinite(float(token))
-  except ValueError:
-    return False
-
-
-def _spread_valid_frames(xyz: np.ndarray) -> np.ndarray:
-  """bool[n]: frames whose x-spread is at most 0.8 x the y-spread (not noisy)."""
-  spread = xyz.max(axis=1) - xyz.min(axis=1)  # [n, 3]
-  return spread[:, 0] <= NOISE_SPR_THRES1 * spread[:, 1]
+def _spread_valid(xyz: np.ndarray) -> np.ndarray:
+  """bool[n]: bodies whose x-spread is at most 0.8 x the y-spread (not noisy), xyz [n, 25, 3]."""
+  x, y = xyz[..., 0], xyz[..., 1]
+  return x.max(axis=1) - x.min(axis=1) <= NOISE_SPR_THRES1 * (y.max(axis=1) - y.min(axis=1))
 
 
 def _select_denoise(raw: dict) -> tuple[list[list[int]], dict]:
   """Actor slots (lists of occurrence indices) chosen by the standard NTU denoising."""
   frame = raw["frame"]
-  xyz = raw["joints"][..., :3]
   order: dict[str, list[int]] = {}
   for k, bid in enumerate(raw["body_id"]):
     order.setdefault(bid, []).append(k)
@@ -189,6 +212,8 @@ def _select_denoise(raw: dict) -> tuple[list[list[int]], dict]:
     info["actors"] = [[bid]]
     return [occ], info
 
+  xyz = np.ascontiguousarray(raw["joints"][..., :3])
+  not_noisy = _spread_valid(xyz)  # every body occurrence at once
   motion = {bid: float(np.sum(np.var(xyz[occ].reshape(-1, 3), axis=0))) for bid, occ in order.items()}
   for bid in order:
     info["bodies"][bid]["motion"] = motion[bid]
@@ -205,7 +230,7 @@ def _select_denoise(raw: dict) -> tuple[list[list[int]], dict]:
       if len(alive) == 1:
         break
       occ = alive[bid]
-      ok = _spread_valid_frames(xyz[occ])
+      ok = not_noisy[occ]
       noise = len(occ) - int(ok.sum())
       if noise == 0:
         continue

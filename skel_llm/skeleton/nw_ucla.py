@@ -23,10 +23,13 @@ FPS = 30.0
 _NAME_RE = re.compile(r"a(\d+)_s(\d+)_e(\d+)_v(\d+)")
 
 
-def parse_nw_ucla(path: str | os.PathLike) -> SkeletonRecord:
-  """positions float32[T, 1, 20, 3]; metadata action/subject/episode/view and label."""
+def parse_nw_ucla(path: str | os.PathLike, *, doc=None) -> SkeletonRecord:
+  """positions float32[T, 1, 20, 3]; metadata action/subject/episode/view and label.
+
+  `doc` is the file's already parsed JSON, when the caller has it (`load()` does).
+  """
   path = os.fspath(path)
-  doc = files.read_json(path)
+  doc = files.read_json(path) if doc is None else doc
   if not isinstance(doc, dict):
     raise SkeletonFormatError(path, "$", "expected a JSON object with 'skeletons'")
   frames = files.field(doc, "skeletons", "$", path, list)

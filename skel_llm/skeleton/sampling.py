@@ -90,3 +90,67 @@ def normalise(positions: np.ndarray, *, root: int, center: bool = True, scale: b
     if s > 0:
       out = np.where(mask, out / s, out)
   return out
+
+
+def _view_joints(topo) -> tuple[list[int], list[int], list[int], list[int]]:
+  """(left shoulders, right shoulders, left hips, right hips) joint indices of a topology."""
+  names = topo.joint_names
+  def find(*cands):
+    out = [names.index(c) for c in cands if c in names]
+    if not out:
+      raise ValueError(f"topology {topo.name}: no joint named any of {cands}; pass joints=")
+    return out[:1]
+  return (find("left_shoulder"), find("right_shoulder"), find("left_hip"), find("right_hip"))
+
+
+def view_normalise(positions: np.ndarray, topo, *, valid: np.ndarray | None = None,
+                   joints: tuple | None = None) -> np.ndarray:
+  """Rotates and translates a 3D sequence into a body-centred view.
+
+  Reference: person 0 in the first frame where its shoulders and hips are
+  valid. Its hip midpoint becomes the origin; +y points from the hip midpoint
+  to the shoulder midpoint; +x points from the left to the right side
+  (shoulders plus hips, made orthogonal to y); z = x cross y. Every person and
+  frame gets the same rigid transform, so relative motion is kept. Invalid
+  joints stay zero.
+
+  Args:
+    positions: float32[T, P, J, 3] (3D; 2D data has no view to normalise).
+    topo: a `Topology` (or registry name) with left/right shoulder and hip
+      joints, or any topology together with `joints`.
+    valid: float32[T, P, J]; defaults to "any non-zero coordinate".
+    joints: optional (left_shoulders, right_shoulders, left_hips, right_hips)
+      index lists, e.g. for BVH skeletons.
+
+  Returns:
+    float32[T, P, J, 3].
+  """
+  from skel_llm.skeleton import topology as topology_lib
+  if isinstance(topo, str):
+    topo = topology_lib.get(topo)
+  if topo.is_2d:
+    raise ValueError(f"topology {topo.name} is 2D: view normalisation needs 3D positions")
+  positions = np.asarray(positions, np.float32)
+  if valid is None:
+    valid = np.any(positions != 0, axis=-1).astype(np.float32)
+  ls, rs, lh, rh = joints if joints is not None else _view_joints(topo)
+  need = list(ls) + list(rs) + list(lh) + list(rh)
+  ok = np.all(valid[:, 0, need] > 0, axis=-1)
+  if not ok.any():
+    raise ValueError("no frame where person 0 has valid shoulders and hips")
+  p = positions[np.argmax(ok), 0].astype(np.float64)
+  hips = (p[lh].mean(0) + p[rh].mean(0)) / 2
+  shoulders = (p[ls].mean(0) + p[rs].mean(0)) / 2
+  y = shoulders - hips
+  across = (p[rs].mean(0) - p[ls].mean(0)) + (p[rh].mean(0) - p[lh].mean(0))
+  if np.linalg.norm(y) < 1e-9:
+    raise ValueError("shoulders and hips coincide: cannot define the up direction")
+  y /= np.linalg.norm(y)
+  x = across - across.dot(y) * y
+  if np.linalg.norm(x) < 1e-9:
+    raise ValueError("left and right sides coincide: cannot define the x direction")
+  x /= np.linalg.norm(x)
+  z = np.cross(x, y)
+  rot = np.stack([x, y, z])  # rows: new axes in old coordinates
+  out = (positions.astype(np.float64) - hips) @ rot.T
+  return np.where(valid[..., None] > 0, out, 0).astype(np.float32)

@@ -76,6 +76,11 @@ def _build_classes() -> tuple[ActionClass, ...]:
       ActionClass("lean right", "lean", "right", "torso", motions.lean),
       ActionClass("handshake", "handshake", "right", "hand", interactions.handshake, persons=2),
       ActionClass("push", "push", "both", "arm", interactions.push, persons=2, base_length=0.85),
+      # Added after the first release: appended so earlier label indices stay valid.
+      ActionClass("nod head", "nod", "none", "head", motions.nod_head),
+      ActionClass("hop on left leg", "hop", "left", "leg", motions.hop, base_length=0.85),
+      ActionClass("hop on right leg", "hop", "right", "leg", motions.hop, base_length=0.85),
+      ActionClass("march in place", "march", "both", "leg", motions.march, base_length=0.9),
   ]
   return tuple(out)
 

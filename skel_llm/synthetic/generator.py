@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from skel_llm.skeleton.record import SkeletonRecord
+from skel_llm.synthetic import formats
 from skel_llm.synthetic import kinematics as K
 from skel_llm.synthetic.classes import CLASSES, label_index
 from skel_llm.synthetic.motions import Ctx, about
@@ -60,12 +61,11 @@ def _draw_knobs(rng: np.random.Generator, persons: int, given: dict) -> dict:
   return knobs
 
 
-def _rest_pose(c: Ctx, rng: np.random.Generator) -> None:
+def _rest_pose(c: Ctx) -> None:
   """Relaxed arms: slightly out to the sides (outermost rotation), elbows slightly bent."""
-  abd = np.deg2rad(rng.uniform(4.0, 10.0))
   for side in ("left", "right"):
     j = K.LIMB[side]
-    c.pose.add(j["shoulder"], "z", K.SIDE_SIGN[side] * abd)
+    c.pose.add(j["shoulder"], "z", K.SIDE_SIGN[side] * c.rest_abduction)
     c.pose.add(j["elbow"], "x", c.rest_elbow)
 
 
@@ -96,18 +96,22 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
     label: class index or name from `CLASS_NAMES`.
     seed: the clip is a deterministic function of (label, seed, num_frames, knobs).
     num_frames: T, frames at 30 fps.
-    topology: output skeleton format; 'ntu25' is native, others are converted through the
-      joint correspondences of `skel_llm.skeleton.topology`.
+    topology: output skeleton format, any of `formats.FORMATS` ('ntu25', 'kinect20', 'h36m17',
+      'smpl22', 'coco17', 'openpose18'), written in that format's own frame and units
+      (see `skel_llm.synthetic.formats`).
     **variation_knobs: any of `KNOB_RANGES` to fix a value instead of drawing it.
 
   Returns:
-    A `SkeletonRecord` with positions float32[T, P, J, 3] (P = 2 for two-person classes),
-    valid float32[T, P, J] (0 where a joint was dropped; its position is then 0) and metadata
-    `label`, `label_index`, `description`, `verb`, `side`, `part`, `seed`, `knobs`.
+    A `SkeletonRecord` in `topology` with positions float32[T, P, J, 3] (P = 2 for two-person
+    classes), valid float32[T, P, J] (0 where a joint was dropped; its position is then 0) and
+    metadata `label`, `label_index`, `description`, `verb`, `side`, `part`, `seed`, `knobs`,
+    `camera_step_back` (metres the camera moved back to keep every joint in view; usually 0),
+    plus `image_size` for the 2D formats.
   """
   index = label_index(label)
   cls = CLASSES[index]
-  rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, index, 0x5EED])
+  # Any integer seed (negative or beyond 32 bits) gets its own stream.
+  rng = np.random.default_rng([int(seed) % 2**128, index, 0x5EED])
   knobs = _draw_knobs(rng, cls.persons, variation_knobs)
   win = make_window(num_frames, knobs["speed"], rng, cls.base_length)
   ctxs = []
@@ -116,25 +120,26 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
     body = K.make_body(rng, scale)
     ctxs.append(Ctx(pose=K.Pose(num_frames), body=body, win=win, rng=rng, amp=knobs["amplitude"],
                     side=cls.side if cls.side in ("left", "right") else "",
-                    rest_elbow=float(np.deg2rad(rng.uniform(5.0, 15.0)))))
+                    rest_elbow=float(np.deg2rad(rng.uniform(5.0, 15.0))),
+                    rest_abduction=float(np.deg2rad(rng.uniform(4.0, 10.0)))))
 
   yaw = np.deg2rad(knobs["view_yaw_deg"])
   floor_y = -knobs["camera_height"]
   centre = np.array([knobs["lateral"], 0.0, knobs["distance"]])
   if cls.persons == 1:
-    _rest_pose(ctxs[0], rng)
+    _rest_pose(ctxs[0])
     steps = cls.program(ctxs[0])
     _sway(ctxs[0], rng)
-    body_pos = [K.forward_kinematics(ctxs[0].body, ctxs[0].pose)]
+    body_pos = [K.forward_kinematics_with_landmarks(ctxs[0].body, ctxs[0].pose)]
     yaws, offsets = [yaw], [np.zeros(3)]
     first = f"The person stands upright, {_facing_phrase(knobs['view_yaw_deg'])}, arms relaxed."
   else:
     for c in ctxs:
-      _rest_pose(c, rng)
+      _rest_pose(c)
     inter = cls.program(*ctxs)
     for c in ctxs:
       _sway(c, rng)
-    body_pos = [K.forward_kinematics(c.body, c.pose) for c in ctxs]
+    body_pos = [K.forward_kinematics_with_landmarks(c.body, c.pose) for c in ctxs]
     half = inter.spacing / 2.0
     # A stands at -x facing +x (yaw -90 deg), B at +x facing -x; the pair then turns by `yaw`.
     pair = K.rot("y", np.array([yaw]))[0]
@@ -148,45 +153,45 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
   for pos, c, y, off in zip(body_pos, ctxs, yaws, offsets):
     origin = centre + off + np.array([0.0, floor_y + c.body.floor_to_root, 0.0])
     persons.append(_place(pos, y, origin))
-  positions = np.stack(persons, axis=1)  # [T, P, 25, 3]
-  pitch = np.deg2rad(knobs["camera_pitch_deg"])
+  points = np.stack(persons, axis=1)  # [T, P, 25 + landmarks, 3]
   # A camera tilted down by `pitch` sees the world rotated up by `pitch` about its x axis.
-  positions = positions @ K.rot("x", np.array([pitch]))[0].T
+  tilt = K.rot("x", np.array([np.deg2rad(knobs["camera_pitch_deg"])]))[0]
+  points = points @ tilt.T
+
+  # Keep everyone inside a 56 degree cone (the renderer's camera sees 60): if a pose reaches out
+  # of it (an arm raised overhead close to a low camera), the camera steps back along its axis.
+  reach = np.max(np.abs(points[..., :2]), axis=-1) / np.tan(np.deg2rad(28.0)) - points[..., 2]
+  step_back = float(max(0.0, reach.max()))
+  points = points + np.array([0.0, 0.0, step_back])
 
   if cls.persons == 2:
     # Name the persons by where they appear in the picture (u ~ x / z).
-    u = positions[0, :, K.SPINE_BASE, 0] / positions[0, :, K.SPINE_BASE, 2]
+    u = points[0, :, K.SPINE_BASE, 0] / points[0, :, K.SPINE_BASE, 2]
     left_first = u[0] < u[1]
     names = {"A": "the person on the left" if left_first else "the person on the right",
              "B": "the person on the right" if left_first else "the person on the left"}
     steps = [_capitalise(s.format(**names)) for s in steps]
 
-  positions = positions + rng.normal(0.0, 1.0, positions.shape) * knobs["noise_std"]
+  # Sensor noise is drawn for every point whatever the output format, so the NTU joints of a
+  # seed are the same in every format.
+  points = points + rng.normal(0.0, 1.0, points.shape) * knobs["noise_std"]
+  scene_to_world = tilt @ K.rot("y", np.array([yaw]))[0]
+  scene_origin = tilt @ (centre + np.array([0.0, floor_y, 0.0])) + np.array([0.0, 0.0, step_back])
+  positions, extra = formats.convert(points, topology, scene_to_world=scene_to_world,
+                                     scene_origin=scene_origin)
   valid = (rng.random(positions.shape[:3]) >= knobs["missing_prob"]).astype(np.float32)
   positions = positions * valid[..., None]
 
   lines = [first] + steps
   description = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(lines)) + f"\nLabel: {cls.name}"
-  record = SkeletonRecord(
-      positions=positions.astype(np.float32), valid=valid, format="ntu25", fps=FPS,
+  return SkeletonRecord(
+      positions=positions.astype(np.float32), valid=valid, format=topology, fps=FPS,
+      is_2d=topology in formats.IMAGE_SIZE,
       metadata={"label": cls.name, "label_index": index, "description": description,
                 "verb": cls.verb, "side": cls.side, "part": cls.part, "seed": int(seed),
-                "knobs": knobs, "dataset": "synthetic_actions"})
-  if topology != "ntu25":
-    record = _convert(record, topology)
-  return record
+                "knobs": knobs, "camera_step_back": step_back, "dataset": "synthetic_actions",
+                **extra})
 
 
 def _capitalise(s: str) -> str:
   return s[:1].upper() + s[1:]
-
-
-def _convert(record: SkeletonRecord, topology: str) -> SkeletonRecord:
-  from skel_llm.skeleton import topology as topo
-
-  topo.get(topology)  # raises a KeyError naming the known topologies
-  convert = getattr(topo, "convert", None)
-  if convert is None:
-    raise ValueError(f"topology {topology!r}: no joint correspondence from ntu25 is registered "
-                     "yet in skel_llm.skeleton.topology")
-  return convert(record, topology)

@@ -103,12 +103,12 @@ def push(a: Ctx, b: Ctx) -> Interaction:
   a.pose.add(K.LUMBAR, "x", -deg(10.0) * thrust)
   # B is pushed backwards (+z in its own frame) from the moment A's arms extend, and leans back.
   wb = b.win
-  shove = wb.ramp(0.4, 0.7)
+  shove = wb.ramp(0.5, 0.75)  # from the moment A's arms are fully extended
   b.pose.translate(np.stack([0 * shove, 0 * shove, back * shove], -1))
-  b.pose.add(K.LUMBAR, "x", deg(15.0) * wb.pulse((0.4, 0.55), (0.6, 0.9)))
+  b.pose.add(K.LUMBAR, "x", deg(15.0) * wb.pulse((0.5, 0.6), (0.65, 0.9)))
   for side in ("left", "right"):
     b.pose.add(K.LIMB[side]["shoulder"], "z", K.SIDE_SIGN[side] * deg(35.0)
-               * wb.pulse((0.45, 0.6), (0.7, 0.95)))
+               * wb.pulse((0.5, 0.65), (0.75, 0.95)))
   # Contact: A's hands at full extension touch B's chest (about 0.1 m in front of its spine).
   hand = _peak_forward_reach(a, K.R_HAND)
   spacing = -hand[2] + 0.10 * a.body.height / 1.6

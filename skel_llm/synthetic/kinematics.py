@@ -67,6 +67,7 @@ class Body:
 
   Attributes:
     offsets: float64[26, 3]; row j is joint j minus its parent at rest (row 0 unused).
+    scale: the overall size factor the offsets were drawn with.
     height: approximate standing height (floor to top of head), metres.
     floor_to_root: height of the spine base above the floor at rest, metres.
   """
@@ -74,6 +75,7 @@ class Body:
   offsets: np.ndarray
   height: float
   floor_to_root: float
+  scale: float = 1.0
 
 
 # Offsets of a ~1.7 m adult (Kinect joint centres: limbs are shorter than anatomical bones), scaled per person. Thigh and shank have equal length so a
@@ -113,7 +115,8 @@ def make_body(rng: np.random.Generator, scale: float) -> Body:
   # The foot joint (ball of the foot) rests on the floor.
   floor_to_root = -(offsets[L_HIP, 1] + offsets[L_KNEE, 1] + offsets[L_ANKLE, 1] + offsets[L_FOOT, 1])
   top = offsets[[SPINE_MID, SPINE_SHOULDER, NECK, HEAD], 1].sum() + 0.10 * scale
-  return Body(offsets=offsets, height=float(floor_to_root + top), floor_to_root=float(floor_to_root))
+  return Body(offsets=offsets, height=float(floor_to_root + top), floor_to_root=float(floor_to_root),
+              scale=float(scale))
 
 
 _MIRROR = {L_SHOULDER: R_SHOULDER, L_ELBOW: R_ELBOW, L_WRIST: R_WRIST, L_HAND: R_HAND,
@@ -175,6 +178,11 @@ def forward_kinematics(body: Body, pose: Pose) -> np.ndarray:
   p_j = p_parent + R_parent @ offset_j and R_j = R_parent @ L_j, where L_j is
   the local rotation of joint j and R the accumulated (global) rotation.
   """
+  return _fk(body, pose)[0][:, :NUM_NTU_JOINTS]
+
+
+def _fk(body: Body, pose: Pose) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+  """(float64[T, 26, 3] positions incl. the virtual lumbar joint, {joint: float64[T, 3, 3]})."""
   t = pose.num_frames
   eye = np.broadcast_to(np.eye(3), (t, 3, 3))
   glob = {}
@@ -187,4 +195,31 @@ def forward_kinematics(body: Body, pose: Pose) -> np.ndarray:
       continue
     glob[j] = glob[parent] @ local if j in pose.local else glob[parent]
     pos[:, j] = pos[:, parent] + glob[parent] @ body.offsets[j]
-  return pos[:, :NUM_NTU_JOINTS]
+  return pos, glob
+
+
+# Points other skeleton formats need that NTU lacks, rigidly attached to a body segment:
+# name -> (anchor joint, joint whose global rotation orients the segment, rest offset in metres
+# for a body of scale 1). The head segment hangs below NECK's rotation, the chest below
+# SPINE_MID's, the lower back below LUMBAR's.
+LANDMARKS = {
+    "nose": (HEAD, NECK, (0.0, -0.03, -0.10)),
+    "left_eye": (HEAD, NECK, (-0.035, 0.0, -0.085)),
+    "right_eye": (HEAD, NECK, (0.035, 0.0, -0.085)),
+    "left_ear": (HEAD, NECK, (-0.075, -0.02, -0.01)),
+    "right_ear": (HEAD, NECK, (0.075, -0.02, -0.01)),
+    "head_top": (HEAD, NECK, (0.0, 0.10, 0.0)),
+    "spine1": (SPINE_BASE, LUMBAR, (0.0, 0.10, 0.0)),
+    "spine3": (SPINE_MID, SPINE_MID, (0.0, 0.12, 0.0)),
+    "left_collar": (SPINE_SHOULDER, SPINE_SHOULDER, (-0.07, -0.01, 0.0)),
+    "right_collar": (SPINE_SHOULDER, SPINE_SHOULDER, (0.07, -0.01, 0.0)),
+}
+LANDMARK_NAMES = tuple(LANDMARKS)
+
+
+def forward_kinematics_with_landmarks(body: Body, pose: Pose) -> np.ndarray:
+  """float64[T, 25 + len(LANDMARKS), 3]: NTU joints, then `LANDMARKS` in their order."""
+  pos, glob = _fk(body, pose)
+  extra = [pos[:, anchor] + glob[frame] @ (np.asarray(off) * body.scale)
+           for anchor, frame, off in LANDMARKS.values()]
+  return np.concatenate([pos[:, :NUM_NTU_JOINTS], np.stack(extra, axis=1)], axis=1)

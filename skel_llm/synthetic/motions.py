@@ -45,6 +45,7 @@ class Ctx:
     amp: amplitude factor (1 = typical range of motion).
     side: 'left' or 'right' for lateral actions, '' otherwise.
     rest_elbow: rest flexion of both elbows (radians), so programs can straighten them.
+    rest_abduction: rest sideways angle of both arms (radians), so descriptions can count it.
   """
 
   pose: K.Pose
@@ -54,6 +55,11 @@ class Ctx:
   amp: float
   side: str = ""
   rest_elbow: float = 0.0
+  rest_abduction: float = 0.0
+
+  @property
+  def rest_abduction_deg(self) -> float:
+    return float(np.rad2deg(self.rest_abduction))
 
   def uniform(self, lo: float, hi: float, cap: float | None = None) -> float:
     """A draw from [lo, hi] scaled by the amplitude factor (degrees), optionally capped."""
@@ -64,7 +70,7 @@ class Ctx:
     return int(self.rng.integers(lo, hi + 1))
 
 
-def _arm_height(body: K.Body, flex_deg: float) -> str:
+def _arm_height(flex_deg: float) -> str:
   """Where a straight arm flexed forward by `flex_deg` points, in words."""
   if flex_deg >= 130:
     return "until the hand is above the head"
@@ -85,7 +91,7 @@ def raise_arm(c: Ctx) -> list[str]:
   c.pose.add(j["shoulder"], "x", deg(flex) * env)
   c.pose.add(j["elbow"], "x", -c.rest_elbow * env)
   return [f"The {c.side} arm swings forward and upward with the elbow straight, "
-          f"{_arm_height(c.body, flex)}.",
+          f"{_arm_height(flex)}.",
           f"The {c.side} arm holds that position for a moment.",
           f"The {c.side} arm comes back down to the side of the body.",
           f"The {OTHER_SIDE[c.side]} arm and both legs stay still."]
@@ -139,10 +145,11 @@ def stretch_arm(c: Ctx) -> list[str]:
   env = c.win.pulse((0.0, 0.4), (0.6, 1.0))
   c.pose.add(j["shoulder"], "z", K.SIDE_SIGN[c.side] * deg(abd) * env)
   c.pose.add(j["elbow"], "x", -c.rest_elbow * env)
-  level = ("at about shoulder height" if abd >= 70 else "below shoulder height") if abd <= 105 \
-      else "a little above shoulder height"
+  total = abd + c.rest_abduction_deg  # the rest pose already holds the arm a little out
+  level = ("at about shoulder height" if total >= 75 else "below shoulder height") \
+      if total <= 105 else "a little above shoulder height"
   return [f"The {c.side} arm lifts out sideways, away from the body, with the elbow straight.",
-          f"It stretches out to the {c.side} {level}, about {about(abd)} degrees from the body.",
+          f"It stretches out to the {c.side} {level}, about {about(total)} degrees from the body.",
           f"The {c.side} arm is held out for a moment, then lowers back to the side.",
           f"The {OTHER_SIDE[c.side]} arm and the legs stay still."]
 
@@ -170,8 +177,9 @@ def bend_arm(c: Ctx) -> list[str]:
   curl = np.where((s > 0) & (s < 1), 0.5 - 0.5 * np.cos(2 * np.pi * n * s), 0.0)
   c.pose.add(j["elbow"], "x", deg(flex) * curl)
   c.pose.add(j["shoulder"], "x", deg(10.0) * curl)
+  total = flex + float(np.rad2deg(c.rest_elbow))  # the relaxed elbow is already a little bent
   return [f"The {c.side} upper arm stays by the side of the body.",
-          f"The {c.side} forearm folds up at the elbow, about {about(flex)} degrees, "
+          f"The {c.side} forearm folds up at the elbow, about {about(total)} degrees, "
           "bringing the hand toward the shoulder, then straightens again"
           + (f"; this curl is done {times(n)}." if n > 1 else "."),
           f"The {OTHER_SIDE[c.side]} arm and the legs stay still."]
@@ -193,14 +201,14 @@ def bend_leg(c: Ctx) -> list[str]:
 def wave_hand(c: Ctx) -> list[str]:
   j = K.LIMB[c.side]
   sign = K.SIDE_SIGN[c.side]
-  abd = c.uniform(75, 95, cap=100)
+  abd = float(c.rng.uniform(70, 85))  # plus the rest abduction: upper arm about level
   wave = c.uniform(15, 30, cap=35)
   n = c.count(2, 4)
   env = c.win.pulse((0.0, 0.2), (0.8, 1.0))
   c.pose.add(j["shoulder"], "z", sign * deg(abd) * env)
   c.pose.add(j["shoulder"], "x", deg(15.0) * env)
   # The forearm continues the sideways rotation until it points up, then sways about that.
-  upright = 180.0 - abd
+  upright = 180.0 - abd - c.rest_abduction_deg
   c.pose.add(j["elbow"], "z", sign * deg(upright + wave * c.win.oscillation(n, 0.25, 0.75)) * env)
   return [f"The {c.side} arm rises out to the side until the upper arm is about level with the "
           "shoulder and the forearm points up, the hand beside the head.",
@@ -236,8 +244,9 @@ def punch_hand(c: Ctx) -> list[str]:
   strike = np.where((s > 0) & (s < 1), np.sin(np.pi * n * s) ** 2, 0.0)
   c.pose.add(j["shoulder"], "x", deg(25.0 + (reach - 25.0) * strike) * guard)
   c.pose.add(j["elbow"], "x", deg(110.0 * (1.0 - strike)) * guard - c.rest_elbow * guard)
+  height = "at about shoulder height" if reach >= 78 else "at chest height"
   return [f"The {c.side} hand comes up in front of the chest, the elbow bent.",
-          f"The {c.side} fist shoots straight forward at shoulder height as the arm extends, "
+          f"The {c.side} fist shoots straight forward {height} as the arm extends, "
           f"then pulls back to the chest; this punch is thrown {times(n)}.",
           f"The {c.side} arm lowers to the side of the body.",
           f"The {OTHER_SIDE[c.side]} arm and the legs stay still."]
@@ -266,14 +275,15 @@ def clap_hands(c: Ctx) -> list[str]:
           "The legs stay still."]
 
 
-def squat_angles(pose: K.Pose, body: K.Body, alpha: np.ndarray) -> None:
-  """Symmetric squat by hip flexion `alpha` (float[T] radians): knees 2 alpha, ankles alpha.
+def squat_angles(pose: K.Pose, body: K.Body, alpha: np.ndarray,
+                 sides: tuple[str, ...] = ("left", "right")) -> None:
+  """Squat by hip flexion `alpha` (float[T] radians) of `sides`: knees 2 alpha, ankles alpha.
 
   With equal thigh and shank lengths L the ankle stays under the hip and the
   foot stays flat, so the spine base drops by 2 L (1 - cos alpha) while the
-  feet do not move.
+  feet of `sides` do not move.
   """
-  for side in ("left", "right"):
+  for side in sides:
     j = K.LIMB[side]
     pose.add(j["hip"], "x", alpha)
     pose.add(j["knee"], "x", -2.0 * alpha)
@@ -361,3 +371,61 @@ def lean(c: Ctx) -> list[str]:
           "The hips and legs stay in place.",
           "The person holds the lean for a moment.",
           "The upper body returns to upright."]
+
+
+def nod_head(c: Ctx) -> list[str]:
+  angle = c.uniform(22, 35, cap=40)
+  n = c.count(2, 3)
+  s = c.win.phase
+  nods = np.where((s > 0) & (s < 1), 0.5 - 0.5 * np.cos(2 * np.pi * n * s), 0.0)
+  c.pose.add(K.NECK, "x", -deg(angle) * nods)
+  return [f"The person tips the head forward, about {about(angle)} degrees, chin toward the chest.",
+          f"The head comes back up; the nod is repeated so the head dips {times(n)} in all.",
+          "The shoulders, arms and legs stay still."]
+
+
+def hop(c: Ctx) -> list[str]:
+  """Hops on the leg named by `c.side`; the other foot is held up behind."""
+  free = OTHER_SIDE[c.side]
+  jf = K.LIMB[free]
+  n = c.count(2, 3)
+  height = float(c.rng.uniform(0.05, 0.10)) * c.amp
+  fold = c.uniform(60, 85, cap=95)
+  hold = c.win.pulse((0.0, 0.12), (0.88, 1.0))
+  c.pose.add(jf["hip"], "x", deg(10.0) * hold)
+  c.pose.add(jf["knee"], "x", -deg(fold) * hold)
+  # Hop k fills phases [0.12, 0.88] * (k .. k+1) / n: landing crouch, flight (parabola), crouch.
+  s = np.clip((c.win.phase - 0.12) / 0.76, 0.0, 1.0) * n
+  f = s - np.minimum(np.floor(s), n - 1)  # 0 -> 1 within each hop
+  crouch = np.clip(1.0 - f / 0.25, 0.0, 1.0) + np.clip((f - 0.75) / 0.25, 0.0, 1.0)
+  dip = crouch * c.win.pulse((0.0, 0.12), (0.88, 1.0))
+  flight = np.clip((f - 0.25) / 0.5, 0.0, 1.0)
+  lift = 4.0 * flight * (1.0 - flight)
+  squat_angles(c.pose, c.body, deg(15.0) * dip, sides=(c.side,))
+  c.pose.translate(np.stack([0 * lift, height * lift, 0 * lift], -1))
+  cm = int(round(100 * height))
+  return [f"The person bends the {free} knee and holds the {free} foot up behind the body.",
+          f"Standing on the {c.side} leg, the person hops {times(n)}, the body rising about "
+          f"{cm} cm each time and the {c.side} knee bending on every landing.",
+          f"The {free} foot comes back down to the floor.",
+          "The arms stay relaxed at the sides."]
+
+
+def march(c: Ctx) -> list[str]:
+  steps = 2 * c.count(2, 3)
+  thigh = c.uniform(50, 70, cap=80)
+  first = ("left", "right")[int(c.rng.integers(2))]
+  order = (first, OTHER_SIDE[first])
+  for i in range(steps):
+    side = order[i % 2]
+    raise_ = c.win.pulse((i / steps, (i + 0.5) / steps), ((i + 0.5) / steps, (i + 1) / steps))
+    j, o = K.LIMB[side], K.LIMB[OTHER_SIDE[side]]
+    c.pose.add(j["hip"], "x", deg(thigh) * raise_)
+    c.pose.add(j["knee"], "x", -deg(thigh) * raise_)  # the shank hangs straight down
+    c.pose.add(o["shoulder"], "x", deg(20.0) * raise_)  # the opposite arm swings forward
+    c.pose.add(j["shoulder"], "x", -deg(15.0) * raise_)
+  return [f"The person marches in place, lifting the {first} knee first.",
+          f"The knees come up alternately, {steps} knee raises in all, each thigh rising to "
+          f"about {about(thigh)} degrees with the lower leg hanging straight down.",
+          "Each arm swings forward as the opposite knee rises.",
+          "The person ends standing on both feet."]

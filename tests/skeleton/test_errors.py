@@ -58,7 +58,10 @@ NTU_CASES = [
      "finite"),
     ("bad_frame_count", _edit(_ntu_lines(), 0, "three"), "line 1", "frame count"),
     ("bad_body_count", _edit(_ntu_lines(), 1, "1 2"), "line 2", "body count"),
-    ("short_body_header", _edit(_ntu_lines(), 2, "72 0 1 1"), "line 3", "10 body header fields"),
+    ("short_body_header", _edit(_ntu_lines(), 2, "72 0 1 1"), "line 3",
+     "expected 9 body header numbers after the body ID, got 3"),
+    ("body_header_text", _edit(_ntu_lines(), 2, "72 0 1 1 1 1 0 0.01 -0.2 two"), "line 3",
+     "field 9: expected a number, got 'two'"),
     ("trailing_data", _ntu_lines() + ["1"], "line 86", "expected end of file"),
 ]
 

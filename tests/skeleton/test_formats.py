@@ -20,6 +20,10 @@ def test_pku_mmd_sequence_has_1040_frames_and_second_body_in_728(shared_data):
   rec = skeleton.load(shared_data / "real/pku_mmd/A10N08-L.txt")
   assert rec.format == "ntu25" and rec.positions.shape == (1040, 2, 25, 3)
   assert rec.metadata["bodies_present"].tolist() == [1040, 728]
+  lines = (shared_data / "real/pku_mmd/A10N08-L.txt").read_text().splitlines()
+  for t in (0, 1, 517, 1039):  # rows 2.. start with a blank: parsed all the same
+    plain = np.array([float(v) for v in lines[t].split()], np.float32).reshape(2, 25, 3)
+    assert np.array_equal(rec.positions[t], plain)
   assert np.all(rec.valid[:, 1].any(axis=1) == np.any(rec.positions[:, 1] != 0, axis=(1, 2)))
 
 
@@ -65,6 +69,15 @@ def test_humanml3d_clip_is_170_frames_of_22_joints(shared_data):
   # y is up: the head is above the feet in every frame.
   head, feet = topology.SMPL22.index("head"), [10, 11]
   assert np.all(rec.positions[:, 0, head, 1] > rec.positions[:, 0, feet, 1].max(axis=1))
+
+
+def test_humanml3d_features_give_back_the_released_joint_positions(shared_data):
+  # HumanML3D's new_joints/ files are its recover_from_ric() of new_joint_vecs/ (float32 torch).
+  vecs = skeleton.load(shared_data / "real/humanml3d/new_joint_vecs/012314.npy")
+  joints = np.load(shared_data / "real/humanml3d/new_joints/012314.npy")
+  assert vecs.format == "smpl22" and vecs.positions.shape == (170, 1, 22, 3)
+  assert vecs.metadata["features"].shape == (170, 263)
+  np.testing.assert_allclose(vecs.positions[:, 0], joints, rtol=0, atol=1e-6)
 
 
 def test_humanml3d_captions_are_read_from_texts(shared_data, tmp_path):
@@ -200,3 +213,32 @@ def test_bvh_topology_from_file(shared_data):
   pairs = {(names[a], names[b]) for a, b in topo.left_right}
   assert ("LeftHip", "RightHip") in pairs and ("LThumb", "RThumb") in pairs
   assert isinstance(topo, topology.Topology) and isinstance(bvh.bvh_topology, object)
+
+
+# Files in ../shared/data/real that hold no skeleton sequence, and why load() refuses them.
+NOT_SKELETONS = {
+    "SOURCES.md": "unknown skeleton file type '.md'",
+    "NTU_RGBD_samples_with_missing_skeletons.txt": "unknown text skeleton format",
+    "NTU_RGBD120_samples_with_missing_skeletons.txt": "unknown text skeleton format",
+    "S001C001P001R001A001.skeleton.npy": "pickled .npy",  # the official converter's dict
+    "kinetics_val_label.json": "unknown JSON skeleton layout",
+    "Mean.npy": "unknown .npy skeleton array of shape (263,)",
+    "Std.npy": "unknown .npy skeleton array of shape (263,)",
+}
+
+
+def test_every_real_file_loads_or_is_refused_with_a_reason(shared_data):
+  seen = 0
+  for path in sorted((shared_data / "real").rglob("*")):
+    if not path.is_file():
+      continue
+    if path.name in NOT_SKELETONS:
+      with pytest.raises(SkeletonFormatError, match=NOT_SKELETONS[path.name].replace("(", r"\(")
+                         .replace(")", r"\)").replace(".", r"\.")):
+        skeleton.load(path)
+      continue
+    rec = skeleton.load(path)
+    assert rec.num_frames >= 1 and np.isfinite(rec.positions).all(), path
+    assert rec.topology.num_joints == rec.num_joints, path
+    seen += 1
+  assert seen == 7 + 1 + 5 + 2 + 1 + 2 + 3  # NTU, PKU, Kinetics, HumanML3D, COCO, H36M, BVH

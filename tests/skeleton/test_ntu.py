@@ -35,7 +35,8 @@ def test_a001_equals_official_txt2npy_output_exactly(shared_data):
   d = shared_data / "real/ntu_skeleton"
   ref = np.load(d / "S001C001P001R001A001.skeleton.npy", allow_pickle=True).item()
   rec = skeleton.load(d / "S001C001P001R001A001.skeleton")
-  assert ref["nbodys"][0] == 1 and ref["njoints"] == 25
+  assert ref["njoints"] == 25
+  assert rec.metadata["bodies_per_frame"].tolist() == list(ref["nbodys"])
   assert rec.positions.shape == (103, 1, 25, 3)
   assert np.array_equal(rec.positions[:, 0], ref["skel_body0"].astype(np.float32))
 
@@ -156,3 +157,20 @@ def test_missing_list_with_wrong_count_is_rejected(tmp_path):
                "S001C002P005R002A008\nS001C002P006R001A008\n")
   with pytest.raises(SkeletonFormatError, match="promises 3"):
     skeleton.read_missing_skeletons(p)
+
+
+def test_short_clips_keep_their_bodies_and_first_mode_counts_drops(tmp_path):
+  rng = np.random.default_rng(2)
+  frames = [[("1", _body(rng, [0, 0, 3])), ("2", _body(rng, [1, 0, 3])),
+             ("3", _body(rng, [2, 0, 3]))] for _ in range(6)]
+  p = tmp_path / "S001C001P001R001A055.skeleton"
+  p.write_text(_ntu_text(frames))
+  rec = skeleton.load(p)
+  sel = rec.metadata["body_selection"]
+  # All 3 bodies are seen in only 6 frames (<= 11): dropping them all would leave nothing.
+  assert "length_filter_skipped" in sel and not sel["removed"]
+  assert rec.num_persons == 2 and len(sel["discarded"]) == 1
+  first = skeleton.load(p, bodies="first")
+  assert first.metadata["body_selection"]["dropped_occurrences"] == 6
+  as_written = [[[float(f"{v:.6f}") for v in joint] for joint in f[1][1]] for f in frames]
+  np.testing.assert_array_equal(first.positions[:, 1], np.float32(as_written))

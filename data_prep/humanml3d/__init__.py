@@ -1,0 +1,1 @@
+"""TFDS builder `humanml3d`."""

@@ -1,0 +1,1 @@
+"""TFDS builder `kinetics_skeleton`."""

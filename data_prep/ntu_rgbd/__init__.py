@@ -1,0 +1,1 @@
+"""TFDS builder `ntu_rgbd`."""

@@ -1,0 +1,1 @@
+"""TFDS builder `nw_ucla`."""

@@ -1,0 +1,1 @@
+"""TFDS builder `pku_mmd`."""

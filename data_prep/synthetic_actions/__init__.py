@@ -1,0 +1,1 @@
+"""TFDS builder `synthetic_actions`."""

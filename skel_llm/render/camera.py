@@ -1,0 +1,140 @@
+"""The DrAction camera: pinhole projection, screen covariances, view augmentation, placement.
+
+Glossary: G Gaussians of one frame (all persons), J joints, P persons, T frames.
+
+Conventions (../shared/data/draction_reference/README.md): identity
+extrinsics, field of view `fov_deg` (60 by default) on an S x S image,
+`f = S / (2 tan(fov / 2))`, `u = f X / Z + S / 2`, `v = -f Y / Z + S / 2` with
+Z clamped to >= 1e-4; pixel centres at integer coordinates 0..S-1. A 3D
+covariance maps to the screen as `J Sigma J^T + 1e-5 I` with the perspective
+Jacobian J of that projection.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from skel_llm.skeleton import sampling
+
+MIN_DEPTH = 1e-4
+SCREEN_EPS = 1e-5
+
+
+def focal_length(image_size: int, fov_deg: float = 60.0) -> float:
+  return image_size / (2.0 * math.tan(math.radians(fov_deg) / 2.0))
+
+
+def quat_to_matrix(quats: jax.Array) -> jax.Array:
+  """float32[..., 3, 3] rotation matrices of (w, x, y, z) quaternions (normalised first)."""
+  q = quats / jnp.maximum(jnp.linalg.norm(quats, axis=-1, keepdims=True), 1e-12)
+  w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+  rows = [
+      [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+      [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+      [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+  ]
+  return jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
+
+
+def covariance3d(scales: jax.Array, quats: jax.Array) -> jax.Array:
+  """float32[K, 3, 3] `R diag(s^2) R^T` from scales float32[K, 3] and quats float32[K, 4]."""
+  r = quat_to_matrix(quats)
+  return jnp.einsum("kij,kj,klj->kil", r, scales * scales, r)
+
+
+def project(means: jax.Array, cov3d: jax.Array, image_size: int, fov_deg: float = 60.0):
+  """Screen-space Gaussians of camera-space means.
+
+  Args:
+    means: float32[..., 3] camera-space centres (metres, +z away from the camera).
+    cov3d: float32[..., 3, 3] camera-space covariances (broadcast against means).
+
+  Returns:
+    (uv float32[..., 2] pixel coordinates, cov2d float32[..., 2, 2]).
+  """
+  f = focal_length(image_size, fov_deg)
+  x, y = means[..., 0], means[..., 1]
+  z = jnp.maximum(means[..., 2], MIN_DEPTH)
+  half = image_size / 2.0
+  uv = jnp.stack([f * x / z + half, -f * y / z + half], axis=-1)
+  zero = jnp.zeros_like(z)
+  jac = jnp.stack([
+      jnp.stack([f / z, zero, -f * x / (z * z)], axis=-1),
+      jnp.stack([zero, -f / z, f * y / (z * z)], axis=-1),
+  ], axis=-2)
+  cov2d = jnp.einsum("...ij,...jk,...lk->...il", jac, cov3d, jac)
+  cov2d = cov2d + SCREEN_EPS * jnp.eye(2, dtype=cov2d.dtype)
+  return uv, cov2d
+
+
+def conic(cov2d: jax.Array) -> jax.Array:
+  """float32[..., 3] (a, b, c) of the inverse `[[a, b], [b, c]]` of float32[..., 2, 2]."""
+  a, b, c = cov2d[..., 0, 0], cov2d[..., 0, 1], cov2d[..., 1, 1]
+  det = a * c - b * b
+  return jnp.stack([c / det, -b / det, a / det], axis=-1)
+
+
+def rotation_about_y(angle: jax.Array) -> jax.Array:
+  """float32[3, 3] rotation by `angle` radians about the vertical (+y) axis."""
+  c, s = jnp.cos(angle), jnp.sin(angle)
+  one, zero = jnp.ones_like(c), jnp.zeros_like(c)
+  return jnp.stack([jnp.stack([c, zero, s]), jnp.stack([zero, one, zero]),
+                    jnp.stack([-s, zero, c])])
+
+
+def random_view_rotation(rng: jax.Array, poses: jax.Array, vels: jax.Array,
+                         max_deg: float = 30.0) -> tuple[jax.Array, jax.Array]:
+  """Training augmentation: turn the whole clip about a vertical axis through its centre.
+
+  Jit-safe. The angle is uniform in [-max_deg, max_deg]; the pivot is the mean
+  of the present joints (all-zero persons stay all zero), so the subjects stay
+  in view and keep their distance to the camera.
+
+  Args:
+    rng: a PRNG key.
+    poses: float32[n, P, J, 3]; vels: float32[n, P, J, 3].
+  """
+  angle = jax.random.uniform(rng, (), minval=-1.0, maxval=1.0) * math.radians(max_deg)
+  rot = rotation_about_y(angle)
+  present = jnp.any(poses != 0, axis=(-1, -2), keepdims=True)  # [n, P, 1, 1]
+  weight = jnp.broadcast_to(present, poses.shape[:-1] + (1,)).astype(poses.dtype)
+  centre = jnp.sum(poses * weight, axis=(0, 1, 2)) / jnp.maximum(jnp.sum(weight), 1.0)
+  new_poses = jnp.where(present, (poses - centre) @ rot.T + centre, poses)
+  new_vels = jnp.where(present, vels @ rot.T, vels)
+  return new_poses, new_vels
+
+
+def place_kinect(positions: np.ndarray) -> np.ndarray:
+  """Raw Kinect metres: z + 1 for present skeletons only when their median z < 0.5."""
+  return sampling.depth_shift(positions, threshold=0.5, shift=1.0)
+
+
+def place_humanml3d(positions: np.ndarray, depth: float = 2.5) -> np.ndarray:
+  """HumanML3D (y-up metres, origin at the floor under the root): centre y, median depth `depth`.
+
+  Args:
+    positions: float32[T, P, J, 3]; all-zero persons are left untouched.
+  """
+  positions = np.asarray(positions, np.float32)
+  present = np.any(positions != 0, axis=(-1, -2))
+  if not present.any():
+    return positions
+  pts = positions[present]  # [N, J, 3]
+  shift = np.array([0.0, -np.median(pts[..., 1]), depth - np.median(pts[..., 2])], np.float32)
+  return np.where(present[..., None, None], positions + shift, positions).astype(np.float32)
+
+
+PLACEMENTS = {"kinect": place_kinect, "humanml3d": place_humanml3d, "none": lambda p: p}
+
+
+def place(positions: np.ndarray, rule: str) -> np.ndarray:
+  """Apply a placement rule by name ('kinect', 'humanml3d' or 'none')."""
+  try:
+    fn = PLACEMENTS[rule]
+  except KeyError:
+    raise ValueError(f"unknown placement rule {rule!r}; known: {sorted(PLACEMENTS)}") from None
+  return fn(positions)
