@@ -68,7 +68,9 @@ def gaussian_attributes(weights: Weights, poses: jax.Array, vels: jax.Array):
   Returns:
     (means float32[n, P, K, 3], colour float32[n, P, K, 3], alpha float32[n, P, K]).
   """
-  params, buffers = weights["params"], weights["buffers"]
+  # The renderer computes in float32 whatever the caller's parameter dtype (REFERENCE §4).
+  params, buffers = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32),
+                                 (weights["params"], weights["buffers"]))
   w = blend_weights(buffers)
   rel = poses - buffers["canonical_joints"]
   means = buffers["canonical_means"] + jnp.einsum("kj,npjc->npkc", w, rel)
