@@ -36,9 +36,9 @@ selection of what trains) look like
   `lora_b`; created when `config.lora = LoRAConfig(rank, alpha, dropout, targets)`),
   `language_model/embed_tokens`, `lm_head` (absent when embeddings are tied).
 LoRA dropout is off unless the model is switched to training (`model.train()`); its masks come
-from an RNG stream held in the module (non-Param state `nnx.RngKey`/`nnx.RngCount`): in a pure
-train step either return the updated rest-state or call
-`nnx.reseed(model, dropout=jax.random.fold_in(rng, step))` after `nnx.merge`.
+from per-adapter 'dropout' RNG streams held in the module (non-Param state `nnx.RngKey` /
+`nnx.RngCount`, paths ending `lora_dropout/rngs/...`): in a pure train step return the updated
+non-Param state from the step (each call advances the counts), so masks differ between steps.
 `merge_lora(model)` folds the adapters into the base kernels in place; `export_hf` folds them
 on export.
 

@@ -171,13 +171,17 @@ def test_lora_merged_equals_unmerged(tiny):
   nnx.update(model, lora_state)
   adapted = fwd(model, ids, px)
   assert np.abs(np.asarray(adapted) - np.asarray(base)).max() > 1e-2
+  # Dropout acts in training mode only (masks from the module's RNG streams, new each call).
+  model.train()
+  train_fwd = nnx.jit(lambda m, i, x: m(i, None, x))  # Carries the RNG counts forward.
+  drop_a, drop_b = (np.asarray(train_fwd(model, jnp.asarray(ids), jnp.asarray(px)))
+                    for _ in "ab")
+  model.eval()
+  assert not np.allclose(drop_a, drop_b) and not np.allclose(drop_a, adapted)
+  np.testing.assert_array_equal(fwd(model, ids, px), adapted)
   models.merge_lora(model)
   merged = fwd(model, ids, px)
   np.testing.assert_allclose(merged, adapted, atol=1e-5, rtol=0)
-  # Dropout only acts in training mode and then needs no extra arguments.
-  model.train()
-  assert model.language_model.layers[0].self_attn.q_proj.lora_dropout.deterministic is False
-  model.eval()
 
 
 def test_bfloat16_and_remat(tiny):
