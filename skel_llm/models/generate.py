@@ -73,12 +73,11 @@ def _select(logits, rng, temperature, top_p, greedy: bool):
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "greedy",
-                                              "stop_tokens", "pad_id", "use_cache"))
+                                              "use_cache"))
 def _generate(graphdef, state, input_ids, attention_mask, pixel_values, rng, temperature, top_p,
-              *, max_new_tokens, greedy, stop_tokens, pad_id, use_cache):
+              stops, pad_id, *, max_new_tokens, greedy, use_cache):
   model = nnx.merge(graphdef, state)
   b, prompt_len = input_ids.shape
-  stops = jnp.asarray(stop_tokens if stop_tokens else (-1,), jnp.int32)
   out = jnp.full((b, max_new_tokens), pad_id, jnp.int32)
 
   def finish(i, token, done, out):
@@ -90,7 +89,7 @@ def _generate(graphdef, state, input_ids, attention_mask, pixel_values, rng, tem
     logits, cache, kv_valid, pos = prefill(model, input_ids, attention_mask, pixel_values,
                                            prompt_len + max_new_tokens)
   else:  # Baseline: the whole growing sequence is re-run at every step (static buffer).
-    ids = jnp.concatenate([input_ids, jnp.full((b, max_new_tokens), pad_id, jnp.int32)], 1)
+    ids = jnp.concatenate([input_ids, jnp.zeros((b, max_new_tokens), jnp.int32)], 1)
     mask = jnp.concatenate([attention_mask.astype(bool),
                             jnp.zeros((b, max_new_tokens), bool)], 1)
     logits = _last_real(model(ids, mask, pixel_values, _positions(mask)), mask)
@@ -157,9 +156,8 @@ def generate(model: InternVL, input_ids, attention_mask=None, pixel_values=None,
   return _generate(graphdef, state, jnp.asarray(input_ids, jnp.int32),
                    jnp.asarray(attention_mask), pixel_values, rng,
                    jnp.float32(max(temperature, 1e-6)), jnp.float32(top_p),
-                   max_new_tokens=max_new_tokens, greedy=temperature <= 0,
-                   stop_tokens=tuple(int(t) for t in stop_tokens), pad_id=int(pad_id),
-                   use_cache=use_cache)
+                   jnp.asarray(tuple(stop_tokens) or (-1,), jnp.int32), jnp.int32(pad_id),
+                   max_new_tokens=max_new_tokens, greedy=temperature <= 0, use_cache=use_cache)
 
 
 # --- candidate scoring --------------------------------------------------------------------

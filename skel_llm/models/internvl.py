@@ -134,6 +134,6 @@ class InternVL(nnx.Module):
 
 def merge_lora(model: InternVL) -> None:
   """Folds every LoRA adapter into its base kernel in place (outputs unchanged)."""
-  for _, module in model.iter_modules():
+  for _, module in nnx.iter_modules(model):
     if isinstance(module, layers.Linear):
       module.merge_lora()

@@ -104,7 +104,9 @@ _PROMPTS = (
 
 def corpus_lines(class_names: list[str]) -> list[str]:
   """Training text: class names, synthetic action names and prompt sentences filled with them."""
-  synthetic = [f"{v} {s} {p}" for v, s, p in itertools.product(_VERBS, _SIDES, _PARTS)]
+  from skel_llm.synthetic.classes import CLASS_NAMES  # The embedded default's labels.
+  synthetic = list(CLASS_NAMES)
+  synthetic += [f"{v} {s} {p}" for v, s, p in itertools.product(_VERBS, _SIDES, _PARTS)]
   synthetic += [f"{v} the {s} {p}" for v, s, p in itertools.product(_VERBS, _SIDES, _PARTS[:6])]
   synthetic += list(_WHOLE_BODY)
   labels = list(class_names) + synthetic

@@ -1,0 +1,122 @@
+"""Train-step throughput: samples/s, compile time, peak memory, and the renderer's share.
+
+    python benchmarks/train_step.py [--configs demo,mid] [--steps 5]
+
+For each configuration it builds the real run (`skel_llm.train.trainer.Run`), compiles the
+jitted sharded step once, times `--steps` steps, reads the compiled step's memory analysis
+(XLA's argument + output + temporary bytes; on GPU/TPU also the allocator's peak), and times
+the renderer alone (frame selection + DrAction forward and backward over the same batch,
+jitted) to give its share of the step. All numbers come from this run, side by side, on the
+machine it prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import pathlib
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _config(name: str):
+  spec = importlib.util.spec_from_file_location("distill_cfg", REPO / "configs" / "distill.py")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  c = mod.get_config(None)
+  c.data.prefetch = 0
+  if name == "mid":
+    # A mid-size model: 112^2 frames, patch 14 (64 patches -> 16 tokens), 12 frames,
+    # 4-layer 256-wide ViT, 4-layer 512-wide Qwen, MQA prompts.
+    c.render.image_size = 112
+    c.render.num_frames = 12
+    c.model.patch_size = 14
+    c.model.vision_width, c.model.vision_layers, c.model.vision_heads = 256, 4, 4
+    c.model.vision_mlp = 1024
+    c.model.text_width, c.model.text_layers, c.model.text_heads = 512, 4, 8
+    c.model.text_kv_heads, c.model.text_mlp = 2, 1536
+    c.data.task = "mqa"
+    c.data.max_len = 768
+  elif name != "demo":
+    raise ValueError(f"unknown benchmark config {name!r}; use demo or mid")
+  return c
+
+
+def _time(fn, steps: int) -> float:
+  jax.block_until_ready(fn())
+  t = time.perf_counter()
+  for _ in range(steps):
+    out = fn()
+  jax.block_until_ready(out)
+  return (time.perf_counter() - t) / steps
+
+
+def bench(name: str, steps: int) -> dict:
+  from skel_llm.train import trainer
+  c = _config(name)
+  run = trainer.Run(c)
+  state = run.init_state()
+  batch = run.batch_to_device(run.train_data.batch(0))
+  rng = jax.random.key(0)
+  step = run.step_fn()
+  t = time.perf_counter()
+  compiled = step.lower(state, batch, rng).compile()
+  compile_s = time.perf_counter() - t
+  mem = compiled.memory_analysis()
+  xla_bytes = (mem.argument_size_in_bytes + mem.output_size_in_bytes
+               + mem.temp_size_in_bytes - mem.alias_size_in_bytes) if mem is not None else 0
+  holder = {"state": state}
+
+  def one():
+    holder["state"], m = compiled(holder["state"], batch, rng)
+    return m["loss"]
+  step_s = _time(one, steps)
+  stats = jax.devices()[0].memory_stats() or {}
+  peak = stats.get("peak_bytes_in_use", 0)
+
+  graphdef, rng_vars = run.layout.graphdef, run.rng_vars
+
+  def render_loss(params, frozen):
+    model = nnx.merge(graphdef, params, frozen, rng_vars)
+    frames = model.render(batch["positions"], batch["num_frames"], rng)
+    return jnp.mean(frames)
+  render_grad = jax.jit(jax.grad(render_loss))
+  st = holder["state"]
+  render_s = _time(lambda: render_grad(st["params"], st["frozen"]), steps)
+  return dict(config=name, batch=c.batch_size, frames=c.render.num_frames,
+              image=c.render.image_size, tokens=int(c.data.max_len),
+              params=run.layout.num_params("params") + run.layout.num_params("frozen"),
+              compile_s=compile_s, step_s=step_s, samples_s=c.batch_size / step_s,
+              xla_mib=xla_bytes / 2**20, peak_mib=peak / 2**20, render_share=render_s / step_s)
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--configs", default="demo,mid")
+  ap.add_argument("--steps", type=int, default=5)
+  args = ap.parse_args()
+  dev = jax.devices()[0]
+  print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{jax.device_count()} x {dev.platform} ({dev.device_kind}), jax {jax.__version__}")
+  rows = [bench(n, args.steps) for n in args.configs.split(",")]
+  head = ("config", "batch", "frames", "image", "tokens", "params", "compile s", "step s",
+          "samples/s", "XLA MiB", "peak MiB", "renderer share")
+  print("| " + " | ".join(head) + " |")
+  print("|" + "---|" * len(head))
+  for r in rows:
+    print(f"| {r['config']} | {r['batch']} | {r['frames']} | {r['image']} | {r['tokens']} | "
+          f"{r['params']:,} | {r['compile_s']:.1f} | {r['step_s']:.3f} | {r['samples_s']:.2f} | "
+          f"{r['xla_mib']:.0f} | {r['peak_mib']:.0f} | {100 * r['render_share']:.0f} % |")
+  print("renderer share = (frame selection + DrAction forward+backward, jitted alone) / step; "
+        "peak MiB is the allocator's peak (0 where the platform does not report it).")
+
+
+if __name__ == "__main__":
+  main()

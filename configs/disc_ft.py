@@ -1,0 +1,26 @@
+r"""Stage 2, Discriminative Finetuning: "is the action '<X>'?" -> YES/NO; renderer + projector.
+
+X is the true class or one of its confusable seen classes (about 1:1). Confusable classes come
+from `config.data.confusable_file` ({name: [top-5 names]}, e.g. the authors'
+ntu60_similar_actions.json) or, when empty, from shared words in the class names.
+
+Demo:
+  python -m skel_llm.main --config=configs/disc_ft.py --workdir=/tmp/skel_llm/disc_ft
+prints the YES/NO training loss and, at the end, the held-out MQA accuracy next to chance.
+Paper (from the warm-up run):
+  python -m skel_llm.main --config=configs/disc_ft.py:paper --workdir=/runs/disc_ft \
+      --config.init_from=/runs/warmup \
+      --config.data.confusable_file=/data/ntu60_similar_actions.json
+"""
+
+from skel_llm.train import defaults
+
+
+def get_config(arg=None):
+  c = defaults.base(arg)
+  c.data.task = "yesno"
+  c.data.eval_task = "mqa"
+  if "paper" in (arg or ""):
+    c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
+    c.init_from = "/runs/warmup"
+  return c

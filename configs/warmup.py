@@ -1,0 +1,20 @@
+r"""Stage 1, render warm-up: multiple choice over the seen classes; trains renderer + projector.
+
+Demo (tiny model from scratch, synthetic data, CPU; everything trains since nothing is
+pretrained):
+  python -m skel_llm.main --config=configs/warmup.py --workdir=/tmp/skel_llm/warmup
+prints a progress bar with loss / accuracy / steps/s and, at the end, the held-out accuracy next
+to chance. Paper (InternVL3-8B in /models/InternVL3-8B-hf, NTU-60 48/12, 8+ chips):
+  python -m skel_llm.main --config=configs/warmup.py:paper --workdir=/runs/warmup
+"""
+
+from skel_llm.train import defaults
+
+
+def get_config(arg=None):
+  c = defaults.base(arg)
+  c.data.task = "mqa"
+  c.data.eval_task = "mqa"
+  if "paper" in (arg or ""):
+    c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
+  return c

@@ -1,0 +1,244 @@
+"""The input pipeline: clips -> stage-specific conversations -> fixed-shape batches.
+
+Determinism and resumption: the sample at global position g (= step *
+global_batch + slot) is a pure function of (seed, g): the epoch's permutation
+is drawn from `default_rng([seed, epoch])` and the sample's own choices
+(candidate order, YES/NO question) from `default_rng([seed, 1, g])`. The
+saved position is therefore just the next step; a resumed run reads exactly
+the batches the uninterrupted run would have read. Each host builds only its
+slice of the global batch (`process_index`), so nothing is read twice.
+
+Batch (per host, B = global_batch / process_count; L tokens; T frames):
+  positions  float32[B, T, P, J, 3]  full-rate skeleton, zero-padded in time and persons
+  num_frames int32[B]                valid length of each sequence
+  input_ids  int32[B, L]; input_mask int32[B, L]; loss_mask float32[B, L]
+  label      int32[B]                index of the true class in `class_names`
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import os
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from skel_llm.data import sources as sources_lib
+from skel_llm.text import encode as encode_lib
+from skel_llm.text import prompts
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+  """One skeleton sequence with its label (what a source yields)."""
+
+  positions: np.ndarray  # float32[T, P, J, 3]
+  label: int  # index into the source's class names
+  rationale: str | None = None  # teacher / generator step-by-step text ending "Label: ..."
+  key: str = ""
+
+
+def load_confusable(path: str, class_names: Sequence[str]) -> dict[int, list[int]]:
+  """Top-k confusable classes per class from a JSON {name: [names...]} file.
+
+  Names are compared after `skel_llm.text.answers.normalise`; a name that is in
+  neither the file's keys nor `class_names` raises, naming the entry.
+  """
+  from skel_llm.text.answers import normalise
+  with open(path) as f:
+    table = json.load(f)
+  index = {normalise(n): i for i, n in enumerate(class_names)}
+  out: dict[int, list[int]] = {}
+  for key, names in table.items():
+    if normalise(key) not in index:
+      raise ValueError(f"{path}: class {key!r} is not one of the {len(class_names)} class names")
+    row = []
+    for n in names:
+      if normalise(n) not in index:
+        raise ValueError(f"{path}: entry {key!r} lists {n!r}, which is not a class name")
+      row.append(index[normalise(n)])
+    out[index[normalise(key)]] = row
+  return out
+
+
+def confusable_by_names(class_names: Sequence[str], k: int = 5) -> dict[int, list[int]]:
+  """Computed fallback: the k classes whose names share most words (then characters)."""
+  words = [set(n.lower().replace("/", " ").split()) for n in class_names]
+  out = {}
+  for i, wi in enumerate(words):
+    scores = []
+    for j, wj in enumerate(words):
+      if i == j:
+        continue
+      inter = len(wi & wj) / max(1, len(wi | wj))
+      chars = len(set(class_names[i]) & set(class_names[j])) / 100.0
+      scores.append((-(inter + chars), j))
+    out[i] = [j for _, j in sorted(scores)[:k]]
+  return out
+
+
+class ConversationBuilder:
+  """Turns a clip into (user message, answer) for one stage task."""
+
+  def __init__(self, task: str, class_names: Sequence[str], candidate_ids: Sequence[int],
+               num_frames: int, *, confusable: dict[int, list[int]] | None = None,
+               reason_with_candidates: bool = True):
+    if task not in prompts.TASKS:
+      raise ValueError(f"config.data.task {task!r} is unknown; known: {prompts.TASKS}")
+    self.task = task
+    self.class_names = list(class_names)
+    self.candidate_ids = list(candidate_ids)
+    self.num_frames = num_frames
+    self.confusable = confusable
+    self.reason_with_candidates = reason_with_candidates
+    if task == "yesno" and confusable is None:
+      self.confusable = confusable_by_names(self.class_names)
+
+  def __call__(self, clip: Clip, rng: np.random.Generator | None) -> tuple[str, str]:
+    names = self.class_names
+    if clip.label not in self.candidate_ids:
+      raise ValueError(f"clip {clip.key!r}: label {names[clip.label]!r} is not among the "
+                       f"candidate classes of this split")
+    order = list(self.candidate_ids)
+    if rng is not None:
+      order = [order[i] for i in rng.permutation(len(order))]
+    cands = [names[i] for i in order]
+    if self.task == "mqa":
+      return (prompts.mqa_question(self.num_frames, cands), prompts.mqa_answer(names[clip.label]))
+    if self.task == "yesno":
+      rng = rng or np.random.default_rng(0)
+      seen = set(self.candidate_ids)
+      negatives = [j for j in self.confusable.get(clip.label, []) if j in seen and j != clip.label]
+      if not negatives:
+        negatives = [j for j in self.candidate_ids if j != clip.label]
+      positive = bool(rng.random() < 0.5) or not negatives
+      asked = clip.label if positive else negatives[int(rng.integers(len(negatives)))]
+      return (prompts.yesno_question(self.num_frames, names[asked]), prompts.yesno_answer(positive))
+    if clip.rationale is None:
+      raise ValueError(f"clip {clip.key!r}: the reason task needs a rationale (config.data."
+                       f"rationales, or the synthetic generator's descriptions)")
+    return (prompts.reason_question(self.num_frames, cands if self.reason_with_candidates else None),
+            prompts.reason_answer(clip.rationale))
+
+
+class Pipeline:
+  """Deterministic, resumable, per-host batches of one split.
+
+  Args:
+    source: random-access clips (`skel_llm.data.sources`).
+    builder: the stage's `ConversationBuilder`.
+    encoder: chat template + tokenizer (`skel_llm.text.encode.ConversationEncoder`).
+    global_batch: samples per step over all hosts.
+    max_frames: T of `positions`; a longer clip raises.
+    max_persons: P of `positions`.
+    seed: data seed.
+    shuffle: permute each epoch (training) or read in order (evaluation).
+    with_answer: append the answer (training) or stop at the prompt (generation).
+    process_index, process_count: this host's slice.
+  """
+
+  def __init__(self, source: sources_lib.ClipSource, builder: ConversationBuilder,
+               encoder: encode_lib.ConversationEncoder, *, global_batch: int, max_frames: int,
+               max_persons: int, seed: int, shuffle: bool = True, with_answer: bool = True,
+               process_index: int = 0, process_count: int = 1):
+    if global_batch % process_count:
+      raise ValueError(f"config.batch_size {global_batch} is not divisible by the "
+                       f"{process_count} hosts")
+    if len(source) == 0:
+      raise ValueError(f"data source {source.name} is empty")
+    self.source, self.builder, self.encoder = source, builder, encoder
+    self.global_batch, self.seed, self.shuffle = global_batch, seed, shuffle
+    self.max_frames, self.max_persons = max_frames, max_persons
+    self.with_answer = with_answer
+    self.local_batch = global_batch // process_count
+    self.offset = process_index * self.local_batch
+    self._perm_cache: dict[int, np.ndarray] = {}
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def steps_per_epoch(self) -> int:
+    return max(1, len(self.source) // self.global_batch)
+
+  def _index(self, g: int) -> int:
+    n = len(self.source)
+    epoch, pos = divmod(g, n)
+    if not self.shuffle:
+      return pos
+    perm = self._perm_cache.get(epoch)
+    if perm is None:
+      perm = np.random.default_rng([self.seed, epoch]).permutation(n)
+      self._perm_cache = {epoch: perm}
+    return int(perm[pos])
+
+  def sample(self, g: int) -> dict[str, np.ndarray]:
+    """The sample at global position g as numpy arrays (see the module docstring)."""
+    clip = self.source[self._index(g)]
+    rng = np.random.default_rng([self.seed, 1, g]) if self.shuffle else None
+    user, answer = self.builder(clip, rng)
+    enc = self.encoder.encode(user, answer if self.with_answer else None)
+    pos = np.asarray(clip.positions, np.float32)
+    t, p = pos.shape[:2]
+    if t > self.max_frames:
+      raise ValueError(f"clip {clip.key!r} has {t} frames but config.data.max_frames is "
+                       f"{self.max_frames}; raise it")
+    if p > self.max_persons:
+      raise ValueError(f"clip {clip.key!r} has {p} persons but config.data.max_persons is "
+                       f"{self.max_persons}")
+    padded = np.zeros((self.max_frames, self.max_persons) + pos.shape[2:], np.float32)
+    padded[:t, :p] = pos
+    return dict(positions=padded, num_frames=np.int32(t), input_ids=enc.input_ids,
+                input_mask=enc.input_mask, loss_mask=enc.loss_mask, label=np.int32(clip.label))
+
+  def batch(self, step: int) -> dict[str, np.ndarray]:
+    """This host's part of the global batch of `step`."""
+    first = step * self.global_batch + self.offset
+    samples = [self.sample(first + i) for i in range(self.local_batch)]
+    return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+
+  def iterate(self, start_step: int, num_steps: int, prefetch: int = 2):
+    """Yields (step, batch) for steps [start_step, start_step + num_steps), built ahead in threads."""
+    if prefetch <= 0:
+      for s in range(start_step, start_step + num_steps):
+        yield s, self.batch(s)
+      return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+      pending: list[tuple[int, concurrent.futures.Future]] = []
+      nxt = start_step
+      end = start_step + num_steps
+      while nxt < end or pending:
+        while nxt < end and len(pending) < prefetch:
+          pending.append((nxt, pool.submit(self.batch, nxt)))
+          nxt += 1
+        s, fut = pending.pop(0)
+        yield s, fut.result()
+
+
+def make_pipeline(data_cfg: Any, split: str, *, encoder: encode_lib.ConversationEncoder,
+                  global_batch: int, seed: int, training: bool, num_frames: int,
+                  process_index: int = 0, process_count: int = 1,
+                  source_factory: Callable[..., sources_lib.ClipSource] | None = None
+                  ) -> tuple[Pipeline, sources_lib.ClipSource]:
+  """A `Pipeline` for `config.data` and `split` ('train' or 'eval')."""
+  factory = source_factory or sources_lib.make_source
+  source = factory(data_cfg, split)
+  task = data_cfg.task if training else data_cfg.get("eval_task", "mqa")
+  confusable = None
+  if task == "yesno" and data_cfg.get("confusable_file"):
+    path = data_cfg.confusable_file
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"config.data.confusable_file {path} does not exist")
+    confusable = load_confusable(path, source.class_names)
+  builder = ConversationBuilder(task, source.class_names, source.candidate_ids,
+                                num_frames, confusable=confusable,
+                                reason_with_candidates=data_cfg.get("reason_with_candidates", True))
+  pipe = Pipeline(source, builder, encoder, global_batch=global_batch,
+                  max_frames=data_cfg.max_frames, max_persons=data_cfg.max_persons, seed=seed,
+                  shuffle=training, with_answer=training, process_index=process_index,
+                  process_count=process_count)
+  return pipe, source

@@ -1,0 +1,98 @@
+"""Clips from the TFDS builds of `data_prep/` (array_record, read with `tfds.data_source`).
+
+Examples follow the flat layout of `data_prep/common.py`: `positions float32[T*P*J*3]` with
+`num_frames`, `num_persons`, `num_joints`, a `label` ClassLabel, a `name`, and (synthetic
+builds) the generator's `description`. A zero-shot protocol (`config.data.protocol`, a name
+in `skel_llm.data.protocols`) keeps the seen classes for training and the unseen ones for
+evaluation, and offers only those as candidates. Rationales for stage 3 come from
+`config.data.rationale_file` (JSON `{sample name: text}`), else the examples' descriptions;
+a training clip without one raises when the reason task asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from skel_llm.data import sources
+from skel_llm.skeleton import sampling
+
+
+def _text(value: Any) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class TfdsSource(sources.ClipSource):
+  """One split of a TFDS build, optionally restricted to a protocol's seen or unseen classes."""
+
+  def __init__(self, data_source, *, class_names: list[str], keep_labels: list[int] | None,
+               name: str, rationales: dict[str, str] | None = None, placement: str = "kinect"):
+    self._ds = data_source
+    self.name = name
+    self.class_names = list(class_names)
+    self._rationales = rationales
+    self._placement = placement
+    labels = np.asarray([int(self._ds[i]["label"]) for i in range(len(self._ds))], np.int64)
+    if keep_labels is None:
+      self._index = np.arange(len(labels))
+      self.candidate_ids = sorted(set(labels.tolist()))
+    else:
+      keep = np.isin(labels, keep_labels)
+      self._index = np.nonzero(keep)[0]
+      self.candidate_ids = sorted(keep_labels)
+    if len(self._index) == 0:
+      raise ValueError(f"{name}: no examples of the requested classes")
+
+  @classmethod
+  def from_config(cls, data_cfg, split: str) -> "TfdsSource":
+    import tensorflow_datasets as tfds
+    if not data_cfg.tfds_name:
+      raise ValueError("config.data.tfds_name is empty; set it to a TFDS build such as "
+                       "'ntu_rgbd/ntu60_xsub' or 'synthetic_actions/default'")
+    tfds_split = data_cfg.train_split if split == "train" else data_cfg.eval_split
+    try:
+      ds = tfds.data_source(data_cfg.tfds_name, split=tfds_split,
+                            data_dir=data_cfg.data_dir or None)
+    except Exception as e:  # TFDS raises several types for a missing build or split
+      raise ValueError(f"config.data: cannot open TFDS {data_cfg.tfds_name!r} split "
+                       f"{tfds_split!r} in {data_cfg.data_dir or '~/tensorflow_datasets'}: {e}"
+                       ) from e
+    names = list(ds.dataset_info.features["label"].names)
+    keep = None
+    if data_cfg.protocol:
+      from skel_llm.data import protocols
+      proto = protocols.get(data_cfg.protocol)
+      if proto.num_classes != len(names):
+        raise ValueError(f"config.data.protocol {data_cfg.protocol} has {proto.num_classes} "
+                         f"classes but {data_cfg.tfds_name} has {len(names)}")
+      names = list(proto.class_names)
+      keep = list(proto.seen) if split == "train" else list(proto.unseen)
+    rationales = None
+    if data_cfg.get("rationale_file"):
+      with open(data_cfg.rationale_file) as f:
+        rationales = {str(k): str(v) for k, v in json.load(f).items()}
+    return cls(ds, class_names=names, keep_labels=keep, rationales=rationales,
+               name=f"{data_cfg.tfds_name}/{tfds_split}",
+               placement=data_cfg.get("placement", "kinect"))
+
+  def __len__(self) -> int:
+    return len(self._index)
+
+  def __getitem__(self, index: int):
+    from skel_llm.data.pipeline import Clip
+    ex = self._ds[int(self._index[index])]
+    shape = (int(ex["num_frames"]), int(ex["num_persons"]), int(ex["num_joints"]), 3)
+    positions = np.asarray(ex["positions"], np.float32).reshape(shape)
+    if self._placement == "kinect":
+      positions = sampling.depth_shift(positions)
+    elif self._placement != "none":
+      raise ValueError(f"config.data.placement {self._placement!r}: use 'kinect' or 'none'")
+    key = _text(ex["name"])
+    if self._rationales is not None:
+      rationale = self._rationales.get(key)
+    else:
+      rationale = _text(ex["description"]) if "description" in ex else None
+    return Clip(positions=positions, label=int(ex["label"]), rationale=rationale,
+                key=f"{self.name}/{key}")

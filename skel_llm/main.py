@@ -1,0 +1,55 @@
+"""Entry point: `python -m skel_llm.main --config=configs/distill.py [--workdir=...]`.
+
+Flags: `--config` (a `configs/*.py` file, `:preset` after it, `--config.key=value` overrides;
+an unknown key is an error), `--workdir` (checkpoints, TensorBoard, PNG strips, results; a
+run resumes from it), `--distributed` (call `jax.distributed.initialize()` first: multi-host
+TPU pods and GPU clusters; see launch/).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run folder (default /tmp/skel_llm/<config name>).")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False,
+                                 "Initialise jax.distributed (multi-host); coordinator, process "
+                                 "count and id come from the environment (see launch/).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  import jax
+  if _DISTRIBUTED.value:
+    # On TPU pods and under Slurm everything is detected; elsewhere (launch/manual_hosts.sh)
+    # the coordinator, process count and id come from JAX_COORDINATOR_ADDRESS,
+    # JAX_NUM_PROCESSES and JAX_PROCESS_ID.
+    env = os.environ
+    jax.distributed.initialize(
+        coordinator_address=env.get("JAX_COORDINATOR_ADDRESS"),
+        num_processes=int(env["JAX_NUM_PROCESSES"]) if "JAX_NUM_PROCESSES" in env else None,
+        process_id=int(env["JAX_PROCESS_ID"]) if "JAX_PROCESS_ID" in env else None)
+  config = _CONFIG.value
+  if config is None:
+    raise app.UsageError("--config is required, e.g. --config=configs/distill.py")
+  workdir = _WORKDIR.value
+  if workdir is None:
+    name = os.path.splitext(os.path.basename(flags.FLAGS["config"].config_filename))[0]
+    workdir = os.path.join("/tmp/skel_llm", name)
+  logging.set_verbosity(logging.WARNING)
+  from skel_llm.train import trainer
+  try:
+    trainer.train_and_evaluate(config, workdir)
+  except (ValueError, FileNotFoundError, KeyError, trainer.NonFiniteError) as e:
+    print(f"[skel_llm] error: {e}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,175 @@
+"""Builders from config: tokenizer, prompt encoder, data pipelines, the composed model, exports.
+
+The one place that knows the constructors of the other packages
+(`skel_llm.render`, `skel_llm.models`, `skel_llm.data`): adapters to their APIs
+live here so that the step and the trainer stay generic.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable
+
+import jax
+from flax import nnx
+
+from skel_llm.data import pipeline as pipeline_lib
+from skel_llm.text import chat
+from skel_llm.text import encode as encode_lib
+from skel_llm.train import model as model_lib
+
+log = logging.getLogger(__name__)
+
+forward = model_lib.forward
+
+
+def tokenizer(config) -> encode_lib.TextTokenizer:
+  """`config.text.tokenizer`: 'tiny' (the embedded BPE) or a folder with tokenizer.json."""
+  from skel_llm import models
+  folder = models.TINY_TOKENIZER_DIR if config.text.tokenizer == "tiny" else config.text.tokenizer
+  return encode_lib.TextTokenizer(models.load_tokenizer(folder))
+
+
+def tokens_per_image(config) -> int:
+  """Visual tokens per frame: (S / patch)^2 * downsample_ratio^2."""
+  m = config.model
+  grid = config.render.image_size // m.patch_size
+  return int(round(grid * grid * m.downsample_ratio ** 2))
+
+
+def encoder(config, tok: encode_lib.TextTokenizer) -> encode_lib.ConversationEncoder:
+  t = config.text
+  system = {"short": chat.SHORT_SYSTEM, "internvl": chat.INTERNVL_SYSTEM, "none": ""}.get(
+      t.system, t.system)
+  template = chat.get_template(t.template, tokens_per_image=tokens_per_image(config),
+                               system=system)
+  return encode_lib.ConversationEncoder(tok, template, config.data.max_len)
+
+
+def pipeline(config, enc: encode_lib.ConversationEncoder, split: str, *,
+             global_batch: int | None = None, whole_batch: bool = False):
+  """(Pipeline, source) of 'train' or 'eval'; per-host slices unless `whole_batch`."""
+  training = split == "train"
+  pipe, source = pipeline_lib.make_pipeline(
+      config.data, split, encoder=enc,
+      global_batch=global_batch or config.batch_size, seed=config.data.seed, training=training,
+      num_frames=config.render.num_frames,
+      process_index=0 if whole_batch else jax.process_index(),
+      process_count=1 if whole_batch else jax.process_count())
+  return pipe, source
+
+
+def mllm_config(config, tok: encode_lib.TextTokenizer):
+  """The InternVLConfig of `config.model`: tiny (sized by config) or a published preset."""
+  from skel_llm import models
+  m = config.model
+  lora = None
+  if m.get("lora_rank", 0):
+    lora = models.LoRAConfig(rank=m.lora_rank, alpha=m.lora_alpha, dropout=m.lora_dropout)
+  common = dict(image_size=config.render.image_size, downsample_ratio=m.downsample_ratio,
+                image_token_id=tok.token_id(chat.IMG_CONTEXT), dtype=m.dtype,
+                param_dtype=m.param_dtype, remat=m.get("remat", False), lora=lora)
+  if m.preset == "tiny":
+    vision = models.VisionConfig(
+        hidden_size=m.vision_width, num_layers=m.vision_layers, num_heads=m.vision_heads,
+        intermediate_size=m.vision_mlp, image_size=config.render.image_size,
+        patch_size=m.patch_size)
+    text = models.TextConfig(
+        vocab_size=tok.vocab_size, hidden_size=m.text_width, num_layers=m.text_layers,
+        num_heads=m.text_heads, num_kv_heads=m.text_kv_heads,
+        head_dim=m.text_width // m.text_heads, intermediate_size=m.text_mlp,
+        tie_word_embeddings=True, max_position_embeddings=max(4096, config.data.max_len))
+    return models.InternVLConfig(vision=vision, text=text, **common)
+  cfg = getattr(models, m.preset)(**common)
+  if cfg.text.vocab_size < tok.vocab_size:
+    raise ValueError(f"config.text.tokenizer has {tok.vocab_size} tokens but the "
+                     f"{m.preset} vocabulary has {cfg.text.vocab_size}")
+  return cfg
+
+
+def renderer_factory(config) -> Callable[[nnx.Rngs], nnx.Module]:
+  """Builds DrAction: fresh (`config.render.init` empty) or from a released checkpoint."""
+  from skel_llm import render
+  r = config.render
+  if r.init and not os.path.isfile(r.init):
+    raise FileNotFoundError(f"config.render.init {r.init} does not exist; give a released "
+                            f"draction_*.safetensors file or leave it empty for a fresh renderer")
+
+  def make(rngs: nnx.Rngs) -> nnx.Module:
+    if r.init:
+      return render.DrAction.from_released(r.init, topology=r.topology, rngs=rngs)
+    return render.DrAction(r.topology, num_persons=config.data.max_persons,
+                           enable_nfm=r.enable_nfm, rngs=rngs)
+  return make
+
+
+def model_factory(config, tok: encode_lib.TextTokenizer) -> Callable[[], nnx.Module]:
+  """A no-argument builder of the composed model with fresh (seeded) initialisation."""
+  from skel_llm import models
+  mcfg = mllm_config(config, tok)
+  make_renderer = renderer_factory(config)
+  r = config.render
+
+  def make() -> model_lib.SkeletonLLM:
+    rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
+    return model_lib.SkeletonLLM(make_renderer(rngs), models.InternVL(mcfg, rngs=rngs),
+                                 num_frames=r.num_frames, image_size=r.image_size,
+                                 fov_deg=r.fov_deg, dense=r.dense, stride=r.velocity_stride)
+  return make
+
+
+def load_init_from(run, state: dict, init_from: str) -> dict:
+  """Replaces the fresh variables by those of the previous stage or of a HF folder."""
+  from skel_llm.train import checkpoint, state as state_lib
+  abstract_vars = state_lib.merge_variables(run.layout.abstract)
+  if init_from.startswith("hf:"):
+    new_vars = _hf_variables(run, init_from[3:])
+    missing = [p for p, v in jax.tree_util.tree_flatten_with_path(
+        new_vars, is_leaf=lambda x: x is None)[0] if v is None]
+  else:
+    new_vars, missing = checkpoint.restore_variables_from(init_from, abstract_vars)
+  print(f"[skel_llm] init_from {init_from}: {len(missing)} variables kept from fresh init "
+        f"(e.g. {[str(m) for m in missing[:4]]})", flush=True)
+  return state_lib.replace_variables(state, run.layout, new_vars, run.tx)
+
+
+def _hf_variables(run, folder: str) -> dict:
+  """The mllm variables from a transformers InternVL folder; renderer variables stay fresh."""
+  from skel_llm import models
+  cfg = run.config
+  mllm, _, _ = models.load_pretrained(folder, dtype=cfg.model.param_dtype)
+  _, loaded = nnx.split(mllm)
+  loaded = nnx.to_pure_dict(loaded)
+  abstract = run.layout.abstract
+
+  def like(tree, sub):
+    out = {}
+    for k, v in tree.items():
+      node = sub.get(k) if isinstance(sub, dict) else None
+      out[k] = like(v, node if isinstance(node, dict) else {}) if isinstance(v, dict) else node
+    return out
+  from skel_llm.train import state as state_lib
+  all_vars = state_lib.merge_variables(abstract)
+  return like(all_vars, {"mllm": loaded})
+
+
+def export(run, state: dict, workdir: str) -> None:
+  """Trained renderer -> released safetensors; LoRA-merged LLM -> transformers layout."""
+  ex = run.config.get("export", {})
+  if not ex:
+    return
+  model = nnx.merge(run.layout.graphdef, state["params"], state["frozen"], run.rng_vars)
+  out_dir = os.path.join(workdir, "export")
+  os.makedirs(out_dir, exist_ok=True)
+  if ex.get("renderer", False):
+    from skel_llm import render
+    path = os.path.join(out_dir, "draction.safetensors")
+    render.export_released(model.renderer.weights(), path)
+    print(f"[skel_llm] renderer exported to {path}", flush=True)
+  if ex.get("merged_hf", False):
+    from skel_llm import models
+    path = os.path.join(out_dir, "internvl_merged")
+    models.merge_lora(model.mllm)
+    models.export_hf(model.mllm, path, tokenizer=run.tokenizer.raw)
+    print(f"[skel_llm] LoRA-merged model exported to {path}", flush=True)

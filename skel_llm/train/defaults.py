@@ -1,0 +1,156 @@
+"""The shared base of every `configs/*.py`: the embedded demo, and the paper / smoke presets.
+
+Stage files only change what differs between stages: the task, which
+parameters train (`trainable`, regex on parameter paths such as
+`renderer/features`, `mllm/multi_modal_projector/linear_1/kernel`,
+`mllm/language_model/layers/3/self_attn/q_proj/lora_a`), LoRA, epochs and
+`init_from`.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+# Logical axis -> mesh axes (first match wins; see skel_llm.train.sharding). Weights are
+# FSDP-sharded on their model dimension and tensor-parallel on heads / MLP / vocabulary.
+SHARDING_RULES = (
+    ("vocab", "tensor"),
+    ("embed", "fsdp"),
+    ("heads", "tensor"),
+    ("kv_heads", "tensor"),
+    ("mlp", "tensor"),
+    ("vision_embed", "fsdp"),
+    ("vision_heads", "tensor"),
+    ("vision_mlp", "tensor"),
+    ("vision_patch", None),
+    ("vision_pos", None),
+    ("projector_in", "fsdp"),
+    ("projector_hidden", "tensor"),
+    ("lora_rank", None),
+)
+
+RENDERER = r"renderer/.*"
+PROJECTOR = r"mllm/multi_modal_projector/.*"
+LORA = r"mllm/.*/lora_[ab]"
+EVERYTHING = r".*"
+
+
+def base(arg: str | None) -> ml_collections.ConfigDict:
+  """Demo defaults (tiny model from scratch, synthetic data, CPU), then the preset in `arg`."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.total_steps = 250
+  c.epochs = 0.0  # > 0: total_steps = ceil(epochs * training clips / batch_size)
+  c.batch_size = 8
+  c.log_every = 10
+  c.stop_after_step = -1  # test knob: after this step, save, then wait to be killed
+  c.init_from = ""  # previous stage's workdir, or "hf:<folder>" with transformers weights
+  c.master_dtype = "float32"  # dtype of the trained parameters and their optimizer state
+
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
+  c.sharding_rules = SHARDING_RULES
+  # The tiny demo model has no pretrained weights, so everything trains; the paper presets
+  # freeze the vision tower and the base LLM (stage files set `trainable`).
+  c.trainable = (EVERYTHING,)
+
+  c.optim = ml_collections.ConfigDict(dict(
+      lr=1e-3, schedule="warmup_cosine", warmup_fraction=0.05, end_fraction=0.05,
+      weight_decay=0.05, b1=0.9, b2=0.999, eps=1e-8, grad_clip_norm=1.0))
+
+  c.model = ml_collections.ConfigDict(dict(
+      preset="tiny", dtype="float32", param_dtype="float32", remat=False,
+      patch_size=6, downsample_ratio=0.5,
+      vision_width=64, vision_layers=2, vision_heads=4, vision_mlp=128,
+      text_width=128, text_layers=2, text_heads=4, text_kv_heads=2, text_mlp=256,
+      lora_rank=0, lora_alpha=64.0, lora_dropout=0.0, train_dropout=False))
+
+  c.render = ml_collections.ConfigDict(dict(
+      image_size=48, num_frames=8, fov_deg=35.0, dense=False, velocity_stride=4,
+      topology="ntu25", enable_nfm=True, init=""))
+
+  c.data = ml_collections.ConfigDict(dict(
+      source="synthetic", task="mqa", eval_task="mqa", seed=0,
+      num_train_clips=4096, num_eval_clips=96, clip_frames=48, topology="ntu25",
+      classes=(), max_frames=48, max_persons=2, max_len=576, prefetch=2,
+      confusable_file="", rationale_file="", reason_with_candidates=False,
+      # tfds sources (data_prep/): builder name, folder, split names, zero-shot protocol
+      tfds_name="", data_dir="", train_split="train", eval_split="test", protocol=""))
+
+  c.text = ml_collections.ConfigDict(dict(tokenizer="tiny", template="internvl2_5",
+                                          system="short"))
+  c.checkpoint = ml_collections.ConfigDict(dict(every_steps=100, keep=2, async_save=True))
+  c.eval = ml_collections.ConfigDict(dict(num_clips=96, batch_size=8, max_new_tokens=200))
+  c.export = ml_collections.ConfigDict(dict(renderer=True, merged_hf=False))
+
+  for preset in (arg or "").split(","):
+    if preset in ("", "demo"):
+      continue
+    if preset == "smoke":
+      _smoke(c)
+    elif preset == "paper":
+      _paper(c)
+    else:
+      raise ValueError(f"unknown config preset {preset!r}; known: demo (default), paper, smoke")
+  return c
+
+
+def _smoke(c: ml_collections.ConfigDict) -> None:
+  """Seconds on CPU: for tests (tiny shapes, 6 frames of 32^2, few steps)."""
+  c.total_steps = 20
+  c.batch_size = 8
+  c.log_every = 5
+  c.checkpoint.every_steps = 5
+  c.checkpoint.async_save = False
+  c.render.image_size = 24
+  c.render.num_frames = 4
+  c.model.vision_width = 32
+  c.model.vision_mlp = 64
+  c.model.text_width = 64
+  c.model.text_mlp = 128
+  c.model.vision_layers = 1
+  c.model.text_layers = 1
+  c.data.num_train_clips = 64
+  c.data.num_eval_clips = 16
+  c.data.max_len = 400
+  c.data.prefetch = 0
+  c.eval.num_clips = 8
+  c.eval.max_new_tokens = 8
+  c.export.renderer = False
+
+
+def _paper(c: ml_collections.ConfigDict) -> None:
+  """InternVL3-8B from a local folder, NTU-60 48/12, the paper's hyper-parameters, 8+ chips."""
+  c.init_from = "hf:/models/InternVL3-8B-hf"
+  c.text.tokenizer = "/models/InternVL3-8B-hf"
+  c.text.system = "internvl"
+  c.model.preset = "internvl3_8b"
+  c.model.dtype = "bfloat16"
+  c.model.param_dtype = "bfloat16"
+  c.model.remat = True
+  c.model.patch_size = 14
+  c.render.image_size = 448
+  c.render.dense = False
+  c.data.source = "tfds"
+  c.data.tfds_name = "ntu_rgbd"
+  c.data.data_dir = "/data/tensorflow_datasets"
+  c.data.protocol = "ntu60_48_12"
+  c.data.max_frames = 300
+  c.data.max_len = 3584
+  c.data.confusable_file = ""
+  # The authors trained with global batch 2 on 2 GPUs; on 8+ chips we keep 1 clip per
+  # data-parallel replica: batch 8 over (data x fsdp) = 4 x 2, tensor 2 (16 chips: data -1).
+  c.batch_size = 8
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=2, tensor=2))
+  c.optim.lr = 2e-5
+  c.optim.warmup_fraction = 0.03
+  c.optim.end_fraction = 0.0
+  c.optim.weight_decay = 0.05
+  c.epochs = 1.0
+  c.log_every = 50
+  c.checkpoint.every_steps = 500
+  c.eval.num_clips = 100_000
+  c.eval.batch_size = 8
+  c.eval.max_new_tokens = 16
+  c.data.eval_task = "mqa"
+  c.model.lora_alpha = 64.0
+  c.model.lora_dropout = 0.05

@@ -1,0 +1,70 @@
+"""The composed SkeletonLLM: DrAction renderer -> InternVL3, and its forward pass.
+
+Glossary: B batch, T frames of the full-rate sequence, n rendered frames, P
+persons, J joints, S image side, L tokens, V vocabulary.
+
+`forward(model, batch, rng, training)`: frame selection (random per segment in
+training, midpoints otherwise) and rendering vmapped over the batch with the
+renderer in float32 -> `pixel_values float[B, n, 3, S, S]` (no mean/std
+normalisation, ../shared/REFERENCE.md §2) -> vision tower -> projector ->
+visual tokens merged at the `<IMG_CONTEXT>` positions -> LLM -> logits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from skel_llm.render import frames as frames_lib
+
+
+class SkeletonLLM(nnx.Module):
+  """Renderer + multimodal LLM as one module (paths `renderer/...`, `mllm/...`).
+
+  Attributes:
+    renderer: `skel_llm.render.DrAction`.
+    mllm: `skel_llm.models.InternVL`.
+    num_frames: n frames rendered per clip.
+    image_size: S.
+    fov_deg: camera field of view.
+    dense: exact dense rasteriser (small images) instead of the tiled one.
+    stride: velocity stride on the full-rate sequence.
+  """
+
+  def __init__(self, renderer: nnx.Module, mllm: nnx.Module, *, num_frames: int, image_size: int,
+               fov_deg: float = 60.0, dense: bool = True, stride: int = 4):
+    self.renderer = renderer
+    self.mllm = mllm
+    self.num_frames = int(num_frames)
+    self.image_size = int(image_size)
+    self.fov_deg = float(fov_deg)
+    self.dense = bool(dense)
+    self.stride = int(stride)
+
+  def render(self, positions: jax.Array, lengths: jax.Array, rng: jax.Array | None
+             ) -> jax.Array:
+    """float32[B, T, P, J, 3], int32[B] -> frames float32[B, n, S, S, 3] in [0, 1]."""
+    poses, vels, _ = frames_lib.select_frames_batch(positions.astype(jnp.float32), lengths,
+                                                    self.num_frames, rng=rng, stride=self.stride)
+    return self.renderer(poses, vels, image_size=self.image_size, fov_deg=self.fov_deg,
+                         dense=self.dense)
+
+  def pixel_values(self, frames: jax.Array) -> jax.Array:
+    """float32[B, n, S, S, 3] -> float[B, n, 3, S, S] (the vision tower's layout)."""
+    return jnp.transpose(frames, (0, 1, 4, 2, 3))
+
+  def logits_from_frames(self, frames: jax.Array, input_ids: jax.Array,
+                         input_mask: jax.Array) -> jax.Array:
+    return self.mllm(input_ids, input_mask, self.pixel_values(frames))
+
+  def __call__(self, batch: dict[str, Any], rng: jax.Array | None) -> jax.Array:
+    frames = self.render(batch["positions"], batch["num_frames"], rng)
+    return self.logits_from_frames(frames, batch["input_ids"], batch["input_mask"])
+
+
+def forward(model: SkeletonLLM, batch: dict, rng: jax.Array, training: bool) -> jax.Array:
+  """logits float32[B, L, V]; frames drawn at random per segment only when `training`."""
+  return model(batch, rng if training else None)

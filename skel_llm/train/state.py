@@ -1,0 +1,161 @@
+"""Shapes first: the abstract model, trainable/frozen split, shardings and the sharded init.
+
+Order (STYLE.md): `nnx.eval_shape` of the model -> split into trainable
+(`nnx.Param` leaves whose path matches the stage's regex rules), rng streams
+and everything else (frozen) -> optimizer-state shapes -> shardings from the
+logical axis names -> one jitted init with `out_shardings`. Nothing unsharded
+is ever materialised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from jax.sharding import Mesh
+
+from skel_llm.train import sharding as shd
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class StateLayout:
+  """Everything static about the train state of one run."""
+
+  graphdef: nnx.GraphDef
+  rng_vars: Any  # concrete rng-stream variables (tiny, replicated constants)
+  abstract: dict  # ShapeDtypeStructs with shardings, the structure of the state
+  shardings: dict  # NamedShardings, same structure
+  trainable_paths: list[str]
+  frozen_paths: list[str]
+
+  def num_params(self, part: str) -> int:
+    return int(sum(x.size for x in jax.tree.leaves(self.abstract[part])))
+
+
+def _paths(state: nnx.State) -> list[str]:
+  return [shd.path_str(p) for p, _ in nnx.to_flat_state(state)] if hasattr(
+      nnx, "to_flat_state") else [shd.path_str(p) for p, _ in state.flat_state()]
+
+
+def split_model(model: nnx.Module, trainable: Sequence[str]):
+  """(graphdef, trainable, rng streams, frozen) States of `model` under the regex rules."""
+  return nnx.split(model, shd.regex_filter(trainable), nnx.RngState, ...)
+
+
+def _master(x, dtype):
+  return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+
+def build_layout(make_model: Callable[[], nnx.Module], *, trainable: Sequence[str],
+                 tx: optax.GradientTransformation, mesh: Mesh, rules,
+                 master_dtype: str = "float32") -> StateLayout:
+  """Abstract state, shardings and the graph, without allocating any parameter."""
+  abstract_model = nnx.eval_shape(make_model)
+  graphdef, tr, rng_state, fr = split_model(abstract_model, trainable)
+  trainable_paths, frozen_paths = _paths(tr), _paths(fr)
+  if not trainable_paths:
+    raise ValueError(f"config.trainable {list(trainable)} matches no parameter; parameter paths "
+                     f"look like {frozen_paths[:5]}")
+  tr_names, fr_names = shd.logical_names(tr), shd.logical_names(fr)
+  master = jnp.dtype(master_dtype)
+  tr_abs = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, master if jnp.issubdtype(
+      x.dtype, jnp.floating) else x.dtype), nnx.to_pure_dict(tr))
+  fr_abs = nnx.to_pure_dict(fr)
+  tr_sh = shd.tree_shardings(tr_abs, tr_names, rules, mesh)
+  fr_sh = shd.tree_shardings(fr_abs, fr_names, rules, mesh)
+  opt_abs = jax.eval_shape(tx.init, tr_abs)
+  opt_sh = optax.tree_map_params(tx, lambda _, s: s, opt_abs, tr_sh,
+                                 transform_non_params=lambda _: shd.replicated(mesh))
+  shardings = {"step": shd.replicated(mesh), "params": tr_sh, "frozen": fr_sh,
+               "opt_state": opt_sh}
+  abstract = {"step": jax.ShapeDtypeStruct((), jnp.int32), "params": tr_abs, "frozen": fr_abs,
+              "opt_state": opt_abs}
+  abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                          abstract, shardings)
+  # rng streams hold a key and a counter: tiny, replicated, rebuilt from the seed every run.
+  rng_vars = jax.tree.map(lambda x: x, nnx.to_pure_dict(rng_state))
+  return StateLayout(graphdef, rng_vars, abstract, shardings, trainable_paths, frozen_paths)
+
+
+def init_state(make_model: Callable[[], nnx.Module], layout: StateLayout, trainable: Sequence[str],
+               tx: optax.GradientTransformation,
+               variables: Callable[[dict], dict] | None = None) -> tuple[dict, Any]:
+  """The sharded initial state (jitted with out_shardings) and the concrete rng streams.
+
+  Args:
+    make_model: builds the model with its initialisers (called under jit only).
+    layout: from `build_layout` with the same arguments.
+    trainable: regex rules.
+    tx: the optimizer.
+    variables: optional `fn(pure_vars) -> pure_vars` applied inside the init to
+      replace freshly initialised variables (unused here; pretrained weights are
+      placed by `fill_variables` afterwards).
+  """
+  master = layout.abstract["params"]
+
+  def init():
+    model = make_model()
+    _, tr, rng_state, fr = split_model(model, trainable)
+    params = jax.tree.map(lambda x, a: x.astype(a.dtype), nnx.to_pure_dict(tr), master)
+    frozen = nnx.to_pure_dict(fr)
+    if variables is not None:
+      params, frozen = variables(params, frozen)
+    return ({"step": jnp.zeros((), jnp.int32), "params": params, "frozen": frozen,
+             "opt_state": tx.init(params)}, nnx.to_pure_dict(rng_state))
+
+  rep = jax.tree.map(lambda _: None, layout.rng_vars)
+  state, rng_vars = jax.jit(init, out_shardings=(layout.shardings, rep))()
+  return state, rng_vars
+
+
+def merge_variables(state: dict) -> dict:
+  """All model variables (trainable and frozen) as one pure dict."""
+  return _deep_merge(state["frozen"], state["params"])
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+  out = dict(a)
+  for k, v in b.items():
+    out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+  return out
+
+
+def replace_variables(state: dict, layout: StateLayout, new_vars: dict,
+                      tx: optax.GradientTransformation) -> dict:
+  """State with model variables taken from `new_vars` where not None; fresh optimizer state.
+
+  Used for `config.init_from`: each variable keeps the sharding of this run;
+  the optimizer state restarts, as each stage is its own optimisation.
+  """
+  def pick(cur, new, abstract):
+    if new is None:
+      return cur
+    if tuple(new.shape) != tuple(abstract.shape):
+      raise ValueError(f"shape mismatch {new.shape} vs {abstract.shape}")
+    return jax.device_put(jnp.asarray(new, abstract.dtype) if not isinstance(new, jax.Array)
+                          else new.astype(abstract.dtype), abstract.sharding)
+
+  def part(name):
+    sub = _select_like(new_vars, state[name])
+    return jax.tree.map(pick, state[name], sub, layout.abstract[name],
+                        is_leaf=lambda x: x is None)
+  params, frozen = part("params"), part("frozen")
+  opt_state = jax.jit(tx.init, out_shardings=layout.shardings["opt_state"])(params)
+  return {"step": state["step"], "params": params, "frozen": frozen, "opt_state": opt_state}
+
+
+def _select_like(tree: dict, like: dict) -> dict:
+  """The sub-tree of `tree` with the keys of `like` (None where `tree` lacks one)."""
+  out = {}
+  for k, v in like.items():
+    node = tree.get(k) if isinstance(tree, dict) else None
+    out[k] = _select_like(node if isinstance(node, dict) else {}, v) if isinstance(v, dict) \
+        else node
+  return out

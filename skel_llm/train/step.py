@@ -1,0 +1,106 @@
+"""The pure train step: `train_step(state, batch, rng) -> (state, metrics)`.
+
+State (a plain pytree of arrays, see `skel_llm.train.state`):
+  step       int32[]
+  params     the trainable variables (pure dict; the stage's regex rules chose them)
+  frozen     every other model variable, never updated (no optimizer state)
+  opt_state  optax state of `params` only
+
+The step merges the NNX graph once per call inside jit (`nnx.merge`), takes
+`jax.value_and_grad` over `params` only, and returns the new state and the
+metrics `loss`, `accuracy` (answer tokens), `l2_grads`, `l2_params`,
+`l2_updates`, `lr`, `answer_tokens`. The rng of a step is `fold_in(rng, step)`,
+so a resumed run draws exactly what the uninterrupted one drew.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+Forward = Callable[[nnx.Module, dict, jax.Array, bool], jax.Array]
+
+
+def l2_norm(tree: Any) -> jax.Array:
+  leaves = jax.tree.leaves(tree)
+  if not leaves:
+    return jnp.zeros((), jnp.float32)
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in leaves))
+
+
+def answer_loss(logits: jax.Array, input_ids: jax.Array, loss_mask: jax.Array
+                ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Mean next-token cross-entropy over the answer tokens of the whole batch.
+
+  Args:
+    logits: float32[B, L, V]; position t predicts token t + 1.
+    input_ids: int32[B, L].
+    loss_mask: float32[B, L], 1 where token t belongs to the answer.
+
+  Returns:
+    (loss, {'accuracy', 'answer_tokens'}).
+  """
+  logits = logits[:, :-1].astype(jnp.float32)
+  targets = input_ids[:, 1:]
+  mask = loss_mask[:, 1:].astype(jnp.float32)
+  ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+  count = jnp.sum(mask)
+  denom = jnp.maximum(count, 1.0)
+  loss = jnp.sum(ce * mask) / denom
+  hits = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
+  return loss, {"accuracy": jnp.sum(hits * mask) / denom, "answer_tokens": count}
+
+
+def make_train_step(graphdef: nnx.GraphDef, rng_vars: Any, tx: optax.GradientTransformation,
+                    forward: Forward, schedule: optax.Schedule | None = None,
+                    dropout: bool = False) -> Callable[[dict, dict, jax.Array], tuple[dict, dict]]:
+  """Builds the pure step for one model graph and optimizer.
+
+  Args:
+    graphdef: the static graph of the composed model (`nnx.split`).
+    rng_vars: the model's rng-stream variables (dropout), constant; reseeded per step.
+    tx: the optax transformation for `state['params']`.
+    forward: `forward(model, batch, rng, training) -> logits float32[B, L, V]`.
+    schedule: learning-rate schedule, only to report `lr`.
+    dropout: run dropout layers (LoRA dropout) in training mode.
+  """
+
+  def train_step(state: dict, batch: dict, rng: jax.Array) -> tuple[dict, dict]:
+    step = state["step"]
+    rng = jax.random.fold_in(rng, step)
+    k_data, k_drop = jax.random.split(rng)
+
+    def loss_fn(params):
+      model = nnx.merge(graphdef, params, state["frozen"], rng_vars)
+      if dropout:
+        nnx.reseed(model, dropout=k_drop)
+        model.set_attributes(deterministic=False, raise_if_not_found=False)
+      logits = forward(model, batch, k_data, True)
+      return answer_loss(logits, batch["input_ids"], batch["loss_mask"])
+
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    metrics = {"loss": loss, **aux, "l2_grads": l2_norm(grads), "l2_params": l2_norm(params),
+               "l2_updates": l2_norm(updates)}
+    if schedule is not None:
+      metrics["lr"] = jnp.asarray(schedule(step), jnp.float32)
+    new_state = {"step": step + 1, "params": params, "frozen": state["frozen"],
+                 "opt_state": opt_state}
+    return new_state, metrics
+
+  return train_step
+
+
+def make_eval_logits(graphdef: nnx.GraphDef, rng_vars: Any, forward: Forward):
+  """`logits_fn(state, batch) -> float32[B, L, V]` in evaluation mode (midpoint frames)."""
+
+  def logits_fn(state: dict, batch: dict) -> jax.Array:
+    model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
+    return forward(model, batch, jax.random.key(0), False)
+
+  return logits_fn

@@ -1,0 +1,56 @@
+"""Configuration checks that run before anything is compiled, with messages that say what to change."""
+
+from __future__ import annotations
+
+import os
+
+from skel_llm.data import sources
+from skel_llm.text import prompts
+
+REQUIRED = ("seed", "total_steps", "batch_size", "log_every", "mesh", "sharding_rules", "trainable",
+            "optim", "model", "render", "data", "text", "checkpoint", "eval")
+
+
+def check_config(config, workdir: str | None = None) -> None:
+  missing = [k for k in REQUIRED if k not in config]
+  if missing:
+    raise ValueError(f"config lacks {missing}; start from one of configs/*.py")
+  if config.total_steps <= 0:
+    raise ValueError(f"config.total_steps must be positive, got {config.total_steps}")
+  if config.batch_size <= 0:
+    raise ValueError(f"config.batch_size must be positive, got {config.batch_size}")
+  if config.log_every <= 0:
+    raise ValueError(f"config.log_every must be positive, got {config.log_every}")
+  d = config.data
+  if d.source not in sources.KINDS:
+    raise ValueError(f"config.data.source {d.source!r} is unknown; use one of {sources.KINDS}")
+  for key in ("task", "eval_task"):
+    if d.get(key) not in prompts.TASKS:
+      raise ValueError(f"config.data.{key} {d.get(key)!r} is unknown; use one of {prompts.TASKS}")
+  if d.get("confusable_file") and not os.path.isfile(d.confusable_file):
+    raise FileNotFoundError(f"config.data.confusable_file {d.confusable_file} does not exist")
+  if d.get("rationale_file") and not os.path.isfile(d.rationale_file):
+    raise FileNotFoundError(f"config.data.rationale_file {d.rationale_file} does not exist")
+  if d.source == "tfds" and d.get("data_dir") and not os.path.isdir(d.data_dir):
+    raise FileNotFoundError(f"config.data.data_dir {d.data_dir} does not exist; build the "
+                            f"dataset with the command in data_prep/ first")
+  init_from = config.get("init_from", "")
+  if init_from:
+    folder = init_from[3:] if init_from.startswith("hf:") else init_from
+    if not os.path.isdir(folder):
+      what = ("a Hugging Face model folder (config.json + *.safetensors)"
+              if init_from.startswith("hf:") else "the previous stage's --workdir")
+      raise FileNotFoundError(f"config.init_from {init_from!r}: folder {folder} does not exist; "
+                              f"it must be {what}")
+  tok = config.text.tokenizer
+  if tok != "tiny" and not os.path.isdir(tok):
+    raise FileNotFoundError(f"config.text.tokenizer {tok!r}: expected 'tiny' or a folder with "
+                            f"tokenizer.json")
+  if config.text.template != "internvl2_5":
+    raise ValueError(f"config.text.template {config.text.template!r} is unknown; use 'internvl2_5'")
+  if config.model.preset not in ("tiny", "internvl3_1b", "internvl3_2b", "internvl3_8b"):
+    raise ValueError(f"config.model.preset {config.model.preset!r} is unknown; use 'tiny', "
+                     f"'internvl3_1b', 'internvl3_2b' or 'internvl3_8b'")
+  if config.checkpoint.every_steps <= 0:
+    raise ValueError("config.checkpoint.every_steps must be positive")
+  del workdir

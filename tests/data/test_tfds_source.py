@@ -1,0 +1,69 @@
+"""Pins skel_llm/data/tfds_source.py on a real (tiny) TFDS build of data_prep/synthetic_actions."""
+
+import os
+
+import ml_collections
+import numpy as np
+import pytest
+
+from skel_llm import synthetic
+from skel_llm.data import sources
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  import tensorflow_datasets as tfds
+
+  from data_prep.synthetic_actions import synthetic_actions_dataset_builder as b
+  d = tmp_path_factory.mktemp("tfds")
+  b.Builder(config="smoke", data_dir=os.fspath(d), file_format="array_record"
+            ).download_and_prepare()
+  del tfds
+  return d
+
+
+def _cfg(d, **kw):
+  c = ml_collections.ConfigDict(dict(
+      source="tfds", tfds_name="synthetic_actions/smoke", data_dir=os.fspath(d),
+      train_split="train", eval_split="test", protocol="", rationale_file="",
+      placement="kinect"))
+  c.update(kw)
+  return c
+
+
+def test_clips_match_the_generator(data_dir):
+  src = sources.make_source(_cfg(data_dir), "train")
+  n = len(synthetic.CLASS_NAMES)
+  assert len(src) == 2 * n and src.class_names == list(synthetic.CLASS_NAMES)
+  assert src.candidate_ids == list(range(n))
+  for i in (0, 5, n + 3):
+    clip = src[i]
+    label = int(clip.key.split("_")[-1]) % n
+    rec = synthetic.generate_clip(label, int(clip.key.split("_")[-1]), num_frames=48)
+    assert clip.label == label
+    np.testing.assert_array_equal(clip.positions, rec.positions)  # Kinect depth: no shift
+    assert clip.rationale == rec.metadata["description"]
+
+
+def test_protocol_keeps_seen_for_training_and_unseen_for_evaluation(data_dir, tmp_path):
+  from skel_llm.data import protocols
+  names = [p for p in protocols.names() if protocols.get(p).dataset == "synthetic"]
+  if not names:
+    pytest.skip("no synthetic protocol registered")
+  proto = protocols.get(names[0])
+  train = sources.make_source(_cfg(data_dir, protocol=names[0]), "train")
+  test = sources.make_source(_cfg(data_dir, protocol=names[0]), "eval")
+  assert train.candidate_ids == sorted(proto.seen) and test.candidate_ids == sorted(proto.unseen)
+  assert {train[i].label for i in range(len(train))} <= set(proto.seen)
+  assert {test[i].label for i in range(len(test))} == set(proto.unseen)
+  # Teacher rationales from a file replace the built-in descriptions.
+  path = tmp_path / "rationales.json"
+  key = train[0].key.split("/")[-1]
+  path.write_text('{"%s": "1. Teacher text.\\nLabel: x"}' % key)
+  src = sources.make_source(_cfg(data_dir, protocol=names[0], rationale_file=str(path)), "train")
+  assert src[0].rationale == "1. Teacher text.\nLabel: x" and src[1].rationale is None
+
+
+def test_missing_build_is_named(tmp_path):
+  with pytest.raises(ValueError, match="cannot open TFDS 'synthetic_actions/smoke'"):
+    sources.make_source(_cfg(tmp_path), "train")
