@@ -177,6 +177,6 @@ def test_sharded_load_places_each_tensor(hf_checkpoints):
   sharded, _, _ = models.load_pretrained(ref["hf"], shardings=shardings)
   emb = sharded.language_model.embed_tokens[...]
   assert emb.sharding.spec == PartitionSpec(None, "model")
-  assert len(emb.addressable_shards) == 8 and emb.addressable_shards[0].data.shape == (1114, 6)
+  assert len(emb.addressable_shards) == 8 and emb.addressable_shards[0].data.shape == (emb.shape[0], 6)
   ids = jnp.asarray([[5, 7, 9, 11, 13]])
   np.testing.assert_allclose(sharded(ids), plain(ids), atol=1e-5, rtol=0)
