@@ -180,3 +180,23 @@ def test_sharded_load_places_each_tensor(hf_checkpoints):
   assert len(emb.addressable_shards) == 8 and emb.addressable_shards[0].data.shape == (emb.shape[0], 6)
   ids = jnp.asarray([[5, 7, 9, 11, 13]])
   np.testing.assert_allclose(sharded(ids), plain(ids), atol=1e-5, rtol=0)
+
+
+def test_bfloat16_shards_load_exactly(hf_checkpoints, tmp_path):
+  """BF16 safetensors (how InternVL3 is released) decode bit-exactly into bf16 parameters."""
+  import ml_dtypes
+  folder = _copy(hf_checkpoints("b")["original"], tmp_path / "ckpt")
+  originals = {}
+  for shard in sorted(folder.glob("*.safetensors")):
+    tensors = {k: v.astype(ml_dtypes.bfloat16) for k, v in safetensors_io.iter_tensors(shard)}
+    originals.update(tensors)
+    safetensors_io.write(shard, tensors)
+  model, _, config = models.load_pretrained(folder, dtype="bfloat16")
+  assert config.param_dtype == "bfloat16"
+  got = model.language_model.layers[2].mlp.down_proj.kernel[...]
+  want = originals["language_model.model.layers.2.mlp.down_proj.weight"].T
+  assert got.dtype == jnp.bfloat16
+  np.testing.assert_array_equal(np.asarray(got), want)
+  q = np.asarray(model.vision_tower.layers[1].attention.q_proj.kernel[...])
+  qkv = originals["vision_model.encoder.layers.1.attn.qkv.weight"]
+  np.testing.assert_array_equal(q, qkv[:48].T)
