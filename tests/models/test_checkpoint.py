@@ -141,6 +141,17 @@ def test_unknown_layout_is_named(hf_checkpoints, tmp_path):
     models.load_pretrained(folder)
 
 
+def test_chat_template_defaults_to_internvl2_5(hf_checkpoints, tmp_path):
+  folder = _copy(hf_checkpoints("b")["original"], tmp_path / "ckpt")
+  cfg = json.loads((folder / "tokenizer_config.json").read_text())
+  del cfg["chat_template"]
+  (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
+  _, tok, _ = models.load_pretrained(folder)
+  text = tok.apply_chat_template([{"role": "user", "content": "Q"}], add_generation_prompt=True,
+                                 tokenize=False)
+  assert text == "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
+
+
 def test_missing_tokenizer_file_is_named(hf_checkpoints, tmp_path):
   folder = _copy(hf_checkpoints("b")["original"], tmp_path / "ckpt")
   (folder / "tokenizer.json").unlink()
