@@ -11,6 +11,8 @@ Quick use (tiny random model + the committed tiny tokenizer)::
   logits = model(input_ids, attention_mask, pixel_values)   # float32[B, L, V]
 
   model, tok, config = models.load_pretrained("/path/to/InternVL3-8B-hf", dtype="bfloat16")
+  # Either layout (transformers `*-hf` or original InternVLChatModel); optional
+  # `shardings=lambda path, var: NamedSharding(...)` places each tensor as it is read.
 
 Inputs follow transformers: `input_ids int32[B, L]`, `attention_mask [B, L]` (1 = real),
 `pixel_values float32[N, 3, H, W]` in [0, 1] or normalised, as the caller decides (InternVL's

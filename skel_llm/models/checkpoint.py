@@ -323,6 +323,9 @@ def load_pretrained(folder: str | pathlib.Path, dtype: str = "float32",
     raise FileNotFoundError(f"load_pretrained: {folder} is not a folder")
   tokenizer = tokenizer_lib.load_tokenizer(folder)
   config, layout = read_config(folder, tokenizer)
+  if getattr(tokenizer, "chat_template", None) is None:
+    # Original releases keep their template in code (`template: internvl2_5` in config.json).
+    tokenizer.chat_template = tokenizer_lib.INTERNVL2_5_TEMPLATE
   changes = dict(dtype=dtype, param_dtype=param_dtype or dtype, lora=lora, remat=remat)
   if image_size is not None:
     changes["image_size"] = image_size
