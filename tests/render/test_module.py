@@ -89,3 +89,15 @@ def test_gru_over_frames_matches_torch():
   theirs, _ = gru(torch.from_numpy(xs))
   ours = renderer._gru(p, jnp.asarray(xs))
   np.testing.assert_allclose(np.asarray(ours), theirs.detach().numpy(), atol=1e-5)
+
+
+def test_bf16_parameters_render_in_float32(shared_data):
+  """Callers may hold bf16 parameters: the renderer upcasts them, exactly like the release."""
+  ref, path = _grad_case(shared_data)
+  weights = checkpoint.load_released(path)  # candidate 1 stores bf16: values are bf16-exact
+  as_bf16 = {"params": jax.tree.map(lambda x: jnp.asarray(x, jnp.bfloat16), weights["params"]),
+             "buffers": weights["buffers"]}
+  a = renderer.render(weights, ref["poses"], ref["vels"], image_size=32)
+  b = renderer.render(as_bf16, ref["poses"], ref["vels"], image_size=32)
+  assert b.dtype == jnp.float32
+  np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
