@@ -11,6 +11,8 @@ Quick use (tiny random model + the committed tiny tokenizer)::
   logits = model(input_ids, attention_mask, pixel_values)   # float32[B, L, V]
 
   model, tok, config = models.load_pretrained("/path/to/InternVL3-8B-hf", dtype="bfloat16")
+  # Either layout (transformers `*-hf` or original InternVLChatModel); optional
+  # `shardings=lambda path, var: NamedSharding(...)` places each tensor as it is read.
 
 Inputs follow transformers: `input_ids int32[B, L]`, `attention_mask [B, L]` (1 = real),
 `pixel_values float32[N, 3, H, W]` in [0, 1] or normalised, as the caller decides (InternVL's
@@ -35,9 +37,12 @@ selection of what trains) look like
   `language_model/layers/5/self_attn/q_proj/lora_a` (LoRA: `nnx.LoRAParam`, names `lora_a`,
   `lora_b`; created when `config.lora = LoRAConfig(rank, alpha, dropout, targets)`),
   `language_model/embed_tokens`, `lm_head` (absent when embeddings are tied).
-LoRA dropout is off unless the model is switched to training (`model.train()`; then the
-module holds a 'dropout' RNG stream, part of the non-Param state). `merge_lora(model)` folds
-the adapters into the base kernels in place.
+LoRA dropout is off unless the model is switched to training (`model.train()`); its masks come
+from per-adapter 'dropout' RNG streams held in the module (non-Param state `nnx.RngKey` /
+`nnx.RngCount`, paths ending `lora_dropout/rngs/...`): in a pure train step return the updated
+non-Param state from the step (each call advances the counts), so masks differ between steps.
+`merge_lora(model)` folds the adapters into the base kernels in place; `export_hf` folds them
+on export.
 
 Logical axis names (the `out_sharding` metadata of every variable; `nnx.get_partition_spec(
 nnx.state(model))` returns them as PartitionSpecs; variables are created with

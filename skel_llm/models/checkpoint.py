@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -32,6 +32,8 @@ from skel_llm.models import safetensors_io
 from skel_llm.models import tokenizer as tokenizer_lib
 from skel_llm.models.config import InternVLConfig, LoRAConfig
 from skel_llm.models.internvl import InternVL
+
+ShardingFn = Callable[[str, nnx.Variable], "jax.sharding.Sharding | None"]
 
 # transformers key (regex, full match) -> Flax state path (template) and transform:
 #   linear: torch [out, in] -> [in, out];  conv: torch [D, C, P, P] -> [C*P*P, D];  copy.
@@ -228,10 +230,13 @@ def _weight_files(folder: pathlib.Path) -> list[pathlib.Path]:
 
 
 def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
-                rng_seed: int = 0) -> InternVL:
+                rng_seed: int = 0, shardings: ShardingFn | None = None) -> InternVL:
   """Builds `InternVL(config)` with weights streamed from `folder` (see module docstring).
 
-  LoRA adapters (not in checkpoints) and other non-checkpoint state are freshly initialised.
+  Each tensor is placed on device (with `shardings(path, abstract_variable)` when given, e.g.
+  from the variable's logical axes) as soon as it is read, so the host holds one tensor at a
+  time. LoRA adapters (not in checkpoints) and other non-checkpoint state are freshly
+  initialised.
 
   Raises:
     ValueError: listing every unmapped source key, every missing target and every shape
@@ -241,7 +246,7 @@ def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
   abstract = nnx.eval_shape(lambda: InternVL(config, rngs=nnx.Rngs(rng_seed)))
   graphdef, ckpt_state, rest_state = nnx.split(abstract, _is_checkpoint_param, ...)
   targets = {_path_str(p): v for p, v in nnx.to_flat_state(ckpt_state)}
-  filled: dict[str, np.ndarray] = {}
+  filled: dict[str, jax.Array] = {}
   unmapped, mismatched, tied_head = [], [], None
   for file in _weight_files(folder):
     for src_key, tensor in safetensors_io.iter_tensors(file):
@@ -266,7 +271,8 @@ def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
         if x.shape != want:
           mismatched.append(f"{file.name}:{src_key} -> {path}: shape {x.shape}, expected {want}")
           continue
-        filled[path] = np.asarray(x, dtype=targets[path].dtype)
+        sharding = shardings(path, targets[path]) if shardings is not None else None
+        filled[path] = jax.device_put(np.asarray(x, dtype=targets[path].dtype), sharding)
   missing = sorted(set(targets) - set(filled))
   if unmapped or missing or mismatched:
     lines = [f"checkpoint {folder} ({layout} layout) does not match the model:"]
@@ -275,25 +281,16 @@ def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
     lines += [f"  shape mismatch: {k}" for k in mismatched]
     raise ValueError("\n".join(lines))
   if tied_head is not None:
-    emb = filled["language_model/embed_tokens"]
+    emb = np.asarray(filled["language_model/embed_tokens"])
     if tied_head.shape != emb.T.shape or not np.array_equal(tied_head.T.astype(emb.dtype), emb):
       raise ValueError(f"{folder}: tie_word_embeddings is set but lm_head.weight differs from "
                        f"embed_tokens.weight")
-
-  def fill(path, var):
-    return var.replace(jnp.asarray(filled[_path_str(path)]))
-  ckpt_state = nnx.map_state(fill, ckpt_state) if hasattr(nnx, "map_state") else _fill(
-      ckpt_state, filled)
+  ckpt_state = nnx.from_flat_state([(p, v.replace(filled[_path_str(p)]))
+                                    for p, v in nnx.to_flat_state(ckpt_state)])
   if jax.tree.leaves(rest_state):
     rest_state = jax.jit(lambda: nnx.state(InternVL(config, rngs=nnx.Rngs(rng_seed)),
                                            _not_checkpoint))()
   return nnx.merge(graphdef, ckpt_state, rest_state)
-
-
-def _fill(state, filled):
-  flat = nnx.to_flat_state(state)
-  out = [(p, v.replace(jnp.asarray(filled[_path_str(p)]))) for p, v in flat]
-  return nnx.from_flat_state(out)
 
 
 def _is_checkpoint_param(path, var) -> bool:
@@ -306,7 +303,8 @@ def _not_checkpoint(path, var) -> bool:
 
 def load_pretrained(folder: str | pathlib.Path, dtype: str = "float32",
                     param_dtype: str | None = None, image_size: int | None = None,
-                    lora: LoRAConfig | None = None, remat: bool = False):
+                    lora: LoRAConfig | None = None, remat: bool = False,
+                    shardings: ShardingFn | None = None):
   """(model, tokenizer, config) from a local InternVL checkpoint folder (either layout).
 
   Args:
@@ -317,17 +315,22 @@ def load_pretrained(folder: str | pathlib.Path, dtype: str = "float32",
       position embeddings).
     lora: adapters to add on the decoder (freshly initialised, B = 0).
     remat: rematerialise layers in the backward pass.
+    shardings: optional `(path, abstract variable) -> jax.sharding.Sharding` placing each
+      tensor as it is read (the variable's `out_sharding` metadata holds its logical axes).
   """
   folder = pathlib.Path(folder)
   if not folder.is_dir():
     raise FileNotFoundError(f"load_pretrained: {folder} is not a folder")
   tokenizer = tokenizer_lib.load_tokenizer(folder)
   config, layout = read_config(folder, tokenizer)
+  if getattr(tokenizer, "chat_template", None) is None:
+    # Original releases keep their template in code (`template: internvl2_5` in config.json).
+    tokenizer.chat_template = tokenizer_lib.INTERNVL2_5_TEMPLATE
   changes = dict(dtype=dtype, param_dtype=param_dtype or dtype, lora=lora, remat=remat)
   if image_size is not None:
     changes["image_size"] = image_size
   config = config.replace(**changes)
-  model = load_params(folder, config, layout)
+  model = load_params(folder, config, layout, shardings=shardings)
   return model, tokenizer, config
 
 

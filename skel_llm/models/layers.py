@@ -53,7 +53,9 @@ class Linear(nnx.Module):
                           kind=nnx.LoRAParam)
       self.lora_b = param(rngs, (lora.rank, out_features), ("lora_rank", axes[1]), param_dtype,
                           "zeros", kind=nnx.LoRAParam)
-      self.lora_dropout = (nnx.Dropout(lora.dropout, deterministic=True, rngs=rngs)
+      # Its own 'dropout' stream, keyed from the init stream: distinct masks per adapter.
+      self.lora_dropout = (nnx.Dropout(lora.dropout, deterministic=True,
+                                       rngs=nnx.Rngs(dropout=rngs.params()))
                            if lora.dropout > 0 else None)
     else:
       self.lora_a = self.lora_b = self.lora_dropout = None

@@ -77,6 +77,18 @@ _WHOLE_BODY = ("squat", "jump", "turn", "bow", "handshake", "push", "pull", "wal
                "stand up", "clap", "hop", "crouch", "spin", "lean forward", "lean back",
                "turn left", "turn right", "jump up", "squat down", "push forward")
 
+# The synthetic generator's labels when the asset was trained (skel_llm/synthetic/classes.py,
+# 2026-11). Frozen here so the committed asset stays reproducible when classes are added;
+# byte-level BPE still encodes any later label, only less compactly.
+SYNTHETIC_LABELS = (
+    "raise left arm", "raise right arm", "raise left leg", "raise right leg", "swing left arm",
+    "swing right arm", "swing left leg", "swing right leg", "stretch left arm",
+    "stretch right arm", "stretch left leg", "stretch right leg", "bend left arm",
+    "bend right arm", "bend left leg", "bend right leg", "wave left hand", "wave right hand",
+    "kick left leg", "kick right leg", "punch with left hand", "punch with right hand",
+    "clap hands", "squat", "jump", "turn left", "turn right", "bow", "lean left", "lean right",
+    "handshake", "push", "nod head", "hop on left leg", "hop on right leg", "march in place")
+
 _PROMPTS = (
     "These frames are skeleton renderings of one human action, shown in temporal order.",
     "These frames are skeleton renderings of a person performing an action.",
@@ -104,8 +116,7 @@ _PROMPTS = (
 
 def corpus_lines(class_names: list[str]) -> list[str]:
   """Training text: class names, synthetic action names and prompt sentences filled with them."""
-  from skel_llm.synthetic.classes import CLASS_NAMES  # The embedded default's labels.
-  synthetic = list(CLASS_NAMES)
+  synthetic = list(SYNTHETIC_LABELS)
   synthetic += [f"{v} {s} {p}" for v, s, p in itertools.product(_VERBS, _SIDES, _PARTS)]
   synthetic += [f"{v} the {s} {p}" for v, s, p in itertools.product(_VERBS, _SIDES, _PARTS[:6])]
   synthetic += list(_WHOLE_BODY)

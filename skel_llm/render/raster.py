@@ -12,16 +12,19 @@ background; output clipped to [0, 1].
 * `composite_dense`: every Gaussian at every pixel (exact; for tests). Pixel
   rows are processed in rematerialised chunks so that memory stays bounded.
 * `composite_tiled`: each Gaussian gets a cut-off ellipse, the pixels where
-  `alpha * w >= eps`; its axis-aligned box selects the t x t tiles it touches.
-  The (tile, Gaussian) pairs are compacted, in tile-major then depth order,
-  into a fixed-capacity list (static shapes); each pair evaluates its Gaussian
-  on the tile's t^2 pixels; a segmented scan over the list gives each pair the
-  transmittance of the Gaussians in front of it within its tile, and a
-  segment sum writes the tiles. Empty tiles cost nothing beyond the overlap
-  test. Pairs beyond the capacity are dropped and COUNTED (`overflow`), never
-  silently: callers report it (`skel_llm.render.renderer.render_with_stats`).
-  A Gaussian omitted from a tile changes no pixel of that tile by more than
-  `eps`; gradients flow through all gathered values (indices are constant).
+  `alpha * w >= eps`; its axis-aligned box selects the t x t tiles it touches
+  (at most `window` per axis). The (tile, Gaussian) pairs are emitted as keys
+  `tile * G + depth rank`, sorted, and kept in a fixed-capacity list (static
+  shapes), so each tile's Gaussians are contiguous and front to back. Each
+  pair evaluates its Gaussian on the tile's t^2 pixels; a segmented cumsum
+  over the list (small matrix products, `segmented_cumsum`) gives each pair
+  the transmittance of the Gaussians in front of it within its tile, and a
+  segment sum writes the tiles. Empty tiles cost nothing. Pairs beyond the
+  capacity or outside a Gaussian's window are dropped and COUNTED
+  (`overflow`), never silently: callers report it
+  (`skel_llm.render.renderer.render_with_stats`). A Gaussian omitted from a
+  tile for being cut off changes no pixel of that tile by more than `eps`;
+  gradients flow through all gathered values (indices are constant).
 """
 
 from __future__ import annotations
@@ -97,20 +100,59 @@ def cutoff_boxes(uv: jax.Array, cov2d: jax.Array, alpha: jax.Array, eps: float):
 
 
 def tile_overlap(uv, cov2d, alpha, image_size: int, tile: int, eps: float) -> jax.Array:
-  """bool[N, G]: Gaussian g's cut-off box meets tile n (tile-major, row by row)."""
+  """bool[N, G]: Gaussian g's cut-off box meets tile n (tile-major, row by row). For tests."""
   nt = math.ceil(image_size / tile)
+  tx0, tx1, ty0, ty1, live = _tile_ranges(uv, cov2d, alpha, image_size, tile, eps)
+  ids = jnp.arange(nt)[:, None]
+  ox = (ids >= tx0) & (ids <= tx1)  # [nt, G]
+  oy = (ids >= ty0) & (ids <= ty1)
+  return (oy[:, None, :] & ox[None, :, :] & live).reshape(nt * nt, -1)
+
+
+def _tile_ranges(uv, cov2d, alpha, image_size: int, tile: int, eps: float):
+  """Inclusive tile ranges int32[G] (tx0, tx1, ty0, ty1) of the cut-off boxes, and bool[G] live."""
   x0, x1, y0, y1, live = cutoff_boxes(uv, cov2d, alpha, eps)
   last = float(image_size - 1)
   live = live & (x1 >= 0) & (y1 >= 0) & (x0 <= last) & (y0 <= last)
   # Clip before the integer conversion so that huge boxes stay representable.
-  tx0 = jnp.floor(jnp.clip(x0, 0, last) / tile)
-  tx1 = jnp.floor(jnp.clip(x1, 0, last) / tile)
-  ty0 = jnp.floor(jnp.clip(y0, 0, last) / tile)
-  ty1 = jnp.floor(jnp.clip(y1, 0, last) / tile)
-  ids = jnp.arange(nt, dtype=jnp.float32)[:, None]
-  ox = (ids >= tx0) & (ids <= tx1)  # [nt, G]
-  oy = (ids >= ty0) & (ids <= ty1)
-  return (oy[:, None, :] & ox[None, :, :] & live).reshape(nt * nt, -1)
+  to_tile = lambda v: jnp.floor(jnp.clip(v, 0, last) / tile).astype(jnp.int32)  # noqa: E731
+  return to_tile(x0), to_tile(x1), to_tile(y0), to_tile(y1), live
+
+
+def default_window(image_size: int, tile: int) -> int:
+  """Tiles per axis one Gaussian may touch: 3x the box of a released NTU Gaussian at ~3.5 m."""
+  return max(2, math.ceil(3 * 0.054 * image_size / tile) + 1)
+
+
+def tile_pairs(uv, cov2d, alpha, image_size: int, tile: int, eps: float, capacity: int,
+               window: int):
+  """The (tile, Gaussian) pairs of one frame, sorted by tile then depth, in a fixed-size list.
+
+  Each live Gaussian emits the tiles of its cut-off box, at most `window` per
+  axis, as keys `tile * G + g` (g is the depth rank); one sort orders them.
+
+  Returns:
+    (keys int32[C] with `N * G` marking unused entries, pairs int32[] needed,
+    overflow int32[] pairs not in the list: beyond the capacity C or outside
+    a Gaussian's window).
+  """
+  g = uv.shape[0]
+  nt = math.ceil(image_size / tile)
+  tx0, tx1, ty0, ty1, live = _tile_ranges(uv, cov2d, alpha, image_size, tile, eps)
+  nx, ny = tx1 - tx0 + 1, ty1 - ty0 + 1
+  o = jnp.arange(window, dtype=jnp.int32)
+  valid = live[:, None, None] & (o < ny[:, None])[:, :, None] & (o < nx[:, None])[:, None, :]
+  tiles = (ty0[:, None, None] + o[None, :, None]) * nt + (tx0[:, None, None] + o[None, None, :])
+  sentinel = nt * nt * g
+  keys = jnp.where(valid, tiles * g + jnp.arange(g, dtype=jnp.int32)[:, None, None], sentinel)
+  keys = jnp.sort(keys.reshape(-1))
+  if keys.shape[0] >= capacity:
+    keys = keys[:capacity]
+  else:
+    keys = jnp.pad(keys, (0, capacity - keys.shape[0]), constant_values=sentinel)
+  pairs = jnp.sum(jnp.where(live, nx * ny, 0), dtype=jnp.int32)
+  kept = jnp.minimum(jnp.sum(valid, dtype=jnp.int32), capacity)
+  return keys, pairs, pairs - kept
 
 
 def segmented_cumsum(x: jax.Array, segment: jax.Array, block: int = 32) -> jax.Array:
@@ -160,7 +202,8 @@ def default_capacity(num_gaussians: int, image_size: int, tile: int = DEFAULT_TI
 
 def composite_tiled(uv: jax.Array, cov2d: jax.Array, con: jax.Array, alpha: jax.Array,
                     colour: jax.Array, image_size: int, *, tile: int = DEFAULT_TILE,
-                    capacity: int | None = None, eps: float = DEFAULT_EPS):
+                    capacity: int | None = None, eps: float = DEFAULT_EPS,
+                    window: int | None = None):
   """(float32[S, S, 3] image, int32[] overflow, int32[] pairs) by tiled splatting.
 
   Args:
@@ -170,6 +213,7 @@ def composite_tiled(uv: jax.Array, cov2d: jax.Array, con: jax.Array, alpha: jax.
     tile: tile side t in pixels.
     capacity: C, the (tile, Gaussian) pairs one frame may hold; None: `default_capacity`.
     eps: contribution below which a Gaussian is cut off.
+    window: most tiles per axis one Gaussian may touch; None: `default_window`.
 
   Returns:
     The image, how many pairs were dropped for lack of capacity (0 when exact
@@ -180,9 +224,8 @@ def composite_tiled(uv: jax.Array, cov2d: jax.Array, con: jax.Array, alpha: jax.
   nt = math.ceil(s / tile)
   n_tiles = nt * nt
   cap = default_capacity(g, s, tile) if capacity is None else int(capacity)
-  overlap = tile_overlap(uv, cov2d, alpha, s, tile, eps).reshape(-1)
-  pairs = jnp.sum(overlap, dtype=jnp.int32)
-  (flat,) = jnp.nonzero(overlap, size=cap, fill_value=n_tiles * g)
+  win = default_window(s, tile) if window is None else int(window)
+  flat, pairs, overflow = tile_pairs(uv, cov2d, alpha, s, tile, eps, cap, win)
   tile_id = flat // g
   gid = jnp.where(tile_id < n_tiles, flat % g, 0)
   used = tile_id < n_tiles
@@ -202,5 +245,4 @@ def composite_tiled(uv: jax.Array, cov2d: jax.Array, con: jax.Array, alpha: jax.
   tiles = jax.ops.segment_sum(rgb, tile_id, num_segments=n_tiles + 1, indices_are_sorted=True)
   image = tiles[:n_tiles].reshape(nt, nt, tile, tile, 3).transpose(0, 2, 1, 3, 4)
   image = image.reshape(nt * tile, nt * tile, 3)[:s, :s]
-  overflow = jnp.maximum(pairs - cap, 0)
   return jnp.clip(image, 0.0, 1.0), overflow, pairs

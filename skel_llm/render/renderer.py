@@ -68,7 +68,9 @@ def gaussian_attributes(weights: Weights, poses: jax.Array, vels: jax.Array):
   Returns:
     (means float32[n, P, K, 3], colour float32[n, P, K, 3], alpha float32[n, P, K]).
   """
-  params, buffers = weights["params"], weights["buffers"]
+  # The renderer computes in float32 whatever the caller's parameter dtype (REFERENCE §4).
+  params, buffers = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32),
+                                 (weights["params"], weights["buffers"]))
   w = blend_weights(buffers)
   rel = poses - buffers["canonical_joints"]
   means = buffers["canonical_means"] + jnp.einsum("kj,npjc->npkc", w, rel)
@@ -148,7 +150,7 @@ _STATIC = ("image_size", "fov_deg", "dense", "tile", "capacity", "eps", "frames_
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def render_with_stats(weights: Weights, poses: jax.Array, vels: jax.Array, *, image_size: int,
+def render_with_stats(params: Weights, poses: jax.Array, vels: jax.Array, *, image_size: int,
                       fov_deg: float = 60.0, dense: bool = False, tile: int = raster.DEFAULT_TILE,
                       capacity: int | None = None, eps: float = raster.DEFAULT_EPS,
                       frames_per_step: int | None = None):
@@ -159,6 +161,7 @@ def render_with_stats(weights: Weights, poses: jax.Array, vels: jax.Array, *, im
   non-zero value means that frame is not exact and should be reported.
   `frames_per_step` (None: all n at once) bounds the memory of the backward pass.
   """
+  weights = params
   if poses.ndim != 4:
     raise ValueError(f"poses must be [n, P, J, 3], got {poses.shape}")
   _check(weights, poses, vels)
@@ -171,12 +174,12 @@ def render_with_stats(weights: Weights, poses: jax.Array, vels: jax.Array, *, im
                  frames_per_step=frames_per_step)
 
 
-def render(weights: Weights, poses: jax.Array, vels: jax.Array, *, image_size: int,
+def render(params: Weights, poses: jax.Array, vels: jax.Array, *, image_size: int,
            fov_deg: float = 60.0, dense: bool = False, **kwargs) -> jax.Array:
   """float32[n, S, S, 3] frames in [0, 1] of already-selected frames.
 
   Args:
-    weights: `{'params', 'buffers'}`, e.g. from `load_released`.
+    params: the renderer weights `{'params', 'buffers'}`, e.g. from `load_released`.
     poses: float32[n, P, J, 3], P <= 2, an absent person all zeros.
     vels: float32[n, P, J, 3].
     image_size: S.
@@ -184,12 +187,12 @@ def render(weights: Weights, poses: jax.Array, vels: jax.Array, *, image_size: i
     dense: exact every-Gaussian-every-pixel path instead of the tiled one.
     **kwargs: tile, capacity, eps of the tiled path.
   """
-  return render_with_stats(weights, poses, vels, image_size=image_size, fov_deg=fov_deg,
+  return render_with_stats(params, poses, vels, image_size=image_size, fov_deg=fov_deg,
                            dense=dense, **kwargs)[0]
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def render_batch(weights: Weights, poses: jax.Array, vels: jax.Array, *, image_size: int,
+def render_batch(params: Weights, poses: jax.Array, vels: jax.Array, *, image_size: int,
                  fov_deg: float = 60.0, dense: bool = False, tile: int = raster.DEFAULT_TILE,
                  capacity: int | None = None, eps: float = raster.DEFAULT_EPS,
                  frames_per_step: int | None = 12):
@@ -199,6 +202,7 @@ def render_batch(weights: Weights, poses: jax.Array, vels: jax.Array, *, image_s
   `frames_per_step` at a time (default one 12-frame clip) with
   rematerialisation, so forward+backward memory does not grow with B.
   """
+  weights = params
   if poses.ndim != 5:
     raise ValueError(f"poses must be [B, n, P, J, 3], got {poses.shape}")
   _check(weights, poses, vels)

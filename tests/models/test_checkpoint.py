@@ -141,6 +141,17 @@ def test_unknown_layout_is_named(hf_checkpoints, tmp_path):
     models.load_pretrained(folder)
 
 
+def test_chat_template_defaults_to_internvl2_5(hf_checkpoints, tmp_path):
+  folder = _copy(hf_checkpoints("b")["original"], tmp_path / "ckpt")
+  cfg = json.loads((folder / "tokenizer_config.json").read_text())
+  del cfg["chat_template"]
+  (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
+  _, tok, _ = models.load_pretrained(folder)
+  text = tok.apply_chat_template([{"role": "user", "content": "Q"}], add_generation_prompt=True,
+                                 tokenize=False)
+  assert text == "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
+
+
 def test_missing_tokenizer_file_is_named(hf_checkpoints, tmp_path):
   folder = _copy(hf_checkpoints("b")["original"], tmp_path / "ckpt")
   (folder / "tokenizer.json").unlink()
@@ -158,3 +169,45 @@ def test_original_qkv_must_split_in_three(hf_checkpoints, tmp_path):
   safetensors_io.write(shard, tensors)
   with pytest.raises(ValueError, match=f"{key}: fused qkv first dimension 143"):
     models.load_pretrained(folder)
+
+
+def test_sharded_load_places_each_tensor(hf_checkpoints):
+  """Tensors go straight to their shardings (8 simulated devices), chosen from logical axes."""
+  from jax.sharding import NamedSharding, PartitionSpec
+  if jax.device_count() < 8:
+    pytest.skip("needs 8 (simulated) devices")
+  mesh = jax.make_mesh((8,), ("model",), axis_types=(jax.sharding.AxisType.Auto,))
+
+  def shardings(path, var):
+    axes = var.get_metadata()["out_sharding"]
+    spec = [("model" if a == "embed" and n % 8 == 0 else None) for a, n in zip(axes, var.shape)]
+    return NamedSharding(mesh, PartitionSpec(*spec))
+
+  ref = hf_checkpoints("b")
+  plain, _, _ = models.load_pretrained(ref["hf"])
+  sharded, _, _ = models.load_pretrained(ref["hf"], shardings=shardings)
+  emb = sharded.language_model.embed_tokens[...]
+  assert emb.sharding.spec == PartitionSpec(None, "model")
+  assert len(emb.addressable_shards) == 8 and emb.addressable_shards[0].data.shape == (emb.shape[0], 6)
+  ids = jnp.asarray([[5, 7, 9, 11, 13]])
+  np.testing.assert_allclose(sharded(ids), plain(ids), atol=1e-5, rtol=0)
+
+
+def test_bfloat16_shards_load_exactly(hf_checkpoints, tmp_path):
+  """BF16 safetensors (how InternVL3 is released) decode bit-exactly into bf16 parameters."""
+  import ml_dtypes
+  folder = _copy(hf_checkpoints("b")["original"], tmp_path / "ckpt")
+  originals = {}
+  for shard in sorted(folder.glob("*.safetensors")):
+    tensors = {k: v.astype(ml_dtypes.bfloat16) for k, v in safetensors_io.iter_tensors(shard)}
+    originals.update(tensors)
+    safetensors_io.write(shard, tensors)
+  model, _, config = models.load_pretrained(folder, dtype="bfloat16")
+  assert config.param_dtype == "bfloat16"
+  got = model.language_model.layers[2].mlp.down_proj.kernel[...]
+  want = originals["language_model.model.layers.2.mlp.down_proj.weight"].T
+  assert got.dtype == jnp.bfloat16
+  np.testing.assert_array_equal(np.asarray(got), want)
+  q = np.asarray(model.vision_tower.layers[1].attention.q_proj.kernel[...])
+  qkv = originals["vision_model.encoder.layers.1.attn.qkv.weight"]
+  np.testing.assert_array_equal(q, qkv[:48].T)

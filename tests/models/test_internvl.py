@@ -23,6 +23,16 @@ def _t(x):
   return torch.from_numpy(np.asarray(x))
 
 
+_apply = jax.jit(lambda state, ids, px, graphdef: nnx.merge(graphdef, state)(ids, None, px),
+                 static_argnums=3)
+
+
+def fwd(model, ids, px):
+  """Jitted logits (one compilation per configuration instead of op-by-op dispatch)."""
+  graphdef, state = nnx.split(model)
+  return np.asarray(_apply(state, jnp.asarray(ids), jnp.asarray(px), graphdef))
+
+
 def test_modules_match_transformers(hf_checkpoints):
   """Embeddings (interpolated), one InternViT-6B-style layer, pixel shuffle, projector, rotary
   tables and the Qwen2 stack, each fed the same input, to 1e-5."""
@@ -123,14 +133,14 @@ def _frames_batch(config, rng, frames=2):
 def test_per_sample_frames_equal_flat_images(tiny):
   model, config = tiny
   ids, px = _frames_batch(config, np.random.default_rng(0))
-  per_sample = model(jnp.asarray(ids), None, jnp.asarray(px))
-  flat = model(jnp.asarray(ids), None, jnp.asarray(px.reshape(4, 3, 56, 56)))
+  per_sample = fwd(model, ids, px)
+  flat = fwd(model, ids, px.reshape(4, 3, 56, 56))
   np.testing.assert_array_equal(per_sample, flat)
   # Each row's placeholders take its own frames: reordering sample 1's frames changes only
   # row 1, and only from its first image on (causal attention).
   px_swapped = px.copy()
   px_swapped[1] = px[1, ::-1]
-  swapped = np.asarray(model(jnp.asarray(ids), None, jnp.asarray(px_swapped)))
+  swapped = np.asarray(fwd(model, ids, px_swapped))
   np.testing.assert_array_equal(swapped[0], per_sample[0])
   np.testing.assert_array_equal(swapped[1, :4], per_sample[1, :4])
   assert np.abs(swapped[1, 5:] - np.asarray(per_sample[1, 5:])).min() > 0
@@ -153,21 +163,25 @@ def test_lora_merged_equals_unmerged(tiny):
   assert all("lora_a" in p or "lora_b" in p for p in paths)
   assert not any("k_proj" in p or "up_proj" in p or "vision" in p for p in paths)
   ids, px = _frames_batch(config, np.random.default_rng(1))
-  base = model(jnp.asarray(ids), None, jnp.asarray(px))
+  base = fwd(model, ids, px)
   # Train-like adapters: B away from its zero init.
   for path, var in nnx.to_flat_state(lora_state):
     if path[-1] == "lora_b":
       var[...] = 0.1 * jax.random.normal(jax.random.key(len(path)), var[...].shape)
   nnx.update(model, lora_state)
-  adapted = model(jnp.asarray(ids), None, jnp.asarray(px))
+  adapted = fwd(model, ids, px)
   assert np.abs(np.asarray(adapted) - np.asarray(base)).max() > 1e-2
-  models.merge_lora(model)
-  merged = model(jnp.asarray(ids), None, jnp.asarray(px))
-  np.testing.assert_allclose(merged, adapted, atol=1e-5, rtol=0)
-  # Dropout only acts in training mode and then needs no extra arguments.
+  # Dropout acts in training mode only (masks from the module's RNG streams, new each call).
   model.train()
-  assert model.language_model.layers[0].self_attn.q_proj.lora_dropout.deterministic is False
+  train_fwd = nnx.jit(lambda m, i, x: m(i, None, x))  # Carries the RNG counts forward.
+  drop_a, drop_b = (np.asarray(train_fwd(model, jnp.asarray(ids), jnp.asarray(px)))
+                    for _ in "ab")
   model.eval()
+  assert not np.allclose(drop_a, drop_b) and not np.allclose(drop_a, adapted)
+  np.testing.assert_array_equal(fwd(model, ids, px), adapted)
+  models.merge_lora(model)
+  merged = fwd(model, ids, px)
+  np.testing.assert_allclose(merged, adapted, atol=1e-5, rtol=0)
 
 
 def test_bfloat16_and_remat(tiny):
@@ -177,8 +191,8 @@ def test_bfloat16_and_remat(tiny):
                        rngs=nnx.Rngs(0))
   assert {v.dtype for v in jax.tree.leaves(nnx.state(bf, nnx.Param))} == {jnp.dtype(jnp.bfloat16)}
   nnx.update(bf, jax.tree.map(lambda x: x.astype(jnp.bfloat16), nnx.state(model, nnx.Param)))
-  want = np.asarray(model(jnp.asarray(ids), None, jnp.asarray(px)))
-  got = np.asarray(bf(jnp.asarray(ids), None, jnp.asarray(px)))
+  want = np.asarray(fwd(model, ids, px))
+  got = np.asarray(fwd(bf, ids, px))
   assert got.dtype == np.float32
   # bf16 keeps ~3 significant digits: errors are a small fraction of the logit spread.
   assert np.abs(got - want).max() < 0.05 * want.std() + 1e-3

@@ -5,7 +5,6 @@ import json
 import pytest
 
 from skel_llm.models import tokenizer as tokenizer_lib
-from skel_llm.synthetic.classes import CLASS_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +31,7 @@ def test_byte_level_round_trip_of_unseen_text(tok):
 
 def test_labels_compress_to_few_tokens(tok):
   # Trained on the project's own labels: every synthetic label is one token per word.
-  for name in CLASS_NAMES:
+  for name in tokenizer_lib.SYNTHETIC_LABELS:
     assert len(tok(name)["input_ids"]) == len(name.split()), name
 
 

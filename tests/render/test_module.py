@@ -69,3 +69,35 @@ def test_fresh_module_layout_and_round_trip(tmp_path):
   chex_equal = jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
                             back.weights(), w)
   del chex_equal
+
+
+def test_gru_over_frames_matches_torch():
+  """The optional GRU (disabled in the release) equals torch.nn.GRU with the same weights."""
+  import torch
+
+  from skel_llm.render import renderer
+
+  model = DrAction("ntu25", enable_gru=True, rngs=nnx.Rngs(3))
+  p = model.weights()["params"]["gru"]
+  gru = torch.nn.GRU(10, 10)
+  with torch.no_grad():
+    gru.weight_ih_l0.copy_(torch.tensor(np.asarray(p["w_i"]).T))
+    gru.weight_hh_l0.copy_(torch.tensor(np.asarray(p["w_h"]).T))
+    gru.bias_ih_l0.copy_(torch.tensor(np.asarray(p["b_i"])))
+    gru.bias_hh_l0.copy_(torch.tensor(np.asarray(p["b_h"])))
+  xs = np.random.default_rng(0).normal(size=(6, 7, 10)).astype(np.float32)  # [n, Gaussians, 10]
+  theirs, _ = gru(torch.from_numpy(xs))
+  ours = renderer._gru(p, jnp.asarray(xs))
+  np.testing.assert_allclose(np.asarray(ours), theirs.detach().numpy(), atol=1e-5)
+
+
+def test_bf16_parameters_render_in_float32(shared_data):
+  """Callers may hold bf16 parameters: the renderer upcasts them, exactly like the release."""
+  ref, path = _grad_case(shared_data)
+  weights = checkpoint.load_released(path)  # candidate 1 stores bf16: values are bf16-exact
+  as_bf16 = {"params": jax.tree.map(lambda x: jnp.asarray(x, jnp.bfloat16), weights["params"]),
+             "buffers": weights["buffers"]}
+  a = renderer.render(weights, ref["poses"], ref["vels"], image_size=32)
+  b = renderer.render(as_bf16, ref["poses"], ref["vels"], image_size=32)
+  assert b.dtype == jnp.float32
+  np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -47,8 +47,8 @@ def test_dense_and_tiled_match_the_per_pixel_recurrence(seed):
   np.testing.assert_allclose(dense, ref, atol=2e-6)
   for tile in (8, 16):
     img, overflow, pairs = jax.jit(raster.composite_tiled, static_argnums=5,
-                                   static_argnames="tile")(uv, cov, con, alpha, colour, s,
-                                                           tile=tile)
+                                   static_argnames=("tile", "window"))(
+                                       uv, cov, con, alpha, colour, s, tile=tile, window=6)
     assert int(overflow) == 0 and int(pairs) > 0
     err = np.abs(np.asarray(img) - ref)
     # Cut-off at eps = 1e-5 per Gaussian: at most ~40 Gaussians omitted per pixel.
@@ -57,11 +57,21 @@ def test_dense_and_tiled_match_the_per_pixel_recurrence(seed):
 
 def test_overflow_counts_dropped_pairs():
   uv, cov, con, alpha, colour = _random_gaussians(2)
-  fn = jax.jit(raster.composite_tiled, static_argnums=5, static_argnames=("tile", "capacity"))
-  _, overflow, pairs = fn(uv, cov, con, alpha, colour, 40, tile=8, capacity=256)
-  _, none, pairs_big = fn(uv, cov, con, alpha, colour, 40, tile=8, capacity=4096)
+  fn = jax.jit(raster.composite_tiled, static_argnums=5,
+               static_argnames=("tile", "capacity", "window"))
+  _, overflow, pairs = fn(uv, cov, con, alpha, colour, 40, tile=8, capacity=256, window=6)
+  _, none, pairs_big = fn(uv, cov, con, alpha, colour, 40, tile=8, capacity=4096, window=6)
   assert int(pairs) == int(pairs_big) > 256
   assert int(overflow) == int(pairs) - 256 and int(none) == 0
+  # A window too small for the large Gaussians: their outer tiles are counted as dropped.
+  overlap = np.asarray(raster.tile_overlap(uv, cov, alpha, 40, 8, raster.DEFAULT_EPS))
+  per_gauss = overlap.sum(0)
+  _, small, pairs_small = fn(uv, cov, con, alpha, colour, 40, tile=8, capacity=4096, window=2)
+  assert int(pairs_small) == overlap.sum() == int(pairs)
+  boxes = np.asarray(raster._tile_ranges(uv, cov, alpha, 40, 8, raster.DEFAULT_EPS)[:4])
+  nx, ny = boxes[1] - boxes[0] + 1, boxes[3] - boxes[2] + 1
+  expected = int(np.sum(per_gauss - np.minimum(nx, 2) * np.minimum(ny, 2) * (per_gauss > 0)))
+  assert int(small) == expected > 0
 
 
 def test_segmented_cumsum_against_numpy():
