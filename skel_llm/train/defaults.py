@@ -132,7 +132,7 @@ def _paper(c: ml_collections.ConfigDict) -> None:
   c.render.image_size = 448
   c.render.dense = False
   c.data.source = "tfds"
-  c.data.tfds_name = "ntu_rgbd"
+  c.data.tfds_name = "ntu_rgbd/ntu60_xsub"
   c.data.data_dir = "/data/tensorflow_datasets"
   c.data.protocol = "ntu60_48_12"
   c.data.max_frames = 300
