@@ -93,8 +93,10 @@ def make_source(data_cfg: Any, split: str) -> ClipSource:
   kind = data_cfg.source
   if kind == "synthetic":
     n = data_cfg.num_train_clips if split == "train" else data_cfg.num_eval_clips
-    # Evaluation seeds start far beyond any training seed: the clips are held out.
-    offset = data_cfg.seed if split == "train" else data_cfg.seed + 10_000_000
+    # Evaluation seeds start far beyond any training seed, so the clips are held out;
+    # `eval_seed_offset=0` evaluates on the training clips themselves (a memorisation check).
+    offset = data_cfg.seed if split == "train" else data_cfg.seed + int(
+        data_cfg.get("eval_seed_offset", 10_000_000))
     return SyntheticSource(num_clips=n, seed_offset=offset, num_frames=data_cfg.clip_frames,
                            topology=data_cfg.topology, classes=data_cfg.get("classes") or None,
                            name=f"synthetic/{split}")

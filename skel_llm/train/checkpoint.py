@@ -60,13 +60,19 @@ class Checkpointer:
     self._mngr.close()
 
 
-def _lookup(tree: Any, keys: list) -> Any:
-  node = tree
+def _lookup(tree: Any, keys: list) -> tuple[Any, list]:
+  """(node, keys as stored) at `keys`; orbax stores list indices as strings ('0')."""
+  node, stored = tree, []
   for k in keys:
-    if not isinstance(node, dict) or k not in node:
-      return None
+    if not isinstance(node, dict):
+      return None, []
+    if k not in node and str(k) in node:
+      k = str(k)
+    if k not in node:
+      return None, []
     node = node[k]
-  return node
+    stored.append(k)
+  return node, stored
 
 
 def restore_variables_from(directory: str, abstract_vars: Any,
@@ -103,16 +109,16 @@ def restore_variables_from(directory: str, abstract_vars: Any,
   def visit(p, want):
     keys = [getattr(k, "key", k) for k in p]
     for group in ("params", "frozen"):
-      node = _lookup(saved.get(group, {}), keys)
+      node, stored = _lookup(saved.get(group, {}), keys)
       if node is not None and hasattr(node, "shape"):
         if tuple(node.shape) != tuple(want.shape):
           raise ValueError(f"config.init_from {directory} step {step}: {'/'.join(map(str, keys))} "
                            f"has shape {tuple(node.shape)} there but {tuple(want.shape)} here")
         sub = target.setdefault(group, {})
-        for k in keys[:-1]:
+        for k in stored[:-1]:
           sub = sub.setdefault(k, {})
-        sub[keys[-1]] = want
-        return (group, keys)
+        sub[stored[-1]] = want
+        return (group, stored)
     missing.append("/".join(map(str, keys)))
     return None
   where = jax.tree_util.tree_map_with_path(visit, abstract_vars)
@@ -121,7 +127,7 @@ def restore_variables_from(directory: str, abstract_vars: Any,
       target)
   out = ckptr.restore(path, args=ocp.args.PyTreeRestore(target, restore_args=restore_args,
                                                         partial_restore=True))
-  variables = jax.tree.map(lambda w: None if w is None else _lookup(out[w[0]], w[1]), where,
+  variables = jax.tree.map(lambda w: None if w is None else _lookup(out[w[0]], w[1])[0], where,
                            is_leaf=lambda w: w is None or isinstance(w, tuple))
   log.info("init_from %s step %d: %d variables restored, %d not in it: %s", directory, step,
            len(jax.tree.leaves(target)), len(missing), missing[:8])

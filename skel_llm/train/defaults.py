@@ -70,7 +70,8 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
 
   c.data = ml_collections.ConfigDict(dict(
       source="synthetic", task="mqa", eval_task="mqa", seed=0,
-      num_train_clips=4096, num_eval_clips=96, clip_frames=48, topology="ntu25",
+      num_train_clips=4096, num_eval_clips=96, eval_seed_offset=10_000_000, clip_frames=48,
+      topology="ntu25",
       classes=(), max_frames=48, max_persons=2, max_len=576, prefetch=2,
       confusable_file="", rationale_file="", reason_with_candidates=False,
       # tfds sources (data_prep/): builder name, folder, split names, zero-shot protocol

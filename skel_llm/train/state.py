@@ -85,8 +85,7 @@ def build_layout(make_model: Callable[[], nnx.Module], *, trainable: Sequence[st
 
 
 def init_state(make_model: Callable[[], nnx.Module], layout: StateLayout, trainable: Sequence[str],
-               tx: optax.GradientTransformation,
-               variables: Callable[[dict], dict] | None = None) -> tuple[dict, Any]:
+               tx: optax.GradientTransformation) -> tuple[dict, Any]:
   """The sharded initial state (jitted with out_shardings) and the concrete rng streams.
 
   Args:
@@ -94,9 +93,6 @@ def init_state(make_model: Callable[[], nnx.Module], layout: StateLayout, traina
     layout: from `build_layout` with the same arguments.
     trainable: regex rules.
     tx: the optimizer.
-    variables: optional `fn(pure_vars) -> pure_vars` applied inside the init to
-      replace freshly initialised variables (unused here; pretrained weights are
-      placed by `fill_variables` afterwards).
   """
   master = layout.abstract["params"]
 
@@ -105,8 +101,6 @@ def init_state(make_model: Callable[[], nnx.Module], layout: StateLayout, traina
     _, tr, rng_state, fr = split_model(model, trainable)
     params = jax.tree.map(lambda x, a: x.astype(a.dtype), nnx.to_pure_dict(tr), master)
     frozen = nnx.to_pure_dict(fr)
-    if variables is not None:
-      params, frozen = variables(params, frozen)
     return ({"step": jnp.zeros((), jnp.int32), "params": params, "frozen": frozen,
              "opt_state": tx.init(params)}, nnx.to_pure_dict(rng_state))
 

@@ -54,11 +54,10 @@ class _Stopper:
     self._old = None
 
   def __enter__(self):
-    if jax.process_index() == 0 or True:
-      try:
-        self._old = signal.signal(signal.SIGTERM, self._handle)
-      except ValueError:  # not the main thread
-        self._old = None
+    try:
+      self._old = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not the main thread: no handler, the default action stays
+      self._old = None
     return self
 
   def _handle(self, signum, frame):
@@ -289,7 +288,7 @@ def train_and_evaluate(config, workdir: str,
                        np.asarray(render(state, jnp.asarray(strip_batch["positions"][:4]),
                                          jnp.asarray(strip_batch["num_frames"][:4]))))
   if config.eval.num_clips > 0:
-    ev = recognition.evaluate(run, state)
+    ev = recognition.evaluate(run, state, write_to=workdir if is_main else None)
     result["eval"] = ev
     writer.scalars(config.total_steps, {"eval/accuracy": ev["accuracy"]})
     print(f"[skel_llm] held-out accuracy {100 * ev['accuracy']:.1f}% on {ev['num_clips']} clips "

@@ -88,3 +88,32 @@ def test_sigkill_and_resume_equals_straight_run(tmp_path):
   first = _params(killed, 15)
   assert any(not np.array_equal(np.asarray(v), np.asarray(ocp.tree.to_flat_dict(first)[k]))
              for k, v in leaves_a.items() if k[0] == "params")
+
+  # Stage chaining: a stage-3 run (LoRA added, other rules) starts from this run's variables.
+  _init_from_previous_stage(straight, a)
+
+
+def _init_from_previous_stage(previous, saved):
+  import importlib.util
+
+  import jax
+
+  from skel_llm.train import defaults, trainer
+  spec = importlib.util.spec_from_file_location("distill_cfg", REPO / "configs" / "distill.py")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  c = mod.get_config("smoke")
+  c.init_from = str(previous)
+  c.model.lora_rank = 4
+  c.trainable = (defaults.RENDERER, defaults.PROJECTOR, defaults.LORA)
+  run = trainer.Run(c, devices=jax.devices()[:1])
+  state, start = run.restore_or_init(None)
+  assert start == 0 and int(state["step"]) == 0
+  old = {**ocp.tree.to_flat_dict(saved["params"]), **ocp.tree.to_flat_dict(saved["frozen"])}
+  new = {**ocp.tree.to_flat_dict(state["params"]), **ocp.tree.to_flat_dict(state["frozen"])}
+  lora = [k for k in new if k[-1] in ("lora_a", "lora_b")]
+  assert lora and all(k not in old for k in lora)
+  assert not any(np.asarray(new[k]).any() for k in lora if k[-1] == "lora_b")  # fresh: B = 0
+  for k, v in old.items():
+    np.testing.assert_array_equal(np.asarray(new[k]), np.asarray(v), err_msg=str(k))
+  assert any(k[0] == "renderer" for k in ocp.tree.to_flat_dict(state["params"]))

@@ -58,7 +58,6 @@ def test_sharded_step_equals_single_device(runs):
   (_, _, s1, l1), (run8, _, s8, l8) = runs
   assert len(jax.devices()) >= 8
   np.testing.assert_allclose(l8, l1, rtol=1e-5, atol=1e-5)
-  assert l1[-1] < l1[0]
   for part in ("params", "frozen", "opt_state"):
     for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(s1[part]),
                             jax.tree.leaves(s8[part])):
