@@ -73,6 +73,7 @@ def _measure(fn, args, repeats: int, run: bool = True):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--dense-batches", default="1", help="batch sizes at which to time dense")
+  parser.add_argument("--dense-passes", default="fwd,fwd+bwd", help="passes at which to time dense")
   parser.add_argument("--size", type=int, default=448)
   parser.add_argument("--tile", type=int, default=16)
   parser.add_argument("--batches", default="1,8")
@@ -92,7 +93,8 @@ def main():
       for dense in (False, True):
         fn = _programs(weights, dense, args.size, args.tile)[mode]
         repeats = 1 if dense else args.repeats
-        run = not dense or str(batch) in args.dense_batches.split(",")
+        run = not dense or (str(batch) in args.dense_batches.split(",")
+                            and mode in args.dense_passes.split(","))
         sec, gib, comp, out = _measure(fn, (weights["params"], poses, vels), repeats, run)
         overflow = int(np.asarray(out[1]).sum()) if mode == "fwd" and run else 0
         result[dense] = (sec, gib, comp, overflow)
