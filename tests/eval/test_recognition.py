@@ -3,9 +3,9 @@
 A shortened `configs/distill.py` run (MQA over 4 synthetic classes, a tiny model from scratch)
 trains in-process, then `recognition.evaluate` renders clips, generates the answer with the KV
 cache, reads its `Label:` line and scores it. The clips evaluated here are the 8 training clips
-(`eval_seed_offset=0`): in a test-sized budget the model memorises them (far above the 25 %
-chance) but does not yet generalise to held-out clips; the README reports the held-out figure
-of the full demo run.
+(`eval_seed_offset=0`): in a test-sized budget (100 steps) the model memorises them, far above
+the 25 % chance, but does not yet generalise to held-out clips; the README reports the
+held-out figure of the full demo run.
 """
 
 import importlib.util
@@ -37,9 +37,9 @@ def _config():
   c.render.num_frames = 6
   c.model.vision_width, c.model.vision_layers, c.model.vision_mlp = 64, 2, 128
   c.model.text_width, c.model.text_layers, c.model.text_mlp = 128, 2, 256
-  c.total_steps = 60
-  c.log_every = 20
-  c.checkpoint.every_steps = 60
+  c.total_steps = 100
+  c.log_every = 25
+  c.checkpoint.every_steps = 100
   c.optim.lr = 3e-3
   c.eval.num_clips = 8
   c.eval.max_new_tokens = 10
