@@ -55,6 +55,20 @@ def read_captions(path: str | os.PathLike) -> list[dict]:
   return out
 
 
+
+def _read_frames(path: str, shape: tuple[int, ...]) -> np.ndarray:
+  """A plain (non-pickle) .npy array of `shape` (-1 = any) with at least one frame."""
+  try:
+    arr = np.load(path, allow_pickle=False)
+  except ValueError as e:
+    raise SkeletonFormatError(path, None, f"expected a plain .npy array ({e})") from None
+  except (OSError, EOFError) as e:
+    raise SkeletonFormatError(path, None, f"cannot read .npy ({e})") from None
+  files.check_array(arr, shape, path, "array")
+  if arr.shape[0] < 1:
+    raise SkeletonFormatError(path, "array", "expected at least one frame")
+  return arr
+
 def parse_humanml3d(path: str | os.PathLike, *, texts_dir: str | os.PathLike | None = None
                     ) -> SkeletonRecord:
   """positions float32[T, 1, 22, 3]; captions from `texts_dir` (default: ../texts if present).
@@ -62,15 +76,7 @@ def parse_humanml3d(path: str | os.PathLike, *, texts_dir: str | os.PathLike | N
   When no texts folder exists, `metadata['captions']` is None (not an empty list).
   """
   path = os.fspath(path)
-  try:
-    arr = np.load(path, allow_pickle=False)
-  except ValueError as e:
-    raise SkeletonFormatError(path, None, f"expected a plain .npy array ({e})") from None
-  except (OSError, EOFError) as e:
-    raise SkeletonFormatError(path, None, f"cannot read .npy ({e})") from None
-  files.check_array(arr, (-1, NUM_JOINTS, 3), path, "array")
-  if arr.shape[0] < 1:
-    raise SkeletonFormatError(path, "array", "expected at least one frame")
+  arr = _read_frames(path, (-1, NUM_JOINTS, 3))
   return _with_captions(path, arr, texts_dir)
 
 
@@ -142,15 +148,7 @@ def parse_humanml3d_vecs(path: str | os.PathLike, *, texts_dir: str | os.PathLik
   `metadata['features']`.
   """
   path = os.fspath(path)
-  try:
-    arr = np.load(path, allow_pickle=False)
-  except ValueError as e:
-    raise SkeletonFormatError(path, None, f"expected a plain .npy array ({e})") from None
-  except (OSError, EOFError) as e:
-    raise SkeletonFormatError(path, None, f"cannot read .npy ({e})") from None
-  files.check_array(arr, (-1, NUM_FEATURES), path, "array")
-  if arr.shape[0] < 1:
-    raise SkeletonFormatError(path, "array", "expected at least one frame")
+  arr = _read_frames(path, (-1, NUM_FEATURES))
   positions = recover_from_ric(arr)
   rec = _with_captions(path, positions, texts_dir)
   rec.metadata.update({"file_format": "humanml3d_vecs", "features": arr})
