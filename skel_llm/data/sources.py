@@ -41,7 +41,8 @@ class SyntheticSource(ClipSource):
   """
 
   def __init__(self, *, num_clips: int, seed_offset: int, num_frames: int, topology: str,
-               classes: Sequence[str] | None = None, name: str = "synthetic"):
+               classes: Sequence[str] | None = None, name: str = "synthetic",
+               knobs: dict | None = None):
     from skel_llm import synthetic
     self._gen = synthetic.generate_clip
     all_names = list(synthetic.CLASS_NAMES)
@@ -58,6 +59,14 @@ class SyntheticSource(ClipSource):
     self.num_frames = int(num_frames)
     self.topology = topology
     self.name = name
+    # Variation knobs for every clip: a number fixes a knob, a (low, high) pair narrows or
+    # widens its range (see `synthetic.generator.KNOB_RANGES`).
+    self.knobs = {k: tuple(v) if isinstance(v, (tuple, list)) else v
+                  for k, v in (knobs or {}).items()}
+    unknown = sorted(set(self.knobs) - set(synthetic.KNOB_RANGES))
+    if unknown:
+      raise ValueError(f"config.data.synthetic_knobs: unknown knob(s) {unknown}; known: "
+                       f"{sorted(synthetic.KNOB_RANGES)}")
     self._cache: dict[int, Any] = {}
     self._lock = threading.Lock()
 
@@ -74,7 +83,7 @@ class SyntheticSource(ClipSource):
       return hit
     label = self.candidate_ids[index % len(self.candidate_ids)]
     rec = self._gen(self.class_names[label], self.seed_offset + index, num_frames=self.num_frames,
-                    topology=self.topology)
+                    topology=self.topology, **self.knobs)
     meta = rec.metadata
     if int(meta.get("label_index", label)) != label:
       raise ValueError(f"synthetic clip {index}: asked for class {label}, generator labelled it "
@@ -99,7 +108,8 @@ def make_source(data_cfg: Any, split: str) -> ClipSource:
         data_cfg.get("eval_seed_offset", 10_000_000))
     return SyntheticSource(num_clips=n, seed_offset=offset, num_frames=data_cfg.clip_frames,
                            topology=data_cfg.topology, classes=data_cfg.get("classes") or None,
-                           name=f"synthetic/{split}")
+                           name=f"synthetic/{split}",
+                           knobs=dict(data_cfg.get("synthetic_knobs") or {}))
   if kind == "tfds":
     from skel_llm.data import tfds_source
     return tfds_source.TfdsSource.from_config(data_cfg, split)

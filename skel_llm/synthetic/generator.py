@@ -50,8 +50,13 @@ def _draw_knobs(rng: np.random.Generator, persons: int, given: dict) -> dict:
   for name, (lo, hi) in KNOB_RANGES.items():
     if name == "view_yaw_deg" and persons == 2:
       lo, hi = TWO_PERSON_YAW_DEG
-    draw = float(rng.uniform(lo, hi))  # always drawn, so a given knob leaves the others unchanged
     value = given.get(name)
+    if isinstance(value, (tuple, list)):  # a (low, high) range replaces the default range
+      if len(value) != 2 or not float(value[0]) <= float(value[1]):
+        raise ValueError(f"variation knob {name}: a range must be (low, high), got {value!r}")
+      lo, hi = float(value[0]), float(value[1])
+      value = None
+    draw = float(rng.uniform(lo, hi))  # always drawn, so a given knob leaves the others unchanged
     knobs[name] = draw if value is None else float(value)
   for name in ("speed", "amplitude", "body_scale", "distance"):
     if knobs[name] <= 0:
@@ -99,7 +104,8 @@ def generate_clip(label: int | str, seed: int, *, num_frames: int = 48, topology
     topology: output skeleton format, any of `formats.FORMATS` ('ntu25', 'kinect20', 'h36m17',
       'smpl22', 'coco17', 'openpose18'), written in that format's own frame and units
       (see `skel_llm.synthetic.formats`).
-    **variation_knobs: any of `KNOB_RANGES` to fix a value instead of drawing it.
+    **variation_knobs: any of `KNOB_RANGES`: a number fixes its value; a (low, high) pair
+      draws it from that range instead of the default one.
 
   Returns:
     A `SkeletonRecord` in `topology` with positions float32[T, P, J, 3] (P = 2 for two-person
