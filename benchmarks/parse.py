@@ -20,11 +20,13 @@ import math
 import os
 import pathlib
 import platform
+import sys
 import time
 
 import numpy as np
 
-from skel_llm.skeleton import ntu
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # Run from a checkout.
+from skel_llm.skeleton import ntu  # noqa: E402
 
 
 def baseline_parse(path: str) -> np.ndarray:

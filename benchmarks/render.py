@@ -16,13 +16,15 @@ import argparse
 import os
 import pathlib
 import platform
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from skel_llm.render import checkpoint, renderer
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # Run from a checkout.
+from skel_llm.render import checkpoint, renderer  # noqa: E402
 
 REF = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "draction_reference"
 

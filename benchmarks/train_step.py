@@ -17,11 +17,14 @@ import importlib.util
 import os
 import pathlib
 import platform
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # Run from a checkout.
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
