@@ -125,23 +125,44 @@ def load_init_from(run, state: dict, init_from: str) -> dict:
   abstract_vars = state_lib.merge_variables(run.layout.abstract)
   if init_from.startswith("hf:"):
     new_vars = _hf_variables(run, init_from[3:])
-    missing = [p for p, v in jax.tree_util.tree_flatten_with_path(
+    from skel_llm.train import sharding as shd
+    missing = [shd.path_str(p) for p, v in jax.tree_util.tree_flatten_with_path(
         new_vars, is_leaf=lambda x: x is None)[0] if v is None]
   else:
     new_vars, missing = checkpoint.restore_variables_from(init_from, abstract_vars)
   print(f"[skel_llm] init_from {init_from}: {len(missing)} variables kept from fresh init "
-        f"(e.g. {[str(m) for m in missing[:4]]})", flush=True)
+        f"(e.g. {', '.join(missing[:4])})", flush=True)
   return state_lib.replace_variables(state, run.layout, new_vars, run.tx)
 
 
 def _hf_variables(run, folder: str) -> dict:
-  """The mllm variables from a transformers InternVL folder; renderer variables stay fresh."""
-  from skel_llm import models
-  cfg = run.config
-  mllm, _, _ = models.load_pretrained(folder, dtype=cfg.model.param_dtype)
-  _, loaded = nnx.split(mllm)
-  loaded = nnx.to_pure_dict(loaded)
-  abstract = run.layout.abstract
+  """The mllm variables from a transformers / original InternVL folder, placed as they are read.
+
+  The folder's tensors are checked against this run's model (`config.model`, without LoRA:
+  adapters are not in checkpoints and keep their fresh initialisation) and each one goes
+  straight to its shards in this run's layout, so no whole unsharded copy of the LLM is ever
+  materialised. Renderer variables stay fresh (None here).
+  """
+  from skel_llm.models import checkpoint as hf_ckpt
+  from skel_llm.train import state as state_lib
+  mcfg = mllm_config(run.config, run.tokenizer).replace(lora=None)
+  _, layout = hf_ckpt.read_config(folder)
+  run_shardings = state_lib.merge_variables(run.layout.shardings)["mllm"]
+
+  def place(path: str, var) -> jax.sharding.Sharding:
+    del var  # load_params has checked its shape against this run's model
+    sharding = _lookup(run_shardings, path)
+    if sharding is None:
+      raise ValueError(f"config.init_from hf:{folder}: mllm/{path} has no place in this run")
+    return sharding
+
+  try:
+    mllm = hf_ckpt.load_params(folder, mcfg, layout, shardings=place)
+  except ValueError as e:
+    raise ValueError(f"config.init_from hf:{folder} does not fit config.model (preset "
+                     f"{run.config.model.preset!r}); pick the preset of that checkpoint.\n{e}"
+                     ) from e
+  loaded = nnx.to_pure_dict(nnx.state(mllm, nnx.Param))
 
   def like(tree, sub):
     out = {}
@@ -149,9 +170,17 @@ def _hf_variables(run, folder: str) -> dict:
       node = sub.get(k) if isinstance(sub, dict) else None
       out[k] = like(v, node if isinstance(node, dict) else {}) if isinstance(v, dict) else node
     return out
-  from skel_llm.train import state as state_lib
-  all_vars = state_lib.merge_variables(abstract)
-  return like(all_vars, {"mllm": loaded})
+  return like(state_lib.merge_variables(run.layout.abstract), {"mllm": loaded})
+
+
+def _lookup(tree: dict, path: str):
+  """The leaf of a pure dict at 'a/0/b' (list indices are int keys), or None."""
+  node = tree
+  for part in path.split("/"):
+    if not isinstance(node, dict):
+      return None
+    node = node.get(int(part), node.get(part)) if part.isdigit() else node.get(part)
+  return node
 
 
 def export(run, state: dict, workdir: str) -> None:
