@@ -60,6 +60,13 @@ class TfdsSource(sources.ClipSource):
                        f"{tfds_split!r} in {data_cfg.data_dir or '~/tensorflow_datasets'}: {e}"
                        ) from e
     names = list(ds.dataset_info.features["label"].names)
+    want = data_cfg.get("topology")
+    if want and len(ds) and "format" in ds.dataset_info.features:
+      held = _text(ds[0]["format"])
+      if held != want:
+        raise ValueError(f"config.data.topology is {want!r} but {data_cfg.tfds_name}/{tfds_split} "
+                         f"holds {held!r} skeletons; set config.data.topology and "
+                         f"config.render.topology to {held!r}")
     keep = None
     if data_cfg.protocol:
       from skel_llm.data import protocols

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from skel_llm.data import sources
+from skel_llm.data import protocols, sources
+from skel_llm.skeleton import topology
 from skel_llm.text import prompts
 
 REQUIRED = ("seed", "total_steps", "batch_size", "log_every", "mesh", "sharding_rules", "trainable",
@@ -27,6 +28,22 @@ def check_config(config, workdir: str | None = None) -> None:
   for key in ("task", "eval_task"):
     if d.get(key) not in prompts.TASKS:
       raise ValueError(f"config.data.{key} {d.get(key)!r} is unknown; use one of {prompts.TASKS}")
+  for key, value in (("data.topology", d.get("topology")),
+                     ("render.topology", config.render.get("topology"))):
+    if value not in topology.names():
+      raise ValueError(f"config.{key} {value!r} is unknown; use one of {topology.names()}")
+  if config.render.topology != d.topology:
+    raise ValueError(f"config.render.topology {config.render.topology!r} differs from "
+                     f"config.data.topology {d.topology!r}: the renderer draws the data's "
+                     f"skeleton, set both to the same format")
+  if d.get("protocol"):
+    if d.protocol not in protocols.names():
+      raise ValueError(f"config.data.protocol {d.protocol!r} is unknown; use one of "
+                       f"{protocols.names()}")
+    if d.source != "tfds":
+      raise ValueError(f"config.data.protocol {d.protocol!r} selects classes of a TFDS build; "
+                       f"with config.data.source={d.source!r} leave it empty (the synthetic "
+                       f"source takes its classes from config.data.classes)")
   if d.get("confusable_file") and not os.path.isfile(d.confusable_file):
     raise FileNotFoundError(f"config.data.confusable_file {d.confusable_file} does not exist")
   if d.get("rationale_file") and not os.path.isfile(d.rationale_file):

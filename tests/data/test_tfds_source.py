@@ -48,8 +48,7 @@ def test_clips_match_the_generator(data_dir):
 def test_protocol_keeps_seen_for_training_and_unseen_for_evaluation(data_dir, tmp_path):
   from skel_llm.data import protocols
   names = [p for p in protocols.names() if protocols.get(p).dataset == "synthetic"]
-  if not names:
-    pytest.skip("no synthetic protocol registered")
+  assert names == ["synthetic_compositional"]
   proto = protocols.get(names[0])
   train = sources.make_source(_cfg(data_dir, protocol=names[0]), "train")
   test = sources.make_source(_cfg(data_dir, protocol=names[0]), "eval")
@@ -67,3 +66,15 @@ def test_protocol_keeps_seen_for_training_and_unseen_for_evaluation(data_dir, tm
 def test_missing_build_is_named(tmp_path):
   with pytest.raises(ValueError, match="cannot open TFDS 'synthetic_actions/smoke'"):
     sources.make_source(_cfg(tmp_path), "train")
+
+
+def test_unknown_split_is_named(data_dir):
+  with pytest.raises(ValueError, match="cannot open TFDS 'synthetic_actions/smoke' split 'bogus'"):
+    sources.make_source(_cfg(data_dir, train_split="bogus"), "train")
+
+
+def test_skeleton_format_must_match_the_build(data_dir):
+  assert len(sources.make_source(_cfg(data_dir, topology="ntu25"), "eval")) > 0
+  with pytest.raises(ValueError, match="config.data.topology is 'coco17' but synthetic_actions/"
+                                       "smoke/train holds 'ntu25' skeletons"):
+    sources.make_source(_cfg(data_dir, topology="coco17"), "train")
