@@ -37,9 +37,11 @@ def _host_metrics(metrics: dict) -> dict[str, float]:
   return {k: float(v) for k, v in jax.device_get(metrics).items()}
 
 
+FINITE_KEYS = ("loss", "l2_grads", "l2_params", "l2_updates")
+
+
 def check_finite(step: int, metrics: dict[str, float]) -> None:
-  bad = [k for k in ("loss", "l2_grads", "l2_params", "l2_updates")
-         if k in metrics and not math.isfinite(metrics[k])]
+  bad = [k for k in FINITE_KEYS if k in metrics and not math.isfinite(metrics[k])]
   if bad:
     raise NonFiniteError(
         f"step {step}: non-finite {', '.join(f'{k}={metrics[k]}' for k in bad)}; training "
@@ -195,6 +197,27 @@ def _write_json(path: str, obj: Any) -> None:
   os.replace(tmp, path)
 
 
+class _FiniteCheck:
+  """Checks every step's loss and norms on the host, one step behind the device.
+
+  Fetching step k's four scalars after step k + 1 has been dispatched keeps the device
+  busy while the host waits, yet the run still stops at the first non-finite step, naming
+  it; `flush()` checks the newest step at once (before a checkpoint is written).
+  """
+
+  def __init__(self):
+    self._pending: list[tuple[int, dict]] = []
+
+  def push(self, step: int, metrics: dict) -> None:
+    self.flush()
+    self._pending.append((step, {k: metrics[k] for k in FINITE_KEYS if k in metrics}))
+
+  def flush(self) -> None:
+    for step, metrics in self._pending:
+      check_finite(step, _host_metrics(metrics))
+    self._pending.clear()
+
+
 class _closing:
   """Waits for pending checkpoint writes and closes the writer however the loop ends."""
 
@@ -248,10 +271,12 @@ def train_and_evaluate(config, workdir: str,
   # One line per step: which data it read (a resumed run must continue the same order).
   order_log = open(os.path.join(workdir, "data_order.jsonl"), "a") if is_main else None
   with _Stopper() as stopper, _closing(ckpt, writer):
+    checked = _FiniteCheck()
     for step, batch in run.train_data.iterate(start, config.total_steps - start,
                                               prefetch=config.data.get("prefetch", 2)):
       state, metrics = train_step(state, run.batch_to_device(batch), rng)
       done = step + 1
+      checked.push(done, metrics)
       if is_main:
         order_log.write(json.dumps({"step": done, "digest": _digest(batch)}) + "\n")
         order_log.flush()
@@ -265,6 +290,7 @@ def train_and_evaluate(config, workdir: str,
         bar.update(done, last)
       if (done % config.checkpoint.every_steps == 0 or done == config.total_steps
           or stopper.requested or done == stop_after):
+        checked.flush()  # a non-finite state is never written
         ckpt.save(done, state, {"next_step": done, "seed": config.data.seed}, force=True)
       if stopper.requested:
         ckpt.close()
@@ -277,6 +303,7 @@ def train_and_evaluate(config, workdir: str,
         print(f"[skel_llm] reached config.stop_after_step={stop_after}; waiting", flush=True)
         while True:
           time.sleep(1.0)
+    checked.flush()
   bar.close()
   if order_log is not None:
     order_log.close()
