@@ -25,8 +25,10 @@ class Checkpointer:
   def __init__(self, directory: str, *, keep: int = 3, every_steps: int = 100,
                async_save: bool = True):
     self.directory = os.path.abspath(directory)
+    self.every_steps = max(1, int(every_steps))
+    # The interval is applied here (orbax would also save the first step it sees).
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, save_interval_steps=max(1, int(every_steps)),
+        max_to_keep=keep, save_interval_steps=1,
         enable_async_checkpointing=async_save, create=True)
     self._mngr = ocp.CheckpointManager(self.directory, options=options,
                                        item_names=("state", "data"))
@@ -39,6 +41,8 @@ class Checkpointer:
 
   def save(self, step: int, state: Any, data_position: dict, *, force: bool = False) -> bool:
     """Saves when `step` is on the interval (or `force`); returns whether a save started."""
+    if not force and step % self.every_steps:
+      return False
     return self._mngr.save(
         int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                            data=ocp.args.JsonSave(data_position)), force=force)
