@@ -11,6 +11,7 @@ Paper (from the warm-up run):
   python -m skel_llm.main --config=configs/disc_ft.py:paper --workdir=/runs/disc_ft \
       --config.init_from=/runs/warmup \
       --config.data.confusable_file=/data/ntu60_similar_actions.json
+All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
 """
 
 from skel_llm.train import defaults

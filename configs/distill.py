@@ -13,6 +13,7 @@ where the accuracy is that of the generated `Label:` line on clips the model nev
 Paper (InternVL3-8B, LoRA r 32 / alpha 64 / dropout 0.05, teacher rationales in a JSON file):
   python -m skel_llm.main --config=configs/distill.py:paper --workdir=/runs/distill \
       --config.init_from=/runs/disc_ft --config.data.rationale_file=/data/rationales.json
+All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
 """
 
 from skel_llm.train import defaults

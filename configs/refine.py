@@ -6,6 +6,7 @@ Paper (3 epochs, from the distillation run):
   python -m skel_llm.main --config=configs/refine.py:paper --workdir=/runs/refine \
       --config.init_from=/runs/distill
 prints the progress bar and the zero-shot accuracy on the unseen classes next to chance.
+All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
 """
 
 from skel_llm.train import defaults

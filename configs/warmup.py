@@ -6,6 +6,7 @@ pretrained):
 prints a progress bar with loss / accuracy / steps/s and, at the end, the held-out accuracy next
 to chance. Paper (InternVL3-8B in /models/InternVL3-8B-hf, NTU-60 48/12, 8+ chips):
   python -m skel_llm.main --config=configs/warmup.py:paper --workdir=/runs/warmup
+All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
 """
 
 from skel_llm.train import defaults

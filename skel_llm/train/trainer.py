@@ -253,7 +253,8 @@ def train_and_evaluate(config, workdir: str,
   rng = jax.random.key(config.seed)
   writer = summary.Writer(workdir if is_main else None)
   lay = run.layout
-  print(f"[skel_llm] mesh {dict(run.mesh.shape)} on {jax.device_count()} {jax.devices()[0].platform}"
+  print(f"[skel_llm] task {config.data.task} (eval {config.data.eval_task}); "
+        f"mesh {dict(run.mesh.shape)} on {jax.device_count()} {jax.devices()[0].platform}"
         f" devices; trainable {lay.num_params('params'):,} / frozen {lay.num_params('frozen'):,} "
         f"numbers; {len(run.train_data)} training clips; steps {start} -> {config.total_steps}",
         flush=True)
