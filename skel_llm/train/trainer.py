@@ -310,6 +310,12 @@ def train_and_evaluate(config, workdir: str,
     order_log.close()
   ckpt.wait()
   train_time = time.time() - t0
+  previous = os.path.join(workdir, "result.json")
+  if start >= config.total_steps and os.path.exists(previous):
+    # Nothing left to train (a rerun of a finished stage): keep the training record.
+    with open(previous) as f:
+      earlier = json.load(f)
+    last, train_time = earlier.get("train", last), earlier.get("train_seconds", train_time)
   result: dict[str, Any] = {"train": last, "train_seconds": train_time}
   if is_main:
     summary.save_strip(os.path.join(workdir, "frames_end.png"),
