@@ -24,6 +24,7 @@ import time
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 STEPS = 4
@@ -46,7 +47,7 @@ def _free_port() -> int:
 class _Job:
   """One training job: 1 process with 8 CPU devices, or 2 distributed processes with 4 each."""
 
-  def __init__(self, workdir, cache, processes, *extra):
+  def __init__(self, workdir, cache, processes, *extra, label="run"):
     self.workdir, self.procs, self.logs = workdir, [], []
     port = _free_port()
     for i in range(processes):
@@ -60,7 +61,7 @@ class _Job:
         env.update(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
                    JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i))
         cmd.insert(3, "--distributed")
-      log = pathlib.Path(f"{workdir}.process{i}.log")
+      log = pathlib.Path(f"{workdir}.{label}.process{i}.log")
       self.logs.append(log)
       with open(log, "w") as out:
         self.procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out,
@@ -82,16 +83,23 @@ class _Job:
       self.kill()
       raise AssertionError(f"{self.workdir.name}: {what}\n{self.tails()}")
 
+  def finished(self) -> bool:
+    """Whether every process exited 0; a failed process or the deadline kills the rest."""
+    codes = [p.poll() for p in self.procs]
+    if any(c not in (None, 0) for c in codes) or time.time() > self.deadline:
+      self.kill()
+      raise AssertionError(f"{self.workdir.name}: exit codes {codes}\n{self.tails()}")
+    return all(c == 0 for c in codes)
+
   def wait_ok(self):
-    """Waits for every process to exit 0; a failed process or the deadline kills the rest."""
-    while True:
-      codes = [p.poll() for p in self.procs]
-      if all(c == 0 for c in codes):
-        return
-      if any(c not in (None, 0) for c in codes) or time.time() > self.deadline:
-        self.kill()
-        raise AssertionError(f"{self.workdir.name}: exit codes {codes}\n{self.tails()}")
+    while not self.finished():
       time.sleep(0.5)
+
+  def sigkill(self):
+    for p in self.procs:
+      if p.poll() is None:
+        os.kill(p.pid, signal.SIGKILL)
+      p.wait()
 
   def output(self, i: int) -> str:
     return self.logs[i].read_text()
@@ -156,18 +164,32 @@ def _expected_digests():
   return out
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_and_resume_bitwise(tmp_path):
   cache = tmp_path / "jax_cache"
   single, straight = tmp_path / "single", tmp_path / "straight"
   killed = tmp_path / "killed"
-  # The reference and the 2-process run side by side (different programs: no shared compiles).
-  jobs = [_Job(single, cache, 1, *FULL), _Job(straight, cache, 2, *FULL)]
+  # Three jobs side by side: the reference, the straight 2-process run and a 2-process run held
+  # after its step-2 checkpoint (`stop_after_step`), whose processes are then both SIGKILLed.
+  # (On CPU the second process of a pair compiles everything itself: jax writes the compilation
+  # cache from process 0 only, and the keys differ between processes.)
+  runs = [_Job(single, cache, 1, *FULL), _Job(straight, cache, 2, *FULL)]
+  held = _Job(killed, cache, 2, *LEAN, "--config.stop_after_step=2")
   try:
-    for job in jobs:
-      job.wait_ok()
+    done = [False, False, False]
+    while not all(done):
+      time.sleep(0.5)
+      for i, job in enumerate(runs):
+        done[i] = done[i] or job.finished()
+      if not done[2] and (killed / "stopped.json").exists():
+        held.sigkill()
+        done[2] = True
+      elif not done[2]:
+        held.check_alive("did not reach stop_after_step=2")
   finally:
-    for job in jobs:
+    for job in (*runs, held):
       job.kill()
+  assert [p.returncode for p in held.procs] == [-signal.SIGKILL] * 2, held.tails()
 
   # Same losses at every step and the same final state (parameters and optimizer moments).
   loss_1, loss_2 = _scalars(single, "loss"), _scalars(straight, "loss")
@@ -211,25 +233,18 @@ def test_two_processes_match_one_and_resume_bitwise(tmp_path):
     assert export_diff <= 1e-5, (name, export_diff)
   assert len(list((straight / "tensorboard").glob("events.out.tfevents.*"))) == 1
 
-  # Held after the step-2 checkpoint, both processes SIGKILLed, then resumed by a new pair.
-  job = _Job(killed, cache, 2, *LEAN, "--config.stop_after_step=2")
-  try:
-    while not (killed / "stopped.json").exists():
-      job.check_alive("did not reach stop_after_step=2")
-      time.sleep(0.5)
-  finally:
-    for p in job.procs:
-      os.kill(p.pid, signal.SIGKILL) if p.poll() is None else None
-      p.wait()
-  assert [p.returncode for p in job.procs] == [-signal.SIGKILL] * 2
+  # The killed pair's workdir, resumed by a new pair, ends bitwise where the straight run did.
   assert not (killed / "checkpoints" / str(STEPS)).exists()
   at_2 = _state(killed, 2)
   assert _max_diff({k: v for k, v in at_2.items() if k[0] == "params"},
                    {k: v for k, v in state_2.items() if k[0] == "params"}) > 0
-  job = _Job(killed, cache, 2, *LEAN)
-  job.wait_ok()
+  resume = _Job(killed, cache, 2, *LEAN, label="resume")
+  try:
+    resume.wait_ok()
+  finally:
+    resume.kill()
   for i in range(2):
-    assert f"steps 2 -> {STEPS}" in job.output(i), job.tails()
+    assert f"steps 2 -> {STEPS}" in resume.output(i), resume.tails()
   resumed = _state(killed, STEPS)
   assert resumed.keys() == state_2.keys()
   for k in resumed:
