@@ -6,6 +6,9 @@
 #
 # jax.distributed.initialize() picks these up from JAX_COORDINATOR_ADDRESS,
 # JAX_NUM_PROCESSES and JAX_PROCESS_ID. WORKDIR must be on storage every host sees.
+# Also works for several processes on one machine, CPU included (e.g. COORDINATOR=127.0.0.1:1234
+# and XLA_FLAGS=--xla_force_host_platform_device_count=4 in each; jax uses gloo for CPU
+# collectives by default): tests/train/test_multihost.py runs two that way.
 set -euo pipefail
 CONFIG=${1:?usage: manual_hosts.sh CONFIG WORKDIR [--config.key=value ...]}
 WORKDIR=${2:?usage: manual_hosts.sh CONFIG WORKDIR [--config.key=value ...]}

@@ -4,6 +4,13 @@ Flags: `--config` (a `configs/*.py` file, `:preset` after it, `--config.key=valu
 an unknown key is an error), `--workdir` (checkpoints, TensorBoard, PNG strips, results; a
 run resumes from it), `--distributed` (call `jax.distributed.initialize()` first: multi-host
 TPU pods and GPU clusters; see launch/).
+
+Several processes on one CPU machine work the same way (tests/train/test_multihost.py), e.g.
+two processes with 4 simulated devices each:
+  XLA_FLAGS=--xla_force_host_platform_device_count=4 JAX_COORDINATOR_ADDRESS=127.0.0.1:1234 \
+  JAX_NUM_PROCESSES=2 JAX_PROCESS_ID=0 python -m skel_llm.main --distributed --config=...
+(and JAX_PROCESS_ID=1 for the other); jax 0.10 runs cross-process CPU collectives over gloo by
+default (`jax_cpu_collectives_implementation`), so nothing CPU-specific is set here.
 """
 
 from __future__ import annotations

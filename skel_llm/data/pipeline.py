@@ -6,9 +6,9 @@ is drawn from `default_rng([seed, epoch])` and the sample's own choices
 (candidate order, YES/NO question) from `default_rng([seed, 1, g])`. The
 saved position is therefore just the next step; a resumed run reads exactly
 the batches the uninterrupted run would have read. Each host builds only its
-slice of the global batch (`process_index`), so nothing is read twice.
+slice of the global batch (the rows its devices hold), so nothing is read twice.
 
-Batch (per host, B = global_batch / process_count; L tokens; T frames):
+Batch (per host, B = its rows, global_batch / process_count; L tokens; T frames):
   positions  float32[B, T, P, J, 3]  full-rate skeleton, zero-padded in time and persons
   num_frames int32[B]                valid length of each sequence
   input_ids  int32[B, L]; input_mask int32[B, L]; loss_mask float32[B, L]
@@ -139,24 +139,35 @@ class Pipeline:
     seed: data seed.
     shuffle: permute each epoch (training) or read in order (evaluation).
     with_answer: append the answer (training) or stop at the prompt (generation).
-    process_index, process_count: this host's slice.
+    process_index, process_count: this host's slice (the process_index-th of
+      process_count equal runs of slots) unless `rows` is given.
+    rows: the global-batch slots this host reads, in order (the trainer takes them
+      from the batch sharding: `skel_llm.train.sharding.process_batch_rows`).
   """
 
   def __init__(self, source: sources_lib.ClipSource, builder: ConversationBuilder,
                encoder: encode_lib.ConversationEncoder, *, global_batch: int, max_frames: int,
                max_persons: int, seed: int, shuffle: bool = True, with_answer: bool = True,
-               process_index: int = 0, process_count: int = 1):
-    if global_batch % process_count:
-      raise ValueError(f"config.batch_size {global_batch} is not divisible by the "
-                       f"{process_count} hosts")
+               process_index: int = 0, process_count: int = 1,
+               rows: Sequence[int] | None = None):
+    if rows is None:
+      if global_batch % process_count:
+        raise ValueError(f"config.batch_size {global_batch} is not divisible by the "
+                         f"{process_count} hosts")
+      local = global_batch // process_count
+      rows = range(process_index * local, (process_index + 1) * local)
+    rows = [int(r) for r in rows]
+    if not rows or any(not 0 <= r < global_batch for r in rows) or len(set(rows)) != len(rows):
+      raise ValueError(f"batch rows {rows} of this host must be distinct slots of the global "
+                       f"batch of {global_batch}; check config.batch_size and config.mesh")
     if len(source) == 0:
       raise ValueError(f"data source {source.name} is empty")
     self.source, self.builder, self.encoder = source, builder, encoder
     self.global_batch, self.seed, self.shuffle = global_batch, seed, shuffle
     self.max_frames, self.max_persons = max_frames, max_persons
     self.with_answer = with_answer
-    self.local_batch = global_batch // process_count
-    self.offset = process_index * self.local_batch
+    self.rows = rows
+    self.local_batch = len(rows)
     self._perm_cache: dict[int, np.ndarray] = {}
 
   def __len__(self) -> int:
@@ -196,9 +207,9 @@ class Pipeline:
                 input_mask=enc.input_mask, loss_mask=enc.loss_mask, label=np.int32(clip.label))
 
   def batch(self, step: int) -> dict[str, np.ndarray]:
-    """This host's part of the global batch of `step`."""
-    first = step * self.global_batch + self.offset
-    samples = [self.sample(first + i) for i in range(self.local_batch)]
+    """This host's part (`self.rows`) of the global batch of `step`."""
+    first = step * self.global_batch
+    samples = [self.sample(first + r) for r in self.rows]
     return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
 
   def iterate(self, start_step: int, num_steps: int, prefetch: int = 2):
@@ -222,6 +233,7 @@ class Pipeline:
 def make_pipeline(data_cfg: Any, split: str, *, encoder: encode_lib.ConversationEncoder,
                   global_batch: int, seed: int, training: bool, num_frames: int,
                   process_index: int = 0, process_count: int = 1,
+                  rows: Sequence[int] | None = None,
                   source_factory: Callable[..., sources_lib.ClipSource] | None = None
                   ) -> tuple[Pipeline, sources_lib.ClipSource]:
   """A `Pipeline` for `config.data` and `split` ('train' or 'eval')."""
@@ -240,5 +252,5 @@ def make_pipeline(data_cfg: Any, split: str, *, encoder: encode_lib.Conversation
   pipe = Pipeline(source, builder, encoder, global_batch=global_batch,
                   max_frames=data_cfg.max_frames, max_persons=data_cfg.max_persons, seed=seed,
                   shuffle=training, with_answer=training, process_index=process_index,
-                  process_count=process_count)
+                  process_count=process_count, rows=rows)
   return pipe, source

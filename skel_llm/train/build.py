@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax
+import numpy as np
 from flax import nnx
 
 from skel_llm.data import pipeline as pipeline_lib
@@ -48,15 +49,21 @@ def encoder(config, tok: encode_lib.TextTokenizer) -> encode_lib.ConversationEnc
 
 
 def pipeline(config, enc: encode_lib.ConversationEncoder, split: str, *,
-             global_batch: int | None = None, whole_batch: bool = False):
-  """(Pipeline, source) of 'train' or 'eval'; per-host slices unless `whole_batch`."""
+             global_batch: int | None = None, whole_batch: bool = False,
+             rows: Sequence[int] | None = None):
+  """(Pipeline, source) of 'train' or 'eval'.
+
+  Each host reads `rows` of every global batch (default: its process_index-th equal share),
+  or the whole batch when `whole_batch`.
+  """
   training = split == "train"
   pipe, source = pipeline_lib.make_pipeline(
       config.data, split, encoder=enc,
       global_batch=global_batch or config.batch_size, seed=config.data.seed, training=training,
       num_frames=config.render.num_frames,
       process_index=0 if whole_batch else jax.process_index(),
-      process_count=1 if whole_batch else jax.process_count())
+      process_count=1 if whole_batch else jax.process_count(),
+      rows=None if whole_batch else rows)
   return pipe, source
 
 
@@ -184,11 +191,22 @@ def _lookup(tree: dict, path: str):
 
 
 def export(run, state: dict, workdir: str) -> None:
-  """Trained renderer -> released safetensors; LoRA-merged LLM -> transformers layout."""
+  """Trained renderer -> released safetensors; LoRA-merged LLM -> transformers layout.
+
+  Every process calls it: the variables are first gathered into whole host (numpy) arrays,
+  a collective over all hosts (sharded leaves span several of them), then process 0 writes.
+  """
   ex = run.config.get("export", {})
-  if not ex:
+  if not (ex and (ex.get("renderer", False) or ex.get("merged_hf", False))):
     return
-  model = nnx.merge(run.layout.graphdef, state["params"], state["frozen"], run.rng_vars)
+  from jax.experimental import multihost_utils
+  params, frozen = multihost_utils.process_allgather((state["params"], state["frozen"]),
+                                                     tiled=True)
+  if jax.process_index() != 0:
+    return
+  # Writable copies: the gathered arrays may be read-only views, and merge_lora folds in place.
+  params, frozen = jax.tree.map(np.array, (params, frozen))
+  model = nnx.merge(run.layout.graphdef, params, frozen, run.rng_vars)
   out_dir = os.path.join(workdir, "export")
   os.makedirs(out_dir, exist_ok=True)
   if ex.get("renderer", False):

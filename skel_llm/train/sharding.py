@@ -143,6 +143,21 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
+def process_batch_rows(mesh: Mesh, global_batch: int) -> list[int]:
+  """The global-batch rows that this process's devices hold under `batch_sharding` (sorted).
+
+  This is the slice of every global batch the host must read: one contiguous run per host
+  when the data-parallel axes are laid out host-major (`jax.make_mesh`), all rows when the
+  batch is replicated over hosts. `jax.make_array_from_process_local_data` expects the
+  local rows in this order.
+  """
+  indices = batch_sharding(mesh, 1).addressable_devices_indices_map((global_batch,))
+  rows: set[int] = set()
+  for (rows_slice,) in indices.values():
+    rows.update(range(*rows_slice.indices(global_batch)))
+  return sorted(rows)
+
+
 def data_parallel_size(mesh: Mesh) -> int:
   return math.prod(mesh.shape[a] for a in BATCH_AXES)
 

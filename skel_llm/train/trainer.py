@@ -3,6 +3,13 @@
 Resume order (STYLE.md): the run's own workdir (latest checkpoint, with its
 data position), then `config.init_from` (the previous stage's workdir, or
 `hf:<folder>` for Hugging Face weights), then a fresh initialisation.
+
+Multi-host (`jax.distributed`): every process runs every computation on the
+global arrays (steps, PNG strips, evaluation, export gathers, checkpoints);
+only process 0 writes TensorBoard, the strips, `result.json` and the exports.
+Each process reads only its rows of every global batch and logs what it read
+to its own `data_order.jsonl` (`data_order.process<i>.jsonl` with several
+processes): the step, a digest of its rows and which rows they were.
 """
 
 from __future__ import annotations
@@ -18,7 +25,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -49,18 +55,34 @@ def check_finite(step: int, metrics: dict[str, float]) -> None:
 
 
 class _Stopper:
-  """SIGTERM -> finish the current step, save, exit (preemption on pods)."""
+  """SIGTERM -> finish the current step, save, exit (preemption on pods).
+
+  With several processes a SIGTERM may reach some of them only, or at different steps; they
+  must still stop together, as the save is collective. There the handler of jax's preemption
+  service (installed by `jax.distributed.initialize`) stays in place and
+  `multihost_utils.reached_preemption_sync_point` names the same step on every process.
+  """
 
   def __init__(self):
     self.requested = False
     self._old = None
+    self._synced = jax.process_count() > 1
 
   def __enter__(self):
+    if self._synced:
+      return self
     try:
       self._old = signal.signal(signal.SIGTERM, self._handle)
     except ValueError:  # not the main thread: no handler, the default action stays
       self._old = None
     return self
+
+  def stop_at(self, step: int) -> bool:
+    """Whether to save and exit after `step`; call it after every step, on every process."""
+    if self._synced and not self.requested:
+      from jax.experimental import multihost_utils
+      self.requested = multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
 
   def _handle(self, signum, frame):
     del signum, frame
@@ -89,7 +111,10 @@ class Run:
     self.rules = shd.check_rules(config.sharding_rules)
     self.tokenizer = build.tokenizer(config)
     self.encoder = build.encoder(config, self.tokenizer)
-    self.train_data, self.train_source = build.pipeline(config, self.encoder, "train")
+    # This host reads the rows of each global batch that its devices hold.
+    self.batch_rows = shd.process_batch_rows(self.mesh, config.batch_size)
+    self.train_data, self.train_source = build.pipeline(config, self.encoder, "train",
+                                                        rows=self.batch_rows)
     if config.get("epochs", 0) > 0:
       config.total_steps = max(1, math.ceil(config.epochs * len(self.train_data)
                                             / config.batch_size))
@@ -101,6 +126,7 @@ class Run:
                                          master_dtype=config.get("master_dtype", "float32"))
     self.batch_shardings = None
     self._step_fn = None
+    self._strip = None
 
   # -- state ------------------------------------------------------------------------------
 
@@ -110,10 +136,12 @@ class Run:
     return state
 
   def batch_to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    """Global device arrays from this host's rows (`self.batch_rows`) of a training batch."""
     out = {}
     for k, v in batch.items():
       sh = shd.batch_sharding(self.mesh, v.ndim)
-      out[k] = jax.make_array_from_process_local_data(sh, v)
+      out[k] = jax.make_array_from_process_local_data(
+          sh, v, (self.train_data.global_batch,) + v.shape[1:])
     return out
 
   def global_batch_to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
@@ -149,14 +177,32 @@ class Run:
                               out_shardings=(self.layout.shardings, rep), donate_argnums=(0,))
     return self._step_fn
 
-  def render_fn(self):
-    """Jitted `frames(state, positions, lengths) -> float32[B, n, S, S, 3]` (midpoint frames)."""
+  def render_fn(self, out_sharding: jax.sharding.Sharding | None = None):
+    """Jitted `frames(state, positions, lengths) -> float32[B, n, S, S, 3]` (midpoint frames).
+
+    `out_sharding=shd.replicated(mesh)` gives frames that every host can read whole.
+    """
     graphdef, rng_vars = self.layout.graphdef, self.rng_vars
 
     def frames(state, positions, lengths):
       model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
       return model.render(positions, lengths, None)
-    return jax.jit(frames)
+    return jax.jit(frames, out_shardings=out_sharding)
+
+  def strip_frames(self, state: dict, count: int = 4) -> np.ndarray:
+    """float32[C, n, S, S, 3] frames of the first `count` training clips (the PNG strips).
+
+    Every process must call it (the state spans all hosts): the clips are the same global
+    samples on each, and the frames come back replicated, whole on every host.
+    """
+    if self._strip is None:
+      samples = [self.train_data.sample(g) for g in range(min(count, self.config.batch_size))]
+      rep = shd.replicated(self.mesh)
+      self._strip = (self.render_fn(rep),
+                     jax.device_put(np.stack([s["positions"] for s in samples]), rep),
+                     jax.device_put(np.stack([s["num_frames"] for s in samples]), rep))
+    render, positions, lengths = self._strip
+    return np.asarray(render(state, positions, lengths))
 
   def logits_fn(self):
     """Jitted `logits(state, frames, input_ids, input_mask)` for generation."""
@@ -181,6 +227,17 @@ class Run:
     if init_from:
       state = build.load_init_from(self, state, init_from)
     return state, 0
+
+
+def _row_runs(rows: list[int]) -> list[list[int]]:
+  """[[start, stop), ...] runs of consecutive rows (one run per host in the usual layout)."""
+  runs: list[list[int]] = []
+  for r in rows:
+    if runs and runs[-1][1] == r:
+      runs[-1][1] = r + 1
+    else:
+      runs.append([r, r + 1])
+  return runs
 
 
 def _digest(batch: dict[str, np.ndarray]) -> str:
@@ -258,19 +315,21 @@ def train_and_evaluate(config, workdir: str,
         f" devices; trainable {lay.num_params('params'):,} / frozen {lay.num_params('frozen'):,} "
         f"numbers; {len(run.train_data)} training clips; steps {start} -> {config.total_steps}",
         flush=True)
-  render = run.render_fn()
-  strip_batch = run.train_data.batch(0)
-  if is_main and start == 0:
-    summary.save_strip(os.path.join(workdir, "frames_start.png"),
-                       np.asarray(render(state, jnp.asarray(strip_batch["positions"][:4]),
-                                         jnp.asarray(strip_batch["num_frames"][:4]))))
+  if start == 0:
+    frames = run.strip_frames(state)
+    if is_main:
+      summary.save_strip(os.path.join(workdir, "frames_start.png"), frames)
   train_step = run.step_fn()
   last = {}
   t0, t_last, n_last = time.time(), time.time(), start
   stop_after = int(config.get("stop_after_step", -1))
   bar = summary.Progress(start, config.total_steps, enabled=is_main)
-  # One line per step: which data it read (a resumed run must continue the same order).
-  order_log = open(os.path.join(workdir, "data_order.jsonl"), "a") if is_main else None
+  # One line per step and process: which data it read (a resumed run must continue the same
+  # order; the processes' rows together make the global batch).
+  order_name = ("data_order.jsonl" if jax.process_count() == 1
+                else f"data_order.process{jax.process_index()}.jsonl")
+  order_log = open(os.path.join(workdir, order_name), "a")
+  rows = _row_runs(run.batch_rows)
   with _Stopper() as stopper, _closing(ckpt, writer):
     checked = _FiniteCheck()
     for step, batch in run.train_data.iterate(start, config.total_steps - start,
@@ -278,10 +337,10 @@ def train_and_evaluate(config, workdir: str,
       state, metrics = train_step(state, run.batch_to_device(batch), rng)
       done = step + 1
       checked.push(done, metrics)
-      if is_main:
-        order_log.write(json.dumps({"step": done, "digest": _digest(batch)}) + "\n")
-        order_log.flush()
-      if done % config.log_every == 0 or done == config.total_steps or stopper.requested:
+      order_log.write(json.dumps({"step": done, "digest": _digest(batch), "rows": rows}) + "\n")
+      order_log.flush()
+      stopping = stopper.stop_at(done)
+      if done % config.log_every == 0 or done == config.total_steps or stopping:
         last = _host_metrics(metrics)
         check_finite(done, last)
         now = time.time()
@@ -290,24 +349,28 @@ def train_and_evaluate(config, workdir: str,
         writer.scalars(done, last)
         bar.update(done, last)
       if (done % config.checkpoint.every_steps == 0 or done == config.total_steps
-          or stopper.requested or done == stop_after):
+          or stopping or done == stop_after):
         checked.flush()  # a non-finite state is never written
         ckpt.save(done, state, {"next_step": done, "seed": config.data.seed}, force=True)
-      if stopper.requested:
+      if stopping:
         ckpt.close()
         writer.close()
+        order_log.close()
         sys.exit(143)
       if stop_after > 0 and done >= stop_after:
         # Test knob: hold here with the checkpoint committed, as a job waiting to be killed.
         ckpt.wait()
-        _write_json(os.path.join(workdir, "stopped.json"), {"step": done})
+        if jax.process_count() > 1:
+          from jax.experimental import multihost_utils
+          multihost_utils.sync_global_devices("stop_after_step")
+        if is_main:
+          _write_json(os.path.join(workdir, "stopped.json"), {"step": done})
         print(f"[skel_llm] reached config.stop_after_step={stop_after}; waiting", flush=True)
         while True:
           time.sleep(1.0)
     checked.flush()
   bar.close()
-  if order_log is not None:
-    order_log.close()
+  order_log.close()
   ckpt.wait()
   train_time = time.time() - t0
   previous = os.path.join(workdir, "result.json")
@@ -317,18 +380,17 @@ def train_and_evaluate(config, workdir: str,
       earlier = json.load(f)
     last, train_time = earlier.get("train", last), earlier.get("train_seconds", train_time)
   result: dict[str, Any] = {"train": last, "train_seconds": train_time}
+  frames = run.strip_frames(state)
   if is_main:
-    summary.save_strip(os.path.join(workdir, "frames_end.png"),
-                       np.asarray(render(state, jnp.asarray(strip_batch["positions"][:4]),
-                                         jnp.asarray(strip_batch["num_frames"][:4]))))
+    summary.save_strip(os.path.join(workdir, "frames_end.png"), frames)
   if config.eval.num_clips > 0:
     ev = recognition.evaluate(run, state, write_to=workdir if is_main else None)
     result["eval"] = ev
     writer.scalars(config.total_steps, {"eval/accuracy": ev["accuracy"]})
     print(f"[skel_llm] held-out accuracy {100 * ev['accuracy']:.1f}% on {ev['num_clips']} clips "
           f"({ev['num_classes']} candidates; chance {100 * ev['chance']:.1f}%)", flush=True)
+  build.export(run, state, workdir)  # every process: it gathers sharded variables
   if is_main:
-    build.export(run, state, workdir)
     _write_json(os.path.join(workdir, "result.json"), result)
   writer.close()
   ckpt.close()

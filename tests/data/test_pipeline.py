@@ -27,10 +27,12 @@ def _cfg(task, **kw):
   return c
 
 
-def _pipe(enc, task, *, process_index=0, process_count=1, batch=4, training=True, **kw):
+def _pipe(enc, task, *, process_index=0, process_count=1, batch=4, training=True, rows=None,
+          **kw):
   return pipeline.make_pipeline(_cfg(task, **kw), "train" if training else "eval", encoder=enc,
                                 global_batch=batch, seed=3, training=training, num_frames=2,
-                                process_index=process_index, process_count=process_count)
+                                process_index=process_index, process_count=process_count,
+                                rows=rows)
 
 
 def _text(enc, b, r):
@@ -66,6 +68,19 @@ def test_host_slices_tile_the_global_batch(enc):
       np.testing.assert_array_equal(g[k], joined[k])
   with pytest.raises(ValueError, match="not divisible by the 3 hosts"):
     _pipe(enc, "mqa", batch=4, process_index=0, process_count=3)
+
+
+def test_explicit_rows_pick_those_slots_of_the_global_batch(enc):
+  # A host whose devices hold slots 1 and 3 (a mesh that interleaves hosts) reads just those.
+  whole, _ = _pipe(enc, "mqa", batch=4)
+  part, _ = _pipe(enc, "mqa", batch=4, rows=[1, 3])
+  for step in (0, 7):
+    g, b = whole.batch(step), part.batch(step)
+    for k in g:
+      np.testing.assert_array_equal(b[k], g[k][[1, 3]])
+  for bad in ([4], [1, 1], []):
+    with pytest.raises(ValueError, match="must be distinct slots of the global batch of 4"):
+      _pipe(enc, "mqa", batch=4, rows=bad)
 
 
 def test_positions_are_padded_not_cut(enc):
