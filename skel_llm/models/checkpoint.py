@@ -272,7 +272,7 @@ def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
           mismatched.append(f"{file.name}:{src_key} -> {path}: shape {x.shape}, expected {want}")
           continue
         sharding = shardings(path, targets[path]) if shardings is not None else None
-        filled[path] = jax.device_put(np.asarray(x, dtype=targets[path].dtype), sharding)
+        filled[path] = _place(np.asarray(x, dtype=targets[path].dtype), sharding)
   missing = sorted(set(targets) - set(filled))
   if unmapped or missing or mismatched:
     lines = [f"checkpoint {folder} ({layout} layout) does not match the model:"]
@@ -291,6 +291,14 @@ def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
     rest_state = jax.jit(lambda: nnx.state(InternVL(config, rngs=nnx.Rngs(rng_seed)),
                                            _not_checkpoint))()
   return nnx.merge(graphdef, ckpt_state, rest_state)
+
+
+def _place(x: np.ndarray, sharding) -> jax.Array:
+  """`x` on device; with a sharding, each process copies only the shards its devices hold
+  (no cross-host transfer or equality check: every host has read the same file)."""
+  if sharding is None:
+    return jax.device_put(x)
+  return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
 
 
 def _is_checkpoint_param(path, var) -> bool:
