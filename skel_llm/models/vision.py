@@ -203,6 +203,8 @@ class Projector(nnx.Module):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """float[N, T, 4D] -> float[N, T, E]."""
+    # Pinned before the norm: its FSDP-split scale would otherwise split the width.
+    x = part.constrain(x, part.RESIDUAL)
     h = part.constrain(self.act(self.linear_1(self.layer_norm(x))),
                        (part.BATCH, part.LENGTH, part.MLP))
     return part.constrain(self.linear_2(h), part.RESIDUAL)
