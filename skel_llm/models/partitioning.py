@@ -2,8 +2,8 @@
 
 Model code names the logical axes of its activations, e.g. the residual stream
 `('activation_batch', 'activation_length', 'activation_embed')`; whoever runs the model on a
-device mesh maps those names to mesh axes (`skel_llm.train.sharding.activation_sharding`,
-with the config's rules) for the time the model is traced. Outside such a context
+device mesh maps those names to mesh axes for the time the model is traced (the trainer:
+`skel_llm.train.sharding.with_activation_sharding`, with the config's rules). Outside such a context
 `constrain` returns its input unchanged, so the models run, and give the same numbers,
 without any mesh.
 
