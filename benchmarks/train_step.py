@@ -1,6 +1,8 @@
 """Train-step throughput: samples/s, compile time, peak memory, and the renderer's share.
 
     python benchmarks/train_step.py [--configs demo,mid] [--steps 5]
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 python benchmarks/train_step.py --hlo
+
 
 For each configuration it builds the real run (`skel_llm.train.trainer.Run`), compiles the
 jitted sharded step once, times `--steps` steps, reads the compiled step's memory analysis
@@ -8,6 +10,12 @@ jitted sharded step once, times `--steps` steps, reads the compiled step's memor
 the renderer alone (frame selection + DrAction forward and backward over the same batch,
 jitted) to give its share of the step. All numbers come from this run, side by side, on the
 machine it prints.
+
+`--hlo` only compiles: for each configuration and three meshes over all devices (pure data
+parallel, data x fsdp 2 x tensor 2, pure FSDP) it prints what the partitioned step
+communicates (count and bytes per device of each collective kind, read from the compiled
+HLO by `skel_llm.train.hlo_stats`) and XLA's temporary memory. On CPU, simulate devices with
+XLA_FLAGS as above.
 """
 
 from __future__ import annotations
@@ -100,14 +108,61 @@ def bench(name: str, steps: int) -> dict:
               xla_mib=xla_bytes / 2**20, peak_mib=peak / 2**20, render_share=render_s / step_s)
 
 
+def _meshes(n: int) -> list[dict[str, int]]:
+  meshes = [dict(data=n, fsdp=1, tensor=1)]
+  if n % 4 == 0 and n > 4:
+    meshes.append(dict(data=n // 4, fsdp=2, tensor=2))
+  if n > 1:
+    meshes.append(dict(data=1, fsdp=n, tensor=1))
+  return meshes
+
+
+def hlo_rows(name: str) -> list[dict]:
+  """Collective counts / bytes and temp memory of the compiled step on each mesh."""
+  from skel_llm.train import hlo_stats, trainer
+  rows = []
+  for mesh in _meshes(jax.device_count()):
+    c = _config(name)
+    c.mesh.update(mesh)
+    run = trainer.Run(c)
+    run.init_state()
+    key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype)
+    compiled = run.step_fn().lower(run.layout.abstract, run.abstract_batch(), key).compile()
+    stats = hlo_stats.collectives(compiled.as_text())
+    mem = compiled.memory_analysis()
+    rows.append(dict(config=name, mesh=mesh, stats=stats, total=hlo_stats.total_bytes(stats),
+                     temp=mem.temp_size_in_bytes if mem is not None else 0))
+  return rows
+
+
+def print_hlo(rows: list[dict]) -> None:
+  from skel_llm.train import hlo_stats
+  head = ("config", "mesh (data, fsdp, tensor)") + hlo_stats.KINDS + ("total MiB", "temp MiB")
+  print("| " + " | ".join(head) + " |")
+  print("|" + "---|" * len(head))
+  for r in rows:
+    m = r["mesh"]
+    cells = [f"{n} / {b / 2**10:.0f} KiB" if n else "-"
+             for n, b in (r["stats"].get(k, (0, 0)) for k in hlo_stats.KINDS)]
+    print(f"| {r['config']} | {m['data']}, {m['fsdp']}, {m['tensor']} | " + " | ".join(cells)
+          + f" | {r['total'] / 2**20:.2f} | {r['temp'] / 2**20:.0f} |")
+  print("collective cells: count / bytes per device of the ops' results in the partitioned "
+        "step (hlo_stats); temp: XLA's temporary buffers per device.")
+
+
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--configs", default="demo,mid")
   ap.add_argument("--steps", type=int, default=5)
+  ap.add_argument("--hlo", action="store_true",
+                  help="compile only; print each mesh's collectives and temp memory")
   args = ap.parse_args()
   dev = jax.devices()[0]
   print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"{jax.device_count()} x {dev.platform} ({dev.device_kind}), jax {jax.__version__}")
+  if args.hlo:
+    print_hlo([r for n in args.configs.split(",") for r in hlo_rows(n)])
+    return
   rows = [bench(n, args.steps) for n in args.configs.split(",")]
   head = ("config", "batch", "frames", "image", "tokens", "params", "compile s", "step s",
           "samples/s", "XLA MiB", "peak MiB", "renderer share")

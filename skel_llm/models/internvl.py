@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from skel_llm.models import layers, qwen2, vision
+from skel_llm.models import layers, partitioning as part, qwen2, vision
 from skel_llm.models.config import InternVLConfig
 
 
@@ -74,14 +74,20 @@ class InternVL(nnx.Module):
       if b != input_ids.shape[0]:
         raise ValueError(f"pixel_values float[B, F, 3, H, W] has B={b} but input_ids has "
                          f"{input_ids.shape[0]} rows")
-      feats = self.get_image_features(pixel_values.reshape(b * f, *pixel_values.shape[2:]))
-      feats = feats.reshape(b, -1, feats.shape[-1]).astype(x.dtype)  # [B, F*T, D]
+      pixel_values = part.constrain(pixel_values, (part.BATCH,) + (None,) * 4)
+      images = part.constrain(pixel_values.reshape(b * f, *pixel_values.shape[2:]),
+                              (part.BATCH,) + (None,) * 3)
+      feats = self.get_image_features(images)
+      # [B, F*T, D]: each row's visual tokens stay with its clip, so the merge is row-local.
+      feats = part.constrain(feats.reshape(b, -1, feats.shape[-1]).astype(x.dtype),
+                             part.RESIDUAL)
       counts = is_img.sum(axis=1)
       if _is_concrete(counts) and bool((counts != feats.shape[1]).any()):
         raise ValueError(f"input_ids: each row needs {feats.shape[1]} <IMG_CONTEXT> tokens "
                          f"({f} frames x {self.config.num_image_token}), got {counts.tolist()}")
       idx = jnp.clip(jnp.cumsum(is_img, axis=1) - 1, 0, feats.shape[1] - 1)
-      gathered = jnp.take_along_axis(feats, idx[..., None], axis=1)
+      gathered = part.constrain(jnp.take_along_axis(feats, idx[..., None], axis=1),
+                                part.RESIDUAL)
     elif pixel_values.ndim == 4:
       feats = self.get_image_features(pixel_values)
       flat = feats.reshape(-1, feats.shape[-1]).astype(x.dtype)  # [N*T, D]
@@ -94,16 +100,19 @@ class InternVL(nnx.Module):
     else:
       raise ValueError(f"pixel_values: expected float[N, 3, H, W] or float[B, F, 3, H, W], "
                        f"got shape {pixel_values.shape}")
-    return jnp.where(is_img[..., None], gathered, x)
+    return part.constrain(jnp.where(is_img[..., None], gathered, x), part.RESIDUAL)
 
   def logits(self, hidden: jax.Array) -> jax.Array:
     """float[B, L, D] -> float32[B, L, V] (tied or separate output projection)."""
     dt = self.config.compute_dtype
+    hidden = part.constrain(hidden.astype(dt), part.RESIDUAL)
     if self.lm_head is None:
-      w = self.language_model.embed_tokens[...].astype(dt)
-      return jnp.einsum("bld,vd->blv", hidden.astype(dt), w, preferred_element_type=jnp.float32)
-    w = self.lm_head[...].astype(dt)
-    return jnp.einsum("bld,dv->blv", hidden.astype(dt), w, preferred_element_type=jnp.float32)
+      w = part.constrain(self.language_model.embed_tokens[...], (part.VOCAB, None)).astype(dt)
+      logits = jnp.einsum("bld,vd->blv", hidden, w, preferred_element_type=jnp.float32)
+    else:
+      w = part.constrain(self.lm_head[...], (None, part.VOCAB)).astype(dt)
+      logits = jnp.einsum("bld,dv->blv", hidden, w, preferred_element_type=jnp.float32)
+    return part.constrain(logits, (part.BATCH, part.LENGTH, part.VOCAB))
 
   def hidden_states(self, input_ids: jax.Array, attention_mask: jax.Array | None = None,
                     pixel_values: jax.Array | None = None, positions: jax.Array | None = None

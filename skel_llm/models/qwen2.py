@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from skel_llm.models import layers
+from skel_llm.models import layers, partitioning as part
 from skel_llm.models.config import InternVLConfig, LoRAConfig, TextConfig
 
 Cache = list[dict[str, jax.Array]]
@@ -63,6 +63,9 @@ class Attention(nnx.Module):
     q = self.q_proj(x).reshape(b, n, t.num_heads, t.head_dim)
     k = self.k_proj(x).reshape(b, n, t.num_kv_heads, t.head_dim)
     v = self.v_proj(x).reshape(b, n, t.num_kv_heads, t.head_dim)
+    q = part.constrain(q, (part.BATCH, part.LENGTH, part.HEADS, None))
+    k = part.constrain(k, (part.BATCH, part.LENGTH, part.KV_HEADS, None))
+    v = part.constrain(v, (part.BATCH, part.LENGTH, part.KV_HEADS, None))
     q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
     if cache is not None:
       start = (0, cache_index, 0, 0)
@@ -71,7 +74,8 @@ class Attention(nnx.Module):
       cache = {"k": k_all, "v": v_all}
       k, v = k_all.astype(q.dtype), v_all.astype(q.dtype)
     out = layers.attention(q, k, v, mask, t.head_dim ** -0.5)
-    return self.o_proj(out.reshape(b, n, -1)), cache
+    out = part.constrain(out.reshape(b, n, -1), (part.BATCH, part.LENGTH, part.HEADS))
+    return part.constrain(self.o_proj(out), part.RESIDUAL), cache
 
 
 class MLP(nnx.Module):
@@ -91,7 +95,9 @@ class MLP(nnx.Module):
     self.act = layers.activation(t.hidden_act)
 
   def __call__(self, x):
-    return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+    h = part.constrain(self.act(self.gate_proj(x)) * self.up_proj(x),
+                       (part.BATCH, part.LENGTH, part.MLP))
+    return part.constrain(self.down_proj(h), part.RESIDUAL)
 
 
 class DecoderLayer(nnx.Module):
@@ -106,9 +112,10 @@ class DecoderLayer(nnx.Module):
     self.post_attention_layernorm = norm()
 
   def __call__(self, x, cos, sin, mask, cache=None, cache_index=None):
+    x = part.constrain(x, part.RESIDUAL)
     h, cache = self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, cache_index)
-    x = x + h
-    return x + self.mlp(self.post_attention_layernorm(x)), cache
+    x = part.constrain(x + h, part.RESIDUAL)
+    return part.constrain(x + self.mlp(self.post_attention_layernorm(x)), part.RESIDUAL), cache
 
 
 class TextModel(nnx.Module):
@@ -125,7 +132,11 @@ class TextModel(nnx.Module):
 
   def embed(self, input_ids: jax.Array) -> jax.Array:
     """int[B, L] -> float[B, L, D] (compute dtype)."""
-    return jnp.take(self.embed_tokens[...], input_ids, axis=0).astype(self.config.compute_dtype)
+    # The table's width is gathered first (FSDP splits it), so every token's row is looked up
+    # where its batch row lives instead of moving looked-up activations afterwards.
+    table = part.constrain(self.embed_tokens[...], (part.VOCAB, None))
+    x = jnp.take(table, input_ids, axis=0).astype(self.config.compute_dtype)
+    return part.constrain(x, part.RESIDUAL)
 
   def __call__(self, x: jax.Array, positions: jax.Array, mask: jax.Array,
                cache: Cache | None = None, cache_index: jax.Array | int | None = None
@@ -153,7 +164,7 @@ class TextModel(nnx.Module):
         x, _ = nnx.remat(lambda mod, *a: mod(*a))(layer, x, cos, sin, mask)
       else:
         x, _ = layer(x, cos, sin, mask)
-    return self.norm(x), new_cache
+    return part.constrain(self.norm(x), part.RESIDUAL), new_cache
 
 
 def init_cache(text: TextConfig, batch: int, size: int, dtype: jnp.dtype) -> Cache:

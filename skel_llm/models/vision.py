@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from skel_llm.models import layers
+from skel_llm.models import layers, partitioning as part
 from skel_llm.models.config import InternVLConfig
 
 
@@ -73,9 +73,11 @@ class VisionAttention(nnx.Module):
     q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
     if self.q_norm is not None:
       q, k = self.q_norm(q), self.k_norm(k)
-    split = lambda y: y.reshape(n, t, self.num_heads, self.head_dim)  # noqa: E731
+    heads = (part.BATCH, part.LENGTH, part.HEADS, None)
+    split = lambda y: part.constrain(y.reshape(n, t, self.num_heads, self.head_dim), heads)  # noqa: E731
     out = layers.attention(split(q), split(k), split(v), None, self.head_dim ** -0.5)
-    return self.projection_layer(out.reshape(n, t, -1))
+    out = part.constrain(out.reshape(n, t, -1), (part.BATCH, part.LENGTH, part.HEADS))
+    return part.constrain(self.projection_layer(out), part.RESIDUAL)
 
 
 class VisionMLP(nnx.Module):
@@ -89,7 +91,8 @@ class VisionMLP(nnx.Module):
     self.act = layers.activation(v.hidden_act)
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    return self.fc2(self.act(self.fc1(x)))
+    h = part.constrain(self.act(self.fc1(x)), (part.BATCH, part.LENGTH, part.MLP))
+    return part.constrain(self.fc2(h), part.RESIDUAL)
 
 
 class VisionLayer(nnx.Module):
@@ -111,8 +114,12 @@ class VisionLayer(nnx.Module):
     self.dtype = dt
 
   def __call__(self, x: jax.Array) -> jax.Array:
+    x = part.constrain(x, part.RESIDUAL)
     x = x + self.lambda_1[...].astype(self.dtype) * self.attention(self.layernorm_before(x))
-    return x + self.lambda_2[...].astype(self.dtype) * self.mlp(self.layernorm_after(x))
+    x = part.constrain(x, part.RESIDUAL)
+    return part.constrain(
+        x + self.lambda_2[...].astype(self.dtype) * self.mlp(self.layernorm_after(x)),
+        part.RESIDUAL)
 
 
 class VisionTower(nnx.Module):
@@ -156,10 +163,11 @@ class VisionTower(nnx.Module):
     # Patch vectors ordered (channel, row, column), matching a flattened torch Conv2d kernel.
     x = pixel_values.astype(self.config.compute_dtype).reshape(n, c, g, p, g, p)
     x = x.transpose(0, 2, 4, 1, 3, 5).reshape(n, g * g, c * p * p)
-    x = self.patch_embedding(x)
+    x = part.constrain(x, (part.BATCH, part.LENGTH, None))
+    x = part.constrain(self.patch_embedding(x), part.RESIDUAL)
     cls = jnp.broadcast_to(self.cls_token[...].astype(x.dtype), (n, 1, x.shape[-1]))
     x = jnp.concatenate([cls, x], axis=1)
-    return x + self.position_table(g).astype(x.dtype)
+    return part.constrain(x + self.position_table(g).astype(x.dtype), part.RESIDUAL)
 
   def __call__(self, pixel_values: jax.Array) -> jax.Array:
     x = self.embed(pixel_values)
@@ -168,7 +176,7 @@ class VisionTower(nnx.Module):
         x = nnx.remat(lambda mod, y: mod(y))(layer, x)
       else:
         x = layer(x)
-    return x if self.layernorm is None else self.layernorm(x)
+    return part.constrain(x if self.layernorm is None else self.layernorm(x), part.RESIDUAL)
 
 
 def pixel_shuffle(x: jax.Array, factor: int) -> jax.Array:
@@ -194,4 +202,9 @@ class Projector(nnx.Module):
     self.act = layers.activation(config.projector_hidden_act)
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    return self.linear_2(self.act(self.linear_1(self.layer_norm(x))))
+    """float[N, T, 4D] -> float[N, T, E]."""
+    # Pinned before the norm: its FSDP-split scale would otherwise split the width.
+    x = part.constrain(x, part.RESIDUAL)
+    h = part.constrain(self.act(self.linear_1(self.layer_norm(x))),
+                       (part.BATCH, part.LENGTH, part.MLP))
+    return part.constrain(self.linear_2(h), part.RESIDUAL)

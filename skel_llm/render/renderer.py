@@ -137,6 +137,40 @@ def _raster(weights, means, colour, alpha, *, image_size, fov_deg, dense, tile, 
   return jax.lax.map(lambda args: step(*args), (means, colour, alpha), batch_size=frames_per_step)
 
 
+def _clip_chunk(batch: int, num_frames: int, frames_per_step: int | None) -> int:
+  """c: frames of every clip rasterised per step (c divides n; B c <= frames_per_step if any)."""
+  if frames_per_step is None or batch * num_frames <= frames_per_step:
+    return num_frames
+  fits = [c for c in range(1, num_frames + 1)
+          if num_frames % c == 0 and batch * c <= frames_per_step]
+  return max(fits, default=1)
+
+
+def _raster_clips(weights, means, colour, alpha, *, image_size, fov_deg, dense, tile, capacity,
+                  eps, frames_per_step):
+  """Frames of float32[B, n, G, ...] Gaussians, B c frames per step, rematerialised.
+
+  Each step takes the same c frames of every clip (c: `_clip_chunk`), so the loop runs over
+  frames within a clip and the clip axis B stays a parallel axis of every step: when B is
+  split over devices (data parallelism) each device renders its own clips with no
+  communication. Looping over flattened B n frames instead would step through the
+  device-split axis and make XLA move frames between devices at every step. A step holds
+  B c frames, at least B (B / devices per device) even when `frames_per_step` is smaller.
+  """
+  b, n = alpha.shape[:2]
+  c = _clip_chunk(b, n, frames_per_step)
+  step = jax.checkpoint(lambda m, co, a: _frame(weights, m, co, a, image_size, fov_deg, dense,
+                                                 tile, capacity, eps))
+  per_clip = jax.vmap(jax.vmap(step))
+  if c == n:
+    return per_clip(means, colour, alpha)
+  # [B, n, ...] -> [n / c, B, c, ...]: the loop axis leads, B stays second.
+  xs = jax.tree.map(lambda a: a.reshape((b, n // c, c) + a.shape[2:]).swapaxes(0, 1),
+                    (means, colour, alpha))
+  out = jax.lax.map(lambda args: per_clip(*args), xs)
+  return jax.tree.map(lambda a: a.swapaxes(0, 1).reshape((b, n) + a.shape[3:]), out)
+
+
 def _check(weights, poses, vels):
   if poses.shape[-1] != 3 or vels.shape != poses.shape:
     raise ValueError(f"poses and vels must both be [..., n, P, J, 3], got {poses.shape}, "
@@ -198,9 +232,11 @@ def render_batch(params: Weights, poses: jax.Array, vels: jax.Array, *, image_si
                  frames_per_step: int | None = 12):
   """(frames float32[B, n, S, S, 3], overflow int32[B, n], pairs int32[B, n]) of B clips.
 
-  poses, vels: float32[B, n, P, J, 3]. The B * n frames are rasterised
-  `frames_per_step` at a time (default one 12-frame clip) with
-  rematerialisation, so forward+backward memory does not grow with B.
+  poses, vels: float32[B, n, P, J, 3]. The B * n frames are rasterised at most
+  `frames_per_step` at a time (default 12) and at least B at a time (the same frames of
+  every clip, see `_raster_clips`) with rematerialisation, so forward+backward memory does
+  not grow with B up to `frames_per_step` clips; with B split over devices, each device
+  rasterises only its own clips' frames.
   """
   weights = params
   if poses.ndim != 5:
@@ -209,8 +245,7 @@ def render_batch(params: Weights, poses: jax.Array, vels: jax.Array, *, image_si
   means, colour, alpha = jax.vmap(lambda p, v: gaussian_attributes(weights, p, v))(
       poses.astype(jnp.float32), vels.astype(jnp.float32))
   b, n, p, k = alpha.shape
-  flat = lambda a: a.reshape((b * n, p * k) + a.shape[4:])  # noqa: E731
-  out = _raster(weights, flat(means), flat(colour), flat(alpha), image_size=image_size,
-                fov_deg=fov_deg, dense=dense, tile=tile, capacity=capacity, eps=eps,
-                frames_per_step=frames_per_step)
-  return jax.tree.map(lambda a: a.reshape((b, n) + a.shape[1:]), out)
+  flat = lambda a: a.reshape((b, n, p * k) + a.shape[4:])  # noqa: E731
+  return _raster_clips(weights, flat(means), flat(colour), flat(alpha), image_size=image_size,
+                       fov_deg=fov_deg, dense=dense, tile=tile, capacity=capacity, eps=eps,
+                       frames_per_step=frames_per_step)

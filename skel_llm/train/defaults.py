@@ -12,7 +12,8 @@ from __future__ import annotations
 import ml_collections
 
 # Logical axis -> mesh axes (first match wins; see skel_llm.train.sharding). Weights are
-# FSDP-sharded on their model dimension and tensor-parallel on heads / MLP / vocabulary.
+# FSDP-sharded on their model dimension and tensor-parallel on heads / MLP / vocabulary;
+# activations are split over the batch and tensor-parallel like their weights.
 SHARDING_RULES = (
     ("vocab", "tensor"),
     ("embed", "fsdp"),
@@ -27,6 +28,17 @@ SHARDING_RULES = (
     ("projector_in", "fsdp"),
     ("projector_hidden", "tensor"),
     ("lora_rank", None),
+    # Activations (skel_llm.models.partitioning): the batch is split like the input batch;
+    # the residual stream stays whole on every device of a (data, fsdp) group, so FSDP
+    # gathers weights rather than moving activations; heads / MLP units / vocabulary follow
+    # their tensor-parallel weights.
+    ("activation_batch", ("data", "fsdp")),
+    ("activation_length", None),
+    ("activation_embed", None),
+    ("activation_heads", "tensor"),
+    ("activation_kv_heads", "tensor"),
+    ("activation_mlp", "tensor"),
+    ("activation_vocab", "tensor"),
 )
 
 # The embedded demo's classes and view/placement ranges. A from-scratch vision tower on 2 CPU

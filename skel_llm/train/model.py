@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from skel_llm.models import partitioning as part
 from skel_llm.render import frames as frames_lib
 
 
@@ -46,11 +47,18 @@ class SkeletonLLM(nnx.Module):
 
   def render(self, positions: jax.Array, lengths: jax.Array, rng: jax.Array | None
              ) -> jax.Array:
-    """float32[B, T, P, J, 3], int32[B] -> frames float32[B, n, S, S, 3] in [0, 1]."""
-    poses, vels, _ = frames_lib.select_frames_batch(positions.astype(jnp.float32), lengths,
-                                                    self.num_frames, rng=rng, stride=self.stride)
-    return self.renderer(poses, vels, image_size=self.image_size, fov_deg=self.fov_deg,
-                         dense=self.dense)
+    """float32[B, T, P, J, 3], int32[B] -> frames float32[B, n, S, S, 3] in [0, 1].
+
+    Selection and rendering are per clip: every array keeps the clip axis split like the
+    batch (`activation_batch`), so data parallelism needs no communication here.
+    """
+    clips = lambda x: part.constrain(x, (part.BATCH,) + (None,) * (x.ndim - 1))  # noqa: E731
+    poses, vels, _ = frames_lib.select_frames_batch(clips(positions.astype(jnp.float32)),
+                                                    lengths, self.num_frames, rng=rng,
+                                                    stride=self.stride)
+    frames = self.renderer(clips(poses), clips(vels), image_size=self.image_size,
+                           fov_deg=self.fov_deg, dense=self.dense)
+    return clips(frames)
 
   def pixel_values(self, frames: jax.Array) -> jax.Array:
     """float32[B, n, S, S, 3] -> float[B, n, 3, S, S] (the vision tower's layout)."""

@@ -10,6 +10,7 @@ dimension of the same array is skipped.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -19,6 +20,8 @@ import jax
 import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from skel_llm.models import partitioning
 
 MESH_AXES = ("data", "fsdp", "tensor")
 # Batch dimensions of every input array are split over both data-parallel axes.
@@ -199,3 +202,33 @@ def regex_filter(patterns: Sequence[str]):
     s = path_str(path)
     return any(c.fullmatch(s) for c in compiled)
   return keep
+
+
+def activation_resolver(rules: Iterable[tuple[str, Any]], mesh: Mesh) -> partitioning.Resolver:
+  """Maps the model's logical activation names (`skel_llm.models.partitioning`) with `rules`.
+
+  A name that no rule mentions leaves its dimension unconstrained (XLA chooses), so rules
+  written for parameters only add no activation constraints; on a one-device mesh nothing
+  is constrained.
+  """
+  rules = list(rules)
+  known = {logical for logical, _ in rules}
+
+  def resolve(names, shape):
+    if mesh.size == 1 or not known.intersection(names):
+      return None
+    spec = logical_to_spec(names, shape, rules, mesh, where=f"activation {names}")
+    return NamedSharding(mesh, P(*(s if n is None or n in known else P.UNCONSTRAINED
+                                   for n, s in zip(names, spec))))
+  return resolve
+
+
+def with_activation_sharding(fn, rules: Iterable[tuple[str, Any]], mesh: Mesh):
+  """`fn` whose tracing pins the model's activations by `rules` on `mesh` (see above)."""
+  resolver = activation_resolver(rules, mesh)
+
+  @functools.wraps(fn)
+  def traced(*args, **kwargs):
+    with partitioning.rules_context(resolver):
+      return fn(*args, **kwargs)
+  return traced

@@ -167,6 +167,7 @@ class Run:
       raw = step_lib.make_train_step(self.layout.graphdef, self.rng_vars, self.tx,
                                      build.forward, self.schedule,
                                      dropout=bool(self.config.model.get("train_dropout", False)))
+      raw = shd.with_activation_sharding(raw, self.rules, self.mesh)
       if max_traces is not None:
         import chex
         raw = chex.assert_max_traces(raw, n=max_traces)
