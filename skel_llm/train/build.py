@@ -137,8 +137,9 @@ def load_init_from(run, state: dict, init_from: str) -> dict:
         new_vars, is_leaf=lambda x: x is None)[0] if v is None]
   else:
     new_vars, missing = checkpoint.restore_variables_from(init_from, abstract_vars)
-  print(f"[skel_llm] init_from {init_from}: {len(missing)} variables kept from fresh init "
-        f"(e.g. {', '.join(missing[:4])})", flush=True)
+  example = f" (e.g. {', '.join(missing[:4])})" if missing else ""
+  print(f"[skel_llm] init_from {init_from}: {len(missing)} variables kept from fresh "
+        f"init{example}", flush=True)
   return state_lib.replace_variables(state, run.layout, new_vars, run.tx)
 
 
