@@ -161,14 +161,13 @@ def _raster_clips(weights, means, colour, alpha, *, image_size, fov_deg, dense, 
   c = _clip_chunk(b, n, frames_per_step)
   step = jax.checkpoint(lambda m, co, a: _frame(weights, m, co, a, image_size, fov_deg, dense,
                                                  tile, capacity, eps))
-  per_clip = jax.vmap(jax.vmap(step))
-  if c == n:
-    return per_clip(means, colour, alpha)
-  # [B, n, ...] -> [n / c, B, c, ...]: the loop axis leads, B stays second.
-  xs = jax.tree.map(lambda a: a.reshape((b, n // c, c) + a.shape[2:]).swapaxes(0, 1),
-                    (means, colour, alpha))
-  out = jax.lax.map(lambda args: per_clip(*args), xs)
-  return jax.tree.map(lambda a: a.swapaxes(0, 1).reshape((b, n) + a.shape[3:]), out)
+  frames = jax.vmap(step)  # over B c frames, clip-major: the device split of B stays intact
+  # [B, n, ...] -> [n / c, B c, ...]: the loop axis leads, each step holds c frames per clip.
+  xs = jax.tree.map(lambda a: a.reshape((b, n // c, c) + a.shape[2:]).swapaxes(0, 1).reshape(
+      (n // c, b * c) + a.shape[2:]), (means, colour, alpha))
+  out = jax.lax.map(lambda args: frames(*args), xs)
+  return jax.tree.map(lambda a: a.reshape((n // c, b, c) + a.shape[2:]).swapaxes(0, 1).reshape(
+      (b, n) + a.shape[2:]), out)
 
 
 def _check(weights, poses, vels):
