@@ -7,9 +7,10 @@ model trained from scratch, so everything trains; 6 classes with little view/pla
 2 CPU cores):
   python -m skel_llm.main --config=configs/distill.py --workdir=/tmp/skel_llm/distill
 prints a progress bar (loss, answer-token accuracy, steps/s) and then
-  [skel_llm] held-out accuracy 83.3% on 48 clips (6 candidates; chance 16.7%)
+  [skel_llm] held-out accuracy 70.8% on 48 clips (6 candidates; chance 16.7%)
 where the accuracy is that of the generated `Label:` line on clips the model never saw
-(measured 2026-11-24 on the 2-core CPU machine).
+(measured 2026-12-01 on the 2-core CPU machine; 83.3% on 2026-11-24 before the renderer's
+frame loop changed its float summation order: expect 70-85%).
 Paper (InternVL3-8B, LoRA r 32 / alpha 64 / dropout 0.05, teacher rationales in a JSON file):
   python -m skel_llm.main --config=configs/distill.py:paper --workdir=/runs/distill \
       --config.init_from=/runs/disc_ft --config.data.rationale_file=/data/rationales.json
