@@ -21,7 +21,6 @@ XLA_FLAGS as above.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import pathlib
 import platform
@@ -38,10 +37,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _config(name: str):
-  spec = importlib.util.spec_from_file_location("distill_cfg", REPO / "configs" / "distill.py")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config(None)
+  from skel_llm.train import defaults
+  c = defaults.load_config(REPO / "configs" / "distill.py", None)
   c.data.prefetch = 0
   if name == "mid":
     # A mid-size model: 112^2 frames, patch 14 (64 patches -> 16 tokens), 12 frames,

@@ -1,6 +1,5 @@
 """Pins skel_llm/main.py and train/validate.py: bad configuration fails early, naming the fix."""
 
-import importlib.util
 import os
 import pathlib
 import subprocess
@@ -8,16 +7,13 @@ import sys
 
 import pytest
 
-from skel_llm.train import trainer
+from skel_llm.train import defaults, trainer
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _config(name="distill.py", arg="smoke"):
-  spec = importlib.util.spec_from_file_location("cfg_" + name[:-3], REPO / "configs" / name)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(arg)
+  return defaults.load_config(REPO / "configs" / name, arg)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -73,3 +69,8 @@ def test_command_line_rejects_an_unknown_key(tmp_path):
   assert out.returncode != 0
   assert "learning_rate" in out.stderr
   assert not (tmp_path / "checkpoints").exists()
+
+
+def test_load_config_names_a_missing_file():
+  with pytest.raises(FileNotFoundError, match="config file .*nope.py does not exist"):
+    defaults.load_config(REPO / "configs" / "nope.py")

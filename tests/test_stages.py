@@ -11,7 +11,6 @@ a re-run skips finished stages and resumes an unfinished one from its own checkp
 """
 
 import functools
-import importlib.util
 import os
 import pathlib
 import re
@@ -49,10 +48,7 @@ FLAGS = (
 
 
 def _config(stage):
-  spec = importlib.util.spec_from_file_location(f"cfg_{stage}", REPO / "configs" / f"{stage}.py")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config("smoke")
+  return defaults.load_config(REPO / "configs" / f"{stage}.py", "smoke")
 
 
 def _run_script(root, cache):

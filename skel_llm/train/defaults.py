@@ -9,6 +9,9 @@ parameters train (`trainable`, regex on parameter paths such as
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import ml_collections
 
 # Logical axis -> mesh axes (first match wins; see skel_llm.train.sharding). Weights are
@@ -53,6 +56,21 @@ RENDERER = r"renderer/.*"
 PROJECTOR = r"mllm/multi_modal_projector/.*"
 LORA = r"mllm/.*/lora_[ab]"
 EVERYTHING = r".*"
+
+
+def load_config(path: str | os.PathLike, arg: str | None = None) -> ml_collections.ConfigDict:
+  """`get_config(arg)` of a config file: what `--config=<path>:<arg>` gives `skel_llm.main`.
+
+  For tests, benchmarks and notebooks, e.g. `load_config("configs/distill.py", "smoke")`.
+  """
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"config file {path} does not exist")
+  name = "skel_llm_config_" + os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
 
 
 def base(arg: str | None) -> ml_collections.ConfigDict:

@@ -7,7 +7,6 @@ its `Label:` line and scores it against the truth: the model must generalise far
 chance. A second check runs the memorisation setting (`eval_seed_offset=0`, 8 training clips).
 """
 
-import importlib.util
 import json
 import pathlib
 
@@ -20,10 +19,7 @@ CLASSES = ("squat", "jump", "raise left arm", "bow")
 
 
 def _config(held_out: bool):
-  spec = importlib.util.spec_from_file_location("distill_cfg", REPO / "configs" / "distill.py")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config("smoke")
+  c = defaults.load_config(REPO / "configs" / "distill.py", "smoke")
   c.data.task = "mqa"
   c.data.eval_task = "mqa"
   c.data.classes = CLASSES

@@ -2,22 +2,18 @@
 onto another mesh (a run saved on a (2, 2, 2) mesh resumes on (8, 1, 1) or on one device).
 """
 
-import importlib.util
 import pathlib
 
 import jax
 import numpy as np
 
-from skel_llm.train import checkpoint, trainer
+from skel_llm.train import checkpoint, defaults, trainer
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _config(mesh):
-  spec = importlib.util.spec_from_file_location("warmup_cfg", REPO / "configs" / "warmup.py")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config("smoke")
+  c = defaults.load_config(REPO / "configs" / "warmup.py", "smoke")
   c.data.max_len = 320
   c.mesh.update(mesh)
   return c

@@ -7,7 +7,6 @@ single choice and the step's only randomness left is dropout. `lora_b` starts at
 adds nothing), so most checks run from a state with random `lora_b`.
 """
 
-import importlib.util
 import pathlib
 
 import jax
@@ -23,10 +22,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _config(train_dropout=True, lora_dropout=0.5):
-  spec = importlib.util.spec_from_file_location("refine_cfg", REPO / "configs" / "refine.py")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config("smoke")
+  c = defaults.load_config(REPO / "configs" / "refine.py", "smoke")
   c.trainable = (defaults.PROJECTOR, defaults.LORA)
   c.model.update(lora_rank=4, lora_dropout=lora_dropout, train_dropout=train_dropout)
   c.optim.warmup_fraction = 0.0  # the first step already moves the parameters

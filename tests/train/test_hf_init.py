@@ -8,7 +8,6 @@ must match transformers' on the run's own rendered frames and prompts; every var
 sharding of the run's layout; LoRA and the renderer keep their fresh initialisation.
 """
 
-import importlib.util
 import pathlib
 import shutil
 
@@ -24,10 +23,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _smoke_config():
-  spec = importlib.util.spec_from_file_location("distill_cfg", REPO / "configs" / "distill.py")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config("smoke")
+  c = defaults.load_config(REPO / "configs" / "distill.py", "smoke")
   c.data.task = "mqa"
   c.data.max_len = 320
   c.model.lora_rank = 4

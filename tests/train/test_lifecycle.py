@@ -4,7 +4,6 @@ exits 143; the exports at the end load in their consumers (DrAction's released f
 transformers) and reproduce the trained model.
 """
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -24,10 +23,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _config(name="distill.py"):
-  spec = importlib.util.spec_from_file_location("cfg_" + name[:-3], REPO / "configs" / name)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config("smoke")
+  c = defaults.load_config(REPO / "configs" / name, "smoke")
   c.data.task = "mqa"
   c.data.max_len = 320
   c.eval.num_clips = 0

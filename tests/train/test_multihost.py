@@ -10,7 +10,6 @@ processes) and resumed by a new pair ends bitwise equal to the straight 2-proces
 """
 
 import glob
-import importlib.util
 import json
 import os
 import pathlib
@@ -150,11 +149,8 @@ def _tensors(path) -> dict[str, np.ndarray]:
 
 def _expected_digests():
   """Digest of each step's rows [0, 4), [4, 8) and [0, 8), from the pipeline in this process."""
-  from skel_llm.train import build, trainer
-  spec = importlib.util.spec_from_file_location("distill_cfg", REPO / "configs" / "distill.py")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config("smoke")
+  from skel_llm.train import build, defaults, trainer
+  c = defaults.load_config(REPO / "configs" / "distill.py", "smoke")
   c.data.task = "mqa"
   enc = build.encoder(c, build.tokenizer(c))
   out = {}

@@ -5,7 +5,6 @@ communicates, read from the partitioned HLO by skel_llm/train/hlo_stats.py), and
 models stay mesh-free when no rules are active.
 """
 
-import importlib.util
 import itertools
 import pathlib
 
@@ -24,10 +23,7 @@ from skel_llm.train import defaults, hlo_stats, sharding, trainer
 
 def _config(mesh):
   path = pathlib.Path(__file__).resolve().parents[2] / "configs" / "warmup.py"
-  spec = importlib.util.spec_from_file_location("warmup_cfg", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config("smoke")  # everything trains: every gradient is reduced
+  c = defaults.load_config(path, "smoke")  # everything trains: every gradient is reduced
   c.data.max_len = 320
   c.mesh.update(mesh)
   return c

@@ -94,15 +94,10 @@ def test_sigkill_and_resume_equals_straight_run(tmp_path):
 
 
 def _init_from_previous_stage(previous, saved):
-  import importlib.util
-
   import jax
 
   from skel_llm.train import defaults, trainer
-  spec = importlib.util.spec_from_file_location("distill_cfg", REPO / "configs" / "distill.py")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config("smoke")
+  c = defaults.load_config(REPO / "configs" / "distill.py", "smoke")
   c.init_from = str(previous)
   c.model.lora_rank = 4
   c.trainable = (defaults.RENDERER, defaults.PROJECTOR, defaults.LORA)

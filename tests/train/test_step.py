@@ -16,13 +16,9 @@ STEPS = 3
 
 
 def _config():
-  import importlib.util
   import pathlib
   path = pathlib.Path(__file__).resolve().parents[2] / "configs" / "warmup.py"
-  spec = importlib.util.spec_from_file_location("warmup_cfg", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  c = mod.get_config("smoke")
+  c = defaults.load_config(path, "smoke")
   c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
   c.optim.lr = 1e-2  # large enough that three steps visibly move the renderer
   c.optim.warmup_fraction = 0.0
