@@ -201,12 +201,22 @@ def export(run, state: dict, workdir: str) -> None:
   if not (ex and (ex.get("renderer", False) or ex.get("merged_hf", False))):
     return
   from jax.experimental import multihost_utils
-  params, frozen = multihost_utils.process_allgather((state["params"], state["frozen"]),
-                                                     tiled=True)
+  whole = bool(ex.get("merged_hf", False))
+  # Only what is written is gathered: a renderer-only export leaves the LLM (gigabytes on a
+  # pod) on its devices and merges it as shapes alone.
+  pick = (lambda tree: tree) if whole else (
+      lambda tree: {k: v for k, v in tree.items() if k == "renderer"})
+  params, frozen = multihost_utils.process_allgather((pick(state["params"]),
+                                                      pick(state["frozen"])), tiled=True)
   if jax.process_index() != 0:
     return
   # Writable copies: the gathered arrays may be read-only views, and merge_lora folds in place.
   params, frozen = jax.tree.map(np.array, (params, frozen))
+  if not whole:
+    shapes = lambda tree: jax.tree.map(  # noqa: E731
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+    params = {**shapes(state["params"]), **params}
+    frozen = {**shapes(state["frozen"]), **frozen}
   model = nnx.merge(run.layout.graphdef, params, frozen, run.rng_vars)
   out_dir = os.path.join(workdir, "export")
   os.makedirs(out_dir, exist_ok=True)

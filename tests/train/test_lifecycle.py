@@ -109,6 +109,14 @@ def test_exports_reproduce_the_trained_renderer_and_lora_model(tmp_path):
     want = x.astype(ml_dtypes.bfloat16).astype(np.float32) if "params" in k else x
     np.testing.assert_array_equal(flat_r[k].astype(np.float32), want, err_msg=k)
 
+  # A renderer-only export (the LLM left on its devices, merged as shapes) writes the same file.
+  from skel_llm.train import build
+  run.config.export.merged_hf = False
+  build.export(run, state, str(tmp_path / "renderer_only"))
+  assert ((tmp_path / "renderer_only" / "export" / "draction.safetensors").read_bytes()
+          == (tmp_path / "export" / "draction.safetensors").read_bytes())
+  assert not (tmp_path / "renderer_only" / "export" / "internvl_merged").exists()
+
   # LLM: transformers, reading the merged export, gives the logits of the unmerged adapters.
   batch = run.train_data.batch(0)
   rows = slice(0, 2)
