@@ -21,6 +21,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from skel_llm.train import cli
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run folder (default /tmp/skel_llm/<config name>).")
@@ -51,12 +53,29 @@ def main(argv):
     workdir = os.path.join("/tmp/skel_llm", name)
   logging.set_verbosity(logging.WARNING)
   from skel_llm.train import trainer
+  existed = os.path.exists(workdir)
   try:
     trainer.train_and_evaluate(config, workdir)
   except (ValueError, FileNotFoundError, KeyError, trainer.NonFiniteError) as e:
+    if not existed:
+      _remove_if_empty(workdir)
     print(f"[skel_llm] error: {e}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    sys.exit(cli.EXIT_CODE)
+
+
+def _remove_if_empty(folder: str) -> None:
+  """Removes a workdir this run created when it holds no file (a start that failed validation)."""
+  if any(files for _, _, files in os.walk(folder)):
+    return
+  for root, _, _ in sorted(os.walk(folder), key=lambda w: -len(w[0])):
+    os.rmdir(root)
+
+
+def run():
+  """Console entry point (`skel-llm-train`, pyproject.toml) and `python -m skel_llm.main`."""
+  cli.exit_on_bad_config_args()  # one line naming the flag, instead of absl's traceback
+  app.run(main)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -15,6 +15,7 @@ import argparse
 import functools
 import itertools
 import json
+import os
 import pathlib
 
 TINY_TOKENIZER_DIR = pathlib.Path(__file__).resolve().parent / "assets" / "tiny_tokenizer"
@@ -51,6 +52,9 @@ def load_tokenizer(folder: str | pathlib.Path):
     present = sorted(p.name for p in folder.iterdir())
     raise FileNotFoundError(f"load_tokenizer: {folder} holds no tokenizer file; expected one of "
                             f"{', '.join(_TOKENIZER_FILES)}; found {present}")
+  # transformers' import warns "PyTorch was not found. Models won't be available" as advice;
+  # only its tokenizers are used here, which need no PyTorch, so the advice would mislead.
+  os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
   import transformers  # Heavy import, only when a tokenizer is actually loaded.
   return transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 
