@@ -6,6 +6,10 @@ needs the flag, what is wrong with it and the closest valid spelling. `check_con
 loads the config the way `config_flags` will (`defaults.load_config`) and walks every
 `--config.<key>` override through it. Values are left to absl, which already names the flag
 and the type it expected.
+
+A relative `--config=configs/<name>.py` that is not below the current folder is read from
+the repository's `configs/` (an editable install run from another folder), so the README's
+commands work from anywhere.
 """
 
 from __future__ import annotations
@@ -68,8 +72,10 @@ def _check_key(config: ml_collections.ConfigDict, flag: str, key: str) -> None:
     done.append(part)
 
 
-def _parse(argv: Sequence[str]) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
-  """(('--config=...', value) or None, [(flag as typed, dotted key), ...]) from the command line."""
+def _parse(argv: Sequence[str]
+           ) -> tuple[tuple[str, str, int] | None, list[tuple[str, str]]]:
+  """(('--config=...', value, index of the value's argument) or None,
+  [(flag as typed, dotted key), ...]) from the command line."""
   config, overrides = None, []
   args = list(argv)
   for i, a in enumerate(args):
@@ -79,7 +85,7 @@ def _parse(argv: Sequence[str]) -> tuple[tuple[str, str] | None, list[tuple[str,
     if name in ("--config", "-config"):
       if not eq:
         value = args[i + 1] if i + 1 < len(args) else ""
-      config = (a if eq else f"{a} {value}", value)
+      config = (a if eq else f"{a} {value}", value, i if eq else i + 1)
     elif name.startswith(("--config.", "-config.", "--noconfig.", "-noconfig.")):
       key = name.lstrip("-")
       key = key[len("noconfig."):] if key.startswith("noconfig.") else key[len("config."):]
@@ -87,27 +93,43 @@ def _parse(argv: Sequence[str]) -> tuple[tuple[str, str] | None, list[tuple[str,
   return config, overrides
 
 
-def check_config_args(argv: Sequence[str]) -> None:
-  """Raises ConfigArgError (one line naming the flag) for a bad `--config` or `--config.<key>`."""
+def _resolve(path: str) -> str:
+  if os.path.isfile(path) or os.path.isabs(path):
+    return path
+  in_repo = CONFIGS.parent / path
+  return str(in_repo) if in_repo.is_file() else path
+
+
+def check_config_args(argv: Sequence[str]) -> list[str]:
+  """`argv` with `--config` resolved (see the module docstring); raises ConfigArgError (one
+  line naming the flag) for a bad `--config` or `--config.<key>`."""
+  argv = list(argv)
   config_arg, overrides = _parse(argv[1:])
   if config_arg is None:
-    return  # absl / main say that --config is required
-  flag, value = config_arg
+    return argv  # absl / main say that --config is required
+  flag, value, index = config_arg
   path, arg = split_config_arg(value)
-  if not os.path.isfile(path):
+  resolved = _resolve(path)
+  if not os.path.isfile(resolved):
     raise ConfigArgError(_missing_file_message(flag, path))
+  if resolved != path:
+    new_value = resolved + ("" if arg is None else f":{arg}")
+    old = argv[index + 1]
+    argv[index + 1] = old[:len(old) - len(value)] + new_value
   try:
-    config = defaults.load_config(path, arg)
+    config = defaults.load_config(resolved, arg)
   except ValueError as e:  # e.g. an unknown preset after ':'
     raise ConfigArgError(f"{flag}: {e}") from None
   for typed, key in overrides:
     _check_key(config, typed, key)
+  return argv
 
 
-def exit_on_bad_config_args(argv: Sequence[str] | None = None) -> None:
-  """`check_config_args(sys.argv)`; on a mistake prints its one line and exits with EXIT_CODE."""
+def exit_on_bad_config_args(argv: Sequence[str] | None = None) -> list[str]:
+  """`check_config_args(argv or sys.argv)`; on a mistake prints its one line and exits with
+  EXIT_CODE."""
   try:
-    check_config_args(sys.argv if argv is None else argv)
+    return check_config_args(sys.argv if argv is None else argv)
   except ConfigArgError as e:
     print(f"[skel_llm] error: {e}", file=sys.stderr, flush=True)
     sys.exit(EXIT_CODE)
