@@ -52,7 +52,8 @@ def main(argv):
     name = os.path.splitext(os.path.basename(flags.FLAGS["config"].config_filename))[0]
     workdir = os.path.join("/tmp/skel_llm", name)
   logging.set_verbosity(logging.WARNING)
-  from skel_llm.train import trainer
+  from skel_llm.train import progress, trainer
+  progress.announce_start()
   existed = os.path.exists(workdir)
   try:
     trainer.train_and_evaluate(config, workdir)
