@@ -6,7 +6,10 @@ action names, prompt wording); it is saved in the standard `tokenizer.json` +
 `tokenizer_config.json` format, with the `internvl2_5` chat template, so
 `transformers.AutoTokenizer` reads it like a real checkpoint's. Regenerate it with
 
-    python -m skel_llm.models.tokenizer --class_names=../shared/data/draction_reference/ntu120_similar_actions.json
+    python -m skel_llm.models.tokenizer --class_names=ntu120_similar_actions.json
+
+where `ntu120_similar_actions.json` is the authors' list of confusable NTU-120 classes, from
+their release (github.com/wangzy01/SkeletonLLM), keyed by the 120 class names in order.
 """
 
 from __future__ import annotations
