@@ -1,8 +1,10 @@
-"""Entry point: `python -m skel_llm.main --config=configs/distill.py [--workdir=...]`.
+"""Entry point: `python -m skel_llm.main --config=configs/distill.py [--workdir=...]`
+(`skel-llm-train` after `pip install -e .`).
 
 Flags: `--config` (a `configs/*.py` file, `:preset` after it, `--config.key=value` overrides;
 an unknown key is an error), `--workdir` (checkpoints, TensorBoard, PNG strips, results; a
-run resumes from it), `--distributed` (call `jax.distributed.initialize()` first: multi-host
+run resumes from it; one this start created is removed again when the start fails on the
+configuration), `--distributed` (call `jax.distributed.initialize()` first: multi-host
 TPU pods and GPU clusters; see launch/).
 
 Several processes on one CPU machine work the same way (tests/train/test_multihost.py), e.g.

@@ -103,6 +103,7 @@ class Progress:
       job_start = _JOB_START
     self.estimate = Estimate(start, total, clock(), job_start)
     self._bar = None
+    self._drawn = -float("inf")
     self._metrics = ""
     self._lock = threading.Lock()
     self._stop = threading.Event()
@@ -122,7 +123,8 @@ class Progress:
       self._thread.start()
 
   def _redraw(self) -> None:
-    text = self.estimate.describe(self._clock()) + self._metrics
+    self._drawn = self._clock()
+    text = self.estimate.describe(self._drawn) + self._metrics
     # The text goes into the format itself: tqdm's postfix would open with ", ".
     self._bar.bar_format = _BAR + "[" + text.replace("{", "{{").replace("}", "}}") + "]"
     self._bar.refresh()
@@ -134,12 +136,14 @@ class Progress:
           self._redraw()
 
   def tick(self, step: int) -> None:
-    """After every train step (`step` = steps done)."""
+    """After every train step (`step` = steps done); redraws at most every 0.5 s."""
     with self._lock:
-      self.estimate.tick(step, self._clock())
+      now = self._clock()
+      self.estimate.tick(step, now)
       if self._bar is not None:
         self._bar.n = step
-        self._redraw()
+        if now - self._drawn >= 0.5 or step == self.estimate.total_steps:
+          self._redraw()
 
   def update(self, step: int, metrics: dict[str, float]) -> None:
     """At log steps: the loss, answer-token accuracy and steps/s since the last log step."""

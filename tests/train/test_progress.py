@@ -68,6 +68,21 @@ def test_bar_text_and_closing_line():
       "held-out evaluation (greedy generation) and the export")
 
 
+def test_ticks_redraw_at_most_twice_a_second():
+  clock, out = Clock(), io.StringIO()
+  bar = progress.Progress(0, 100, stream=out, clock=clock, heartbeat_s=0, job_start=100.0)
+  drawn = out.getvalue().count("\r")
+  for step in range(1, 11):  # ten fast steps within 0.4 s of the first draw
+    clock.t = 100.0 + 0.04 * step
+    bar.tick(step)
+  assert out.getvalue().count("\r") == drawn
+  clock.t = 100.6
+  bar.tick(11)
+  assert out.getvalue().count("\r") == drawn + 1 and "11/100" in out.getvalue()
+  assert bar.estimate.done == 11
+  bar.close()
+
+
 def test_disabled_bar_writes_nothing():
   out = io.StringIO()
   bar = progress.Progress(0, 3, enabled=False, stream=out, clock=Clock())
