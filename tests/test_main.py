@@ -96,6 +96,11 @@ def test_command_line_rejects_an_unknown_key(tmp_path):
      "demo (default), paper, smoke"),
     (["--config=configs/distill.py", "--config.mesh.data.x=2"],
      "[skel_llm] error: --config.mesh.data.x=2: config.mesh.data is a value, not a group"),
+    (["--config=configs/distill.py", "--config.batch_size=abc"],
+     "[skel_llm] error: flag --config.batch_size=abc: invalid literal for int() with base 10: "
+     "'abc'"),
+    (["--config=configs/distill.py", "--workdr=/tmp/x"],
+     "[skel_llm] error: Unknown command line flag 'workdr'. Did you mean: workdir ?"),
 ])
 def test_config_mistakes_give_one_line_and_exit_2(tmp_path, flags, line):
   workdir = tmp_path / "run"

@@ -133,3 +133,14 @@ def exit_on_bad_config_args(argv: Sequence[str] | None = None) -> list[str]:
   except ConfigArgError as e:
     print(f"[skel_llm] error: {e}", file=sys.stderr, flush=True)
     sys.exit(EXIT_CODE)
+
+
+def parse_flags(argv: Sequence[str]) -> list[str]:
+  """absl's flag parsing for `app.run(flags_parser=...)`, with a wrong value or an unknown
+  flag (`--config.batch_size=abc`, `--workdr=...`) as one line and EXIT_CODE, like the rest."""
+  from absl import flags
+  try:
+    return flags.FLAGS(list(argv))
+  except flags.Error as e:
+    print(f"[skel_llm] error: {e}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_CODE)
