@@ -9,7 +9,8 @@ after the first only:
     train  37%|███▋      | 148/400 [elapsed 1:21, compile 9.8 s, 0.44 s/step, ETA 1:51]
 
 The trainer's hook is three calls: `Progress(start, total)`, `tick(step)` after every step,
-`update(step, metrics)` at log steps (loss, answer-token accuracy), and `close()`.
+`update(step, metrics)` at log steps (loss, answer-token accuracy), and `close()` (which says
+what comes next when the last step is done, and nothing on an early stop).
 """
 
 from __future__ import annotations
@@ -167,6 +168,8 @@ class Progress:
       self._bar.close()
       self._bar = None
       e = self.estimate
+      if e.done < e.total_steps:
+        return  # stopped early (an error, SIGTERM): the caller says why
       print(f"[skel_llm] trained steps {e.start_step} -> {e.done} in "
             f"{format_seconds(self._clock() - e.begin)}"
             + (f" (compile {e.compile_s:.1f} s)" if e.compile_s is not None else "")

@@ -83,6 +83,15 @@ def test_ticks_redraw_at_most_twice_a_second():
   bar.close()
 
 
+def test_an_early_stop_prints_no_closing_line():
+  clock, out = Clock(), io.StringIO()
+  bar = progress.Progress(0, 10, stream=out, clock=clock, heartbeat_s=0)
+  clock.t = 105.0
+  bar.tick(3)
+  bar.close()  # e.g. a non-finite step at 3 of 10
+  assert "[skel_llm] trained" not in out.getvalue() and "3/10" in out.getvalue()
+
+
 def test_disabled_bar_writes_nothing():
   out = io.StringIO()
   bar = progress.Progress(0, 3, enabled=False, stream=out, clock=Clock())
