@@ -4,10 +4,12 @@ Two rules read a generated reply, reported side by side:
 - `authors_hit`: the authors' rule (greedy decoding, a hit when the lower-cased true name is a
   substring of the lower-cased reply; the paper's numbers use it). A reply naming several
   labels ("drink water or eat meal") counts as a hit for each of them.
-- `strict_prediction`: ours (`skel_llm.text.answers.match_label`): the one candidate the reply's
-  last `Label:` line names (exact, then the longest contained name), or None. A reply without
-  a `Label:` line is also counted apart (`unlabelled`), so a budget that cuts replies short is
-  visible instead of looking like a wrong answer.
+- `strict_prediction`: ours: the reply's last `Label:` line (the whole reply when it has none)
+  must BE one candidate name after normalisation (`skel_llm.text.answers.normalise`: case,
+  spaces, quotes, trailing punctuation); anything else, such as two names or a name with
+  extra words, predicts nothing. A reply without a `Label:` line is also counted apart
+  (`unlabelled`), so a budget that cuts replies short is visible instead of looking like a
+  wrong answer.
 
 `Summary` turns predictions into accuracy, per-class accuracy, the 1-person / 2-person
 breakdown and a confusion matrix (rows truth, columns prediction, plus "unparsed").
@@ -32,8 +34,14 @@ def authors_hit(reply: str, true_name: str) -> bool:
 
 
 def strict_prediction(reply: str, candidates: Sequence[str]) -> int | None:
-  """Index into `candidates` of the class the reply names, or None (`answers.match_label`)."""
-  return answers.match_label(reply, candidates)
+  """Index into `candidates` of the one class the reply's label is, or None."""
+  said = answers.parse_label(reply)
+  if said is None:
+    said = answers.normalise(reply.split("<|im_end|>")[0])
+  for i, name in enumerate(candidates):
+    if answers.normalise(name) == said:
+      return i
+  return None
 
 
 def has_label_line(reply: str) -> bool:

@@ -54,21 +54,19 @@ class YesNo:
     ctx, d, enc = self.ctx, self.data, self.ctx.encoder
     bsz = d.batch_size
     names = d.source.class_names
-    right = {True: 0, False: 0}
-    total = {True: 0, False: 0}
-    unparsed = 0
     records = []
     for s in range(d.num_steps):
       b = d.batch(s)
+      clips = ctx.predict.to_device({"positions": b["positions"],
+                                     "num_frames": b["num_frames"]}, bsz)
+      frames = ctx.predict.render(state, clips["positions"], clips["num_frames"])  # once
       for positive in (True, False):
         asked = [int(x) if positive else self.negative[int(x)] for x in b["label"]]
         enc_q = [enc.encode(d.question(names[a]), None) for a in asked]
-        local = {"positions": b["positions"], "num_frames": b["num_frames"],
-                 "input_ids": np.stack([e.input_ids for e in enc_q]),
+        local = {"input_ids": np.stack([e.input_ids for e in enc_q]),
                  "input_mask": np.stack([e.input_mask for e in enc_q]),
                  "asked": np.asarray(asked, np.int32), "label": b["label"], "index": b["index"]}
         dev = ctx.predict.to_device(local, bsz)
-        frames = ctx.predict.render(state, dev["positions"], dev["num_frames"])
         new = ctx.predict.generate(state, frames, dev["input_ids"], dev["input_mask"],
                                    max_new_tokens=int(self.ev.max_new_tokens),
                                    stop_id=enc.im_end_id, pad_id=enc.pad_id)
@@ -79,17 +77,29 @@ class YesNo:
           ids = new[r]
           stop = np.nonzero(ids == enc.im_end_id)[0]
           reply = enc.decode(ids[:stop[0]] if stop.size else ids)
-          said = answers.parse_yes_no(reply)
-          unparsed += int(said is None)
-          ok = said is positive
-          right[positive] += int(ok)
-          total[positive] += 1
+          ok = answers.parse_yes_no(reply) is positive
           records.append({"index": int(index[r]), "truth": names[int(label[r])],
                           "asked": names[int(asked_g[r])], "expected": "YES" if positive else
                           "NO", "reply": reply, "hit": bool(ok)})
-    pos = right[True] / max(total[True], 1)
-    neg = right[False] / max(total[False], 1)
-    scalars = {"positive": pos, "negative": neg, "balanced": (pos + neg) / 2,
-               "unparsed": unparsed / max(total[True] + total[False], 1),
-               "num_clips": float(total[True]), "chance": 0.5}
+    scalars = summarise(records)
     return scalars, {"records": sorted(records, key=lambda x: (x["index"], x["expected"]))}
+
+
+def summarise(records: list[dict]) -> dict[str, float]:
+  """Accuracy on positive and negative questions, their mean, and the unparsed fraction.
+
+  `records`: dicts with `expected` ('YES' or 'NO') and `reply` (the generated text).
+  """
+  right = {"YES": 0, "NO": 0}
+  total = {"YES": 0, "NO": 0}
+  unparsed = 0
+  for rec in records:
+    said = answers.parse_yes_no(rec["reply"])
+    unparsed += int(said is None)
+    total[rec["expected"]] += 1
+    right[rec["expected"]] += int(said is (rec["expected"] == "YES"))
+  pos = right["YES"] / max(total["YES"], 1)
+  neg = right["NO"] / max(total["NO"], 1)
+  return {"positive": pos, "negative": neg, "balanced": (pos + neg) / 2,
+          "unparsed": unparsed / max(len(records), 1), "num_clips": float(total["YES"]),
+          "chance": 0.5}
