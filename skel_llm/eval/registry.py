@@ -113,7 +113,7 @@ class Evaluators:
     evals = ctx.config.get("evals", {}) or {}
     for name, raw in evals.items():
       ev = with_defaults(name, raw)
-      if "num_clips" in ev and int(ev.num_clips) == 0:
+      if ev.type in options_lib.WITH_DATA_TYPES and int(ev.num_clips) == 0:
         continue
       if "batch_size" in ev and int(ev.batch_size) % dp:
         raise ValueError(f"config.evals.{name}.batch_size {ev.batch_size} is not divisible by "
