@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
-from skel_llm.skeleton import files
+from skel_llm.skeleton import bounds, files
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -62,21 +64,30 @@ def _read_frames(path: str, shape: tuple[int, ...]) -> np.ndarray:
     arr = np.load(path, allow_pickle=False)
   except ValueError as e:
     raise SkeletonFormatError(path, None, f"expected a plain .npy array ({e})") from None
-  except (OSError, EOFError) as e:
+  except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
     raise SkeletonFormatError(path, None, f"cannot read .npy ({e})") from None
+  if not isinstance(arr, np.ndarray):  # an .npz archive under an .npy name
+    raise SkeletonFormatError(path, None, "expected a .npy array, got an .npz archive")
   files.check_array(arr, shape, path, "array")
   if arr.shape[0] < 1:
     raise SkeletonFormatError(path, "array", "expected at least one frame")
   return arr
 
-def parse_humanml3d(path: str | os.PathLike, *, texts_dir: str | os.PathLike | None = None
-                    ) -> SkeletonRecord:
+
+def _at(idx: tuple[int, ...]) -> tuple[str, str]:
+  return "array", f"index {list(idx)}"
+
+
+def parse_humanml3d(path: str | os.PathLike, *, texts_dir: str | os.PathLike | None = None,
+                    max_abs: float = bounds.METRIC_MAX_ABS) -> SkeletonRecord:
   """positions float32[T, 1, 22, 3]; captions from `texts_dir` (default: ../texts if present).
 
   When no texts folder exists, `metadata['captions']` is None (not an empty list).
+  Every coordinate must lie within +-`max_abs` metres.
   """
   path = os.fspath(path)
   arr = _read_frames(path, (-1, NUM_JOINTS, 3))
+  arr = bounds.checked_float32(arr, max_abs, path=path, where=_at, what="coordinate (m)")
   return _with_captions(path, arr, texts_dir)
 
 
@@ -140,16 +151,21 @@ def recover_from_ric(features: np.ndarray, num_joints: int = NUM_JOINTS) -> np.n
   return np.concatenate([root[:, None], joints], axis=1)
 
 
-def parse_humanml3d_vecs(path: str | os.PathLike, *, texts_dir: str | os.PathLike | None = None
-                         ) -> SkeletonRecord:
+def parse_humanml3d_vecs(path: str | os.PathLike, *, texts_dir: str | os.PathLike | None = None,
+                         max_abs: float = bounds.FEATURE_MAX_ABS) -> SkeletonRecord:
   """A `new_joint_vecs/<id>.npy` float[T, 263] file as positions float32[T, 1, 22, 3].
 
   Captions as in `parse_humanml3d`; the features themselves are kept in
-  `metadata['features']`.
+  `metadata['features']` (float32). Every feature and every recovered
+  coordinate must lie within +-`max_abs` (metres, m/frame, rad/frame).
   """
   path = os.fspath(path)
   arr = _read_frames(path, (-1, NUM_FEATURES))
+  arr = bounds.checked_float32(arr, max_abs, path=path, where=_at, what="feature")
   positions = recover_from_ric(arr)
+  positions = bounds.checked_float32(
+      positions, max_abs, path=path, what="recovered coordinate (m)",
+      where=lambda idx: ("array", f"frame {idx[0]} joint {idx[1]} {bounds.axis_name(idx[2])}"))
   rec = _with_captions(path, positions, texts_dir)
   rec.metadata.update({"file_format": "humanml3d_vecs", "features": arr})
   return rec

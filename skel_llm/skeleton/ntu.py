@@ -35,7 +35,7 @@ from typing import Iterable
 
 import numpy as np
 
-from skel_llm.skeleton import fastfloat, files
+from skel_llm.skeleton import bounds, fastfloat, files
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -105,8 +105,13 @@ class _Lines:
                                 f"{tokens[0].decode()!r}") from None
 
 
-def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # noqa: C901
+def read_ntu_raw(path: str | os.PathLike, text: str | None = None, *,  # noqa: C901
+                 max_abs: float = bounds.METRIC_MAX_ABS) -> dict:
   """Strictly parses an NTU `.skeleton` file into per-body-occurrence arrays.
+
+  Joint x, y, z (camera metres) must lie within +-`max_abs` and the tracking
+  state must be 0, 1 or 2 (the other joint and body fields are not returned
+  in a record and only need to be finite numbers).
 
   Returns a dict with
     num_frames: int T;
@@ -114,7 +119,8 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # n
     body_id: list[str] of length N (Kinect tracking IDs, kept as text);
     body_info: float64[N, 9] the 9 numeric body header fields;
     joints: float64[N, 25, 12] all joint fields;
-    bodies_per_frame: int32[T].
+    bodies_per_frame: int32[T];
+    header_line: int32[N] 1-based line of each body occurrence's header.
   """
   path = os.fspath(path)
   raw = files.read_bytes(path) if text is None else text.encode("utf-8")
@@ -177,6 +183,18 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # n
       raw, spans, n * NUM_JOINTS, JOINT_FIELDS, path=path,
       rows=lambda: [src.text(joint_line(r)) for r in range(n * NUM_JOINTS)],
       line_of_row=lambda r: joint_line(r) + 1)
+
+  def joint_where(idx: tuple[int, ...]) -> tuple[int, str]:
+    row, field = idx[0], idx[1]
+    return joint_line(row) + 1, f"field {field + 1}"
+
+  bounds.check_abs(values[:, :3], max_abs, path=path, where=joint_where,
+                   what="joint coordinate (m)")
+  state = values[:, JOINT_FIELDS - 1:]
+  if not np.isin(state, (0.0, 1.0, 2.0)).all():
+    row = int(np.flatnonzero(~np.isin(state[:, 0], (0.0, 1.0, 2.0)))[0])
+    raise SkeletonFormatError(path, joint_line(row) + 1, f"field {JOINT_FIELDS}: expected a "
+                              f"tracking state 0, 1 or 2, got {state[row, 0]:.6g}")
   body_info = fastfloat.parse_blob(
       b"\n".join(headers), n, BODY_FIELDS - 1, path=path,
       rows=lambda: [h.decode() for h in headers], line_of_row=lambda r: header_lines[r],
@@ -188,6 +206,7 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # n
       "body_info": body_info,
       "joints": values.reshape(n, NUM_JOINTS, JOINT_FIELDS),
       "bodies_per_frame": np.asarray(bodies_per_frame, np.int32),
+      "header_line": np.asarray(header_lines, np.int32),
   }
 
 
@@ -283,7 +302,7 @@ def _select_first(raw: dict, max_bodies: int) -> tuple[list[list[int]], dict]:
 
 
 def parse_ntu(path: str | os.PathLike, *, bodies: str = "denoise", max_bodies: int = 2,
-              text: str | None = None) -> SkeletonRecord:
+              text: str | None = None, max_abs: float = bounds.METRIC_MAX_ABS) -> SkeletonRecord:
   """Reads an NTU RGB+D `.skeleton` file.
 
   Args:
@@ -292,6 +311,7 @@ def parse_ntu(path: str | os.PathLike, *, bodies: str = "denoise", max_bodies: i
       or 'first' (first `max_bodies` bodies of each frame).
     max_bodies: at most this many actors are kept ('denoise' always keeps <= 2).
     text: the file's content if already read (then `path` only names it).
+    max_abs: bound on |x|, |y|, |z| in metres (`skel_llm.skeleton.bounds`).
 
   Returns:
     A record with positions float32[T, P, 25, 3] in Kinect camera metres
@@ -301,7 +321,7 @@ def parse_ntu(path: str | os.PathLike, *, bodies: str = "denoise", max_bodies: i
     body_ids per actor, body_selection.
   """
   path = os.fspath(path)
-  raw = read_ntu_raw(path, text)
+  raw = read_ntu_raw(path, text, max_abs=max_abs)
   if bodies == "denoise":
     if max_bodies != 2:
       raise ValueError("bodies='denoise' selects at most 2 actors; use bodies='first' for others")
@@ -319,9 +339,15 @@ def parse_ntu(path: str | os.PathLike, *, bodies: str = "denoise", max_bodies: i
     occ = np.asarray(occ, np.int64)
     fr = raw["frame"][occ]
     if len(np.unique(fr)) != len(fr):
-      raise SkeletonFormatError(path, None, f"actor {s} holds two bodies in one frame; "
-                                "expected distinct body IDs within a frame")
-    positions[fr, s] = raw["joints"][occ, :, :3].astype(np.float32)
+      order = np.argsort(fr, kind="stable")
+      second = occ[order][1:][np.diff(fr[order]) == 0][0]
+      raise SkeletonFormatError(path, int(raw["header_line"][second]), f"actor {s} holds two "
+                                f"bodies in frame {fr[occ == second][0] + 1}; expected distinct "
+                                "body IDs within a frame")
+    positions[fr, s] = bounds.to_float32(
+        raw["joints"][occ, :, :3], path=path, what="joint coordinate",
+        where=lambda idx, occ=occ: (int(raw["header_line"][occ[idx[0]]]) + 2 + idx[1],
+                                    f"field {idx[2] + 1}"))
     valid[fr, s] = 1.0
     tracking[fr, s] = raw["joints"][occ, :, 11].astype(np.int8)
   empty = int((raw["bodies_per_frame"] == 0).sum())

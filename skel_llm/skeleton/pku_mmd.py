@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from skel_llm.skeleton import fastfloat, files
+from skel_llm.skeleton import bounds, fastfloat, files
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -41,6 +41,8 @@ def read_labels(label_path: str | os.PathLike, num_frames: int | None = None,
     try:
       action, start, end = int(parts[0]), int(parts[1]), int(parts[2])
       conf = float(parts[3])
+      if not np.isfinite(conf):
+        raise ValueError(conf)
     except ValueError:
       raise SkeletonFormatError(label_path, k, f"expected integers label,start,end and a numeric "
                                 f"confidence, got {line.strip()!r}") from None
@@ -58,11 +60,12 @@ def read_labels(label_path: str | os.PathLike, num_frames: int | None = None,
 
 
 def parse_pku_mmd(path: str | os.PathLike, label_path: str | os.PathLike | None = None,
-                  text: str | None = None) -> SkeletonRecord:
+                  text: str | None = None, *, max_abs: float = bounds.METRIC_MAX_ABS
+                  ) -> SkeletonRecord:
   """The whole PKU-MMD sequence: positions float32[T, 2, 25, 3], valid per present body.
 
   With `label_path`, its segments are checked against T and stored in
-  `metadata['segments']`.
+  `metadata['segments']`. Every coordinate must lie within +-`max_abs` metres.
   """
   path = os.fspath(path)
   if text is None:
@@ -74,7 +77,12 @@ def parse_pku_mmd(path: str | os.PathLike, label_path: str | os.PathLike | None 
     raise SkeletonFormatError(path, 1, f"empty file: expected lines of {VALUES_PER_LINE} numbers")
   values = fastfloat.parse_rows(lines, VALUES_PER_LINE, path=path, line_of_row=lambda r: r + 1)
   t = len(lines)
-  positions = values.reshape(t, 2, 25, 3).astype(np.float32)
+
+  def where(idx: tuple[int, ...]) -> tuple[int, str]:
+    return idx[0] + 1, f"field {idx[1] + 1}"
+
+  positions = bounds.checked_float32(values, max_abs, path=path, where=where,
+                                     what="coordinate (m)").reshape(t, 2, 25, 3)
   present = np.any(positions != 0, axis=(2, 3))  # [T, 2]
   valid = np.broadcast_to(present[:, :, None], (t, 2, 25)).astype(np.float32)
   meta = {"file_format": "pku_mmd", "name": files.basename_stem(path),
@@ -86,10 +94,10 @@ def parse_pku_mmd(path: str | os.PathLike, label_path: str | os.PathLike | None 
                         source=path)
 
 
-def parse_pku_mmd_segments(path: str | os.PathLike,
-                           label_path: str | os.PathLike) -> list[SkeletonRecord]:
+def parse_pku_mmd_segments(path: str | os.PathLike, label_path: str | os.PathLike, *,
+                           max_abs: float = bounds.METRIC_MAX_ABS) -> list[SkeletonRecord]:
   """One record per labelled segment of a PKU-MMD sequence (frames `[start, end)`)."""
-  whole = parse_pku_mmd(path, label_path)
+  whole = parse_pku_mmd(path, label_path, max_abs=max_abs)
   out = []
   for seg in whole.metadata["segments"]:
     s, e = seg["start"], seg["end"]

@@ -134,8 +134,8 @@ def _mutate(doc, fn):
     ("short_pose", _mutate(_kinetics(), lambda d: d["data"][1]["skeleton"][0].update(
         pose=[0.5] * 34)), "$.data[1].skeleton[0].pose", "expected shape (36,), got (34,)"),
     ("non_numeric_score", _mutate(_kinetics(), lambda d: d["data"][2]["skeleton"][0]["score"]
-                                  .__setitem__(4, "high")), "$.data[2].skeleton[0].score",
-     "numeric array"),
+                                  .__setitem__(4, "high")), "$.data[2].skeleton[0].score[4]",
+     "expected a number"),
     ("missing_key", _mutate(_kinetics(), lambda d: d["data"][0].pop("skeleton")), "$.data[0]",
      "expected key 'skeleton'"),
     ("duplicate_frame", _mutate(_kinetics(), lambda d: d["data"][2].update(frame_index=2)),
@@ -155,7 +155,7 @@ def test_json_nan_truncation_and_layout(tmp_path):
   text = json.dumps(doc).replace("0.9", "NaN", 1)
   p = tmp_path / "nan.json"
   p.write_text(text)
-  _raises(p, "finite JSON numbers", "NaN")
+  _raises(p, "$.data[0].skeleton[0].score[0]", "finite JSON number", "NaN")
   t = tmp_path / "truncated.json"
   t.write_text(json.dumps(doc, indent=1)[:200])
   _raises(t, "line", "expected valid JSON")
