@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import tokenize
+import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -45,8 +48,9 @@ def read_json(path: str) -> Any:
   except json.JSONDecodeError as e:
     raise SkeletonFormatError(path, e.lineno, f"expected valid JSON: {e.msg} "
                               f"(column {e.colno})") from None
-  except UnicodeDecodeError:
-    raise SkeletonFormatError(path, None, "expected UTF-8 JSON text") from None
+  except UnicodeDecodeError as e:
+    line = e.object[:e.start].count(b"\n") + 1
+    raise SkeletonFormatError(path, line, "expected UTF-8 JSON text") from None
   except RecursionError:
     raise SkeletonFormatError(path, None, "expected JSON nested less than ~1000 levels") from None
   if constants:
@@ -145,6 +149,53 @@ def check_array(arr: np.ndarray, shape: tuple[int, ...], path: str, what: str) -
     idx = tuple(int(i) for i in np.argwhere(bad)[0])
     raise SkeletonFormatError(path, what, f"expected finite numbers, got {arr[idx]} at {idx}")
   return arr
+
+
+# What numpy raises on a damaged .npy / .npz: header syntax (ast / tokenize), zip container,
+# zlib stream, short payload, unknown dtype.
+NPY_ERRORS = (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, KeyError,
+              TypeError, NotImplementedError, MemoryError, OverflowError, zipfile.BadZipFile,
+              zlib.error)
+
+
+def npy_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
+  """(shape, dtype) of a .npy file whose payload is exactly what its header promises.
+
+  Checked before anything is loaded, so a damaged header can neither allocate a huge
+  array nor read a short or padded payload.
+  """
+  try:
+    with open(path, "rb") as f:
+      version = np.lib.format.read_magic(f)
+      if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+      elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+      else:
+        raise ValueError(f"unsupported .npy version {version}")
+      offset = f.tell()
+  except NPY_ERRORS as e:
+    raise SkeletonFormatError(path, "header", f"expected a .npy header ({type(e).__name__}: "
+                              f"{e})") from None
+  if dtype.hasobject:
+    raise SkeletonFormatError(path, "header", "pickled .npy (object array): expected a plain "
+                              "numeric array")
+  expected = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+  size = os.path.getsize(path)
+  if size != expected:
+    raise SkeletonFormatError(path, "payload", f"header {dtype.str}{list(shape)} promises "
+                              f"{expected - offset} payload bytes, the file holds {size - offset}")
+  return tuple(shape), dtype
+
+
+def load_npy(path: str) -> np.ndarray:
+  """A plain (non-pickle) .npy array, its header checked first (`npy_header`)."""
+  npy_header(path)
+  try:
+    return np.load(path, allow_pickle=False)
+  except NPY_ERRORS as e:
+    raise SkeletonFormatError(path, None, f"expected a plain .npy array ({type(e).__name__}: "
+                              f"{e})") from None
 
 
 def basename_stem(path: str) -> str:

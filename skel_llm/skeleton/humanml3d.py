@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
-import zlib
 
 import numpy as np
 
@@ -60,14 +58,7 @@ def read_captions(path: str | os.PathLike) -> list[dict]:
 
 def _read_frames(path: str, shape: tuple[int, ...]) -> np.ndarray:
   """A plain (non-pickle) .npy array of `shape` (-1 = any) with at least one frame."""
-  try:
-    arr = np.load(path, allow_pickle=False)
-  except ValueError as e:
-    raise SkeletonFormatError(path, None, f"expected a plain .npy array ({e})") from None
-  except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
-    raise SkeletonFormatError(path, None, f"cannot read .npy ({e})") from None
-  if not isinstance(arr, np.ndarray):  # an .npz archive under an .npy name
-    raise SkeletonFormatError(path, None, "expected a .npy array, got an .npz archive")
+  arr = files.load_npy(path)
   files.check_array(arr, shape, path, "array")
   if arr.shape[0] < 1:
     raise SkeletonFormatError(path, "array", "expected at least one frame")

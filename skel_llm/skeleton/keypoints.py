@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import zipfile
-import zlib
 
 import numpy as np
 
@@ -124,11 +122,6 @@ def parse_coco_images(path: str | os.PathLike, *, doc=None,
 _H36M_NAME = re.compile(r"S(\d+)_([A-Za-z]+(?:_\d)?)\.(\d+)_(\d+)")
 
 
-# np.load's failures on a damaged .npy / .npz (zip container, zlib stream, header, payload).
-_NPY_ERRORS = (ValueError, OSError, EOFError, KeyError, NotImplementedError, zipfile.BadZipFile,
-               zlib.error)
-
-
 def parse_h36m(path: str | os.PathLike, *, max_abs: float = bounds.METRIC_MAX_ABS,  # noqa: C901
                image_size: tuple[float, float] = bounds.H36M_IMAGE_SIZE,
                image_margin: float = bounds.IMAGE_MARGIN) -> SkeletonRecord:
@@ -153,8 +146,9 @@ def parse_h36m(path: str | os.PathLike, *, max_abs: float = bounds.METRIC_MAX_AB
     try:
       with np.load(path, allow_pickle=False) as z:
         data = {k: z[k] for k in z.files}
-    except _NPY_ERRORS as e:
-      raise SkeletonFormatError(path, None, f"expected an .npz of plain arrays ({e})") from None
+    except files.NPY_ERRORS as e:
+      raise SkeletonFormatError(path, None, f"expected an .npz of plain arrays "
+                                f"({type(e).__name__}: {e})") from None
     if "S" not in data:
       raise SkeletonFormatError(path, None, f"expected key 'S' [N, 17, 4] (3D joints + "
                                 f"confidence), found keys {sorted(data)}")
@@ -196,10 +190,7 @@ def parse_h36m(path: str | os.PathLike, *, max_abs: float = bounds.METRIC_MAX_AB
     valid = s[:, None, :, 3].astype(np.float32)
     return SkeletonRecord(positions=positions, valid=valid, format="h36m17", fps=50.0,
                           metadata=meta, source=path)
-  try:
-    arr = np.load(path, allow_pickle=False)
-  except _NPY_ERRORS as e:
-    raise SkeletonFormatError(path, None, f"expected a plain .npy array ({e})") from None
+  arr = files.load_npy(path)
   if not isinstance(arr, np.ndarray) or arr.ndim != 3 or arr.shape[1:] not in (
       (NUM_JOINTS, 2), (NUM_JOINTS, 3)):
     got = arr.shape if isinstance(arr, np.ndarray) else type(arr).__name__
