@@ -144,7 +144,8 @@ def parse_h36m(path: str | os.PathLike, *, max_abs: float = bounds.METRIC_MAX_AB
 
   if path.lower().endswith(".npz"):
     try:
-      with np.load(path, allow_pickle=False) as z:
+      # np.load(path) leaves its file open when the zip directory is damaged: open it here.
+      with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
         data = {k: z[k] for k in z.files}
     except files.NPY_ERRORS as e:
       raise SkeletonFormatError(path, None, f"expected an .npz of plain arrays "
