@@ -23,8 +23,12 @@ VALUES_PER_LINE = 150
 
 
 def read_labels(label_path: str | os.PathLike, num_frames: int | None = None,
-                num_classes: int = NUM_CLASSES) -> list[dict]:
-  """Segments of a PKU-MMD label file: dicts label (0-based), action (1-based), start, end, confidence."""
+                num_classes: int = NUM_CLASSES, skeleton_path: str | os.PathLike | None = None
+                ) -> list[dict]:
+  """Segments of a PKU-MMD label file: dicts label (0-based), action (1-based), start, end, confidence.
+
+  With `num_frames` (the frames of `skeleton_path`), segments must end within them.
+  """
   label_path = os.fspath(label_path)
   text = files.read_text(label_path)
   if not text.strip():
@@ -52,8 +56,9 @@ def read_labels(label_path: str | os.PathLike, num_frames: int | None = None,
       raise SkeletonFormatError(label_path, k, f"expected 0 <= start < end, got start={start} "
                                 f"end={end}")
     if num_frames is not None and end > num_frames:
-      raise SkeletonFormatError(label_path, k, f"segment end {end} is past the skeleton file's "
-                                f"{num_frames} frames")
+      of = "the skeleton file" if skeleton_path is None else os.fspath(skeleton_path)
+      raise SkeletonFormatError(label_path, k, f"segment end {end} is past the {num_frames} "
+                                f"frames of {of}")
     out.append({"action": action, "label": action - 1, "start": start, "end": end,
                 "confidence": conf, "line": k})
   return out
@@ -88,7 +93,7 @@ def parse_pku_mmd(path: str | os.PathLike, label_path: str | os.PathLike | None 
   meta = {"file_format": "pku_mmd", "name": files.basename_stem(path),
           "bodies_present": present.sum(axis=0).astype(np.int64)}
   if label_path is not None:
-    meta["segments"] = read_labels(label_path, t)
+    meta["segments"] = read_labels(label_path, t, skeleton_path=path)
     meta["label_file"] = os.fspath(label_path)
   return SkeletonRecord(positions=positions, valid=valid, format="ntu25", fps=FPS, metadata=meta,
                         source=path)

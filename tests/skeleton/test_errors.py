@@ -100,7 +100,7 @@ def test_pku_malformed(tmp_path, case, lines, where, words):
 
 
 @pytest.mark.parametrize("case,labels,where,words", [
-    ("end_past_file", "3,0,4,1\n5,2,9,1\n", "line 2", "past the skeleton file's 5 frames"),
+    ("end_past_file", "3,0,4,1\n5,2,9,1\n", "line 2", "past the 5 frames of"),
     ("start_after_end", "3,4,2,1\n", "line 1", "0 <= start < end"),
     ("label_out_of_range", "3,0,2,1\n52,2,3,1\n", "line 2", "label in 1..51"),
     ("field_count", "3,0,2\n", "line 1", "4 comma-separated fields"),
