@@ -10,6 +10,8 @@ parser argument for unusual data:
 | format | values | default bound | argument |
 |---|---|---|---|
 | NTU, PKU-MMD, NW-UCLA, HumanML3D, H36M `.npz` | camera / world coordinates (m) | abs <= 100 m | `max_abs` |
+| NTU fields not kept in a record | depthX/Y, colorX/Y pixels | one image size beyond the 512 x 424 depth / 1920 x 1080 colour image | `image_margin` |
+| NTU fields not kept in a record | orientation quaternion; body header | abs <= 1.001; Kinect SDK enum ranges (`ntu.BODY_LIMITS`) | - |
 | HumanML3D `new_joint_vecs` | the 263 features (m, m/frame, rad/frame, 6D, 0/1) | abs <= 100 | `max_abs` |
 | BVH | OFFSETs, position channels, FK positions (file units) | abs <= 1e4 (100 m in cm) | `max_abs` |
 | BVH | rotation channels (degrees) | abs <= 36000 (100 turns) | `max_angle` |

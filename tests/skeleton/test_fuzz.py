@@ -7,11 +7,11 @@ values of another type, deleted keys and duplicated items; .npy files get trunca
 and payloads, damaged bytes, edited dtype / shape / order, and replaced values; .npz archives
 get container damage and changed or dropped members.
 
-`outcome()` states the invariant: a SkeletonFormatError naming the file (and its line or
-JSON path where the format has them), or a record with finite float32 arrays of the
-documented shapes and `valid` in [0, 1]; anything else, or a case over
-CASE_TIME_LIMIT_S, fails. The per-parser counts (cases, errors, valid files by mutation
-kind) are printed at the end of the pytest run.
+The mutations and the invariant live in tests/skeleton/mutations.py (`outcome()`): a
+SkeletonFormatError naming the file (and its line or JSON path where the format has them),
+or a record with finite float32 arrays of the documented shapes and `valid` in [0, 1];
+anything else, or a case over CASE_TIME_LIMIT_S, fails. The per-parser counts (cases,
+errors, valid files by mutation kind) are printed at the end of the pytest run.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ SAMPLES = (
     # the synthetic generator written in the NW-UCLA JSON layout.
     + [("nw_ucla", "nw_ucla", "<synthetic>/a01_s01_e00_v01.json", "json", 20, True)]
 )
-# Examples per sample file: ~1300 cases in all, well under a minute on one idle core.
+# Examples per sample file: 1360 cases in all, 25-40 s on the shared 2-core development machine.
 MAX_EXAMPLES = {"text": 60, "json": 60, "npy": 70, "npz": 70}
 
 _CACHE: dict[str, dict] = {}
@@ -124,30 +124,35 @@ def test_mutated_real_files_raise_format_errors_or_load_valid_records(
   (and the line or JSON path, for text and JSON formats) or loads a record with finite float32
   positions [T, P, J, 3], valid in [0, 1]; no other exception, no case over the time limit.
 
+  Each case goes through one of three entry points: `load(format=...)`, `load()` (format
+  recognised from the name and content) or `load_all(format=...)` (PKU-MMD with a label file:
+  its segments).
+
   Mutations a format cannot detect (they leave a well-formed file; counted as 'valid' in the
-  table printed at the end of the run, by mutation kind):
-  - NTU: a digit changed inside a number, or a number replaced by '-0' / '1e-300' (any
-    value within bounds is legal), a swap of two joint lines of the same body (same field
-    count), a truncation or corruption inside a trailing blank area.
-  - PKU-MMD: one frame per line with no frame count, so a deleted, duplicated or swapped
-    frame line, an inserted line of 150 numbers, and a truncation at a line end are all
-    well-formed sequences.
-  - BVH: motion rows are self-describing only through 'Frames:', so a swapped motion row or a
-    changed digit loads; so does any change inside the hierarchy that keeps it a tree
-    (e.g. a changed OFFSET digit).
-  - Kinetics / COCO / NW-UCLA JSON: a changed number within bounds, a deleted person, image or
-    annotation, a deleted optional key (label, label_index, file_name, width/height, id), a
-    duplicated person or annotation, whitespace changes.
-  - .npy / .npz: a byte changed inside the payload that gives another in-bound value,
-    fortran_order flipped (a transposed but well-shaped array), a dtype change to another
-    numeric type of the same item size, a dropped optional .npz member (part, center, scale,
-    imgname).
+  tally printed at the end of the run, by mutation kind):
+  - any number changed into another in-bound number: a changed digit (corrupt_byte), '-0',
+    '1e-300', a swapped .npy payload byte; every format.
+  - NTU: two swapped joint lines (or any two lines with the same field count), the final empty
+    line deleted, a number replaced inside the body ID (a text field).
+  - PKU-MMD: one frame per line and no frame count, so deleted, duplicated and swapped frame
+    lines and a truncation at a line end are all well-formed sequences.
+  - BVH: swapped motion rows; a blank line inserted; a digit in a joint name.
+  - Kinetics / COCO / NW-UCLA JSON: a deleted or duplicated person, image or annotation, a
+    deleted optional key (label, label_index, file_name, id, width and height), a value of
+    another type in a field the parser does not read (COCO info, licenses, bbox, area,
+    segmentation), a number or word replaced inside a string, whitespace.
+  - .npy / .npz: fortran_order flipped (a transposed array of the same shape), a member cast
+    to another numeric dtype, a dropped optional .npz member (part, center, scale, imgname).
   """
   entry = _sample(shared_data / "real", rel, kind)
   name = rel.split("/")[-1]
   folder = case_dir / request.node.callspec.id.replace(":", "_").replace("/", "_")
   folder.mkdir(exist_ok=True)
   path = folder / name
+  all_kwargs = {}
+  if parser == "pku_mmd":  # load_all cuts the labelled segments (the last one ends at frame T)
+    all_kwargs["label_path"] = folder / "labels.txt"
+    all_kwargs["label_path"].write_text("1,10,70,1\n14,100,180,2\n51,900,1040,1\n")
   tally = fuzz_tally.setdefault(parser, collections.Counter())
   kinds = fuzz_tally.setdefault(f"{parser} valid by kind", collections.Counter())
 
@@ -158,8 +163,13 @@ def test_mutated_real_files_raise_format_errors_or_load_valid_records(
   def case(data):
     mutation, content = _mutation(data, entry, kind)
     path.write_bytes(content)
-    result = M.outcome(lambda: skeleton.load(path, format=fmt), str(path), joints=joints,
-                     lines=lines)
+    # The three entry points: the named parser, format recognition, all clips of the file.
+    how = data.draw(st.sampled_from(("load", "detect", "load_all")), label="entry point")
+    call = {"load": lambda: skeleton.load(path, format=fmt),
+            "detect": lambda: skeleton.load(path),
+            "load_all": lambda: skeleton.load_all(path, format=fmt, **all_kwargs)}[how]
+    result = M.outcome(call, str(path), joints=None if how == "detect" else joints,
+                       lines=lines)
     tally["cases"] += 1
     tally[result] += 1
     if result == "valid":
