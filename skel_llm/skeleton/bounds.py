@@ -20,6 +20,8 @@ parser argument for unusual data:
 | COCO | keypoint pixels | -W .. 2W, -H .. 2H of the image's own size (abs <= 1e5 without one) | `image_margin` |
 | H36M `.npy` 2D, `.npz` `part` | pixels of a 1000 x 1002 frame | -W .. 2W, -H .. 2H | `image_margin`, `image_size` |
 | Kinetics score, H36M confidence | confidences | 0 .. 1 (not overridable) | - |
+| HumanML3D captions | start / end seconds | 0 .. 1e4 | - |
+| PKU-MMD label files | confidence | 0 .. 100 (finite, fits float32) | - |
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ BVH_MAX_ABS = 1e4  # BVH file units (centimetres in most files: 100 m)
 BVH_MAX_ANGLE = 36000.0  # degrees: 100 full turns
 BVH_FRAME_TIME = (1e-4, 10.0)  # seconds per frame: 10 kHz .. 0.1 Hz
 IMAGE_MARGIN = 1.0  # pixel formats: at most one image size beyond each edge
+CAPTION_MAX_S = 1e4  # HumanML3D caption spans: clips last seconds, never hours
+LABEL_CONFIDENCE_MAX = 100.0  # PKU-MMD label confidence (small integers in the release)
 PIXEL_MAX_ABS = 1e5  # pixel formats whose image size is not known
 H36M_IMAGE_SIZE = (1000.0, 1002.0)  # width, height: the largest Human3.6M video frame
 

@@ -21,7 +21,10 @@ FPS = 20.0
 
 
 def read_captions(path: str | os.PathLike) -> list[dict]:
-  """Captions of a HumanML3D `texts/<id>.txt`: dicts caption, tokens, start, end (seconds)."""
+  """Captions of a HumanML3D `texts/<id>.txt`: dicts caption, tokens, start, end (seconds).
+
+  start / end must lie in [0, `bounds.CAPTION_MAX_S`] (NaN reads as 0, "whole clip").
+  """
   path = os.fspath(path)
   try:
     with open(path, "rb") as f:
@@ -29,8 +32,9 @@ def read_captions(path: str | os.PathLike) -> list[dict]:
     text = raw.decode("utf-8")
   except OSError as e:
     raise SkeletonFormatError(path, None, f"cannot read file ({e.strerror})") from None
-  except UnicodeDecodeError:
-    raise SkeletonFormatError(path, None, "expected UTF-8 text") from None
+  except UnicodeDecodeError as e:
+    line = raw[:e.start].count(b"\n") + 1
+    raise SkeletonFormatError(path, line, "expected UTF-8 text") from None
   out = []
   for k, line in enumerate(text.splitlines(), start=1):
     if not line.strip():
@@ -46,8 +50,10 @@ def read_captions(path: str | os.PathLike) -> list[dict]:
                                 f"{parts[3]!r}") from None
     start = 0.0 if math.isnan(start) else start
     end = 0.0 if math.isnan(end) else end
-    if start < 0 or end < 0 or (end and end < start):
-      raise SkeletonFormatError(path, k, f"expected 0 <= start <= end seconds, got {start}, {end}")
+    if not (0 <= start <= bounds.CAPTION_MAX_S and 0 <= end <= bounds.CAPTION_MAX_S) or (
+        end and end < start):
+      raise SkeletonFormatError(path, k, f"expected 0 <= start <= end <= "
+                                f"{bounds.CAPTION_MAX_S:g} seconds, got {start:g}, {end:g}")
     out.append({"caption": parts[0].strip(), "tokens": parts[1].split(), "start": start,
                 "end": end})
   if not out:

@@ -45,11 +45,12 @@ def read_labels(label_path: str | os.PathLike, num_frames: int | None = None,
     try:
       action, start, end = int(parts[0]), int(parts[1]), int(parts[2])
       conf = float(parts[3])
-      if not np.isfinite(conf):
-        raise ValueError(conf)
     except ValueError:
       raise SkeletonFormatError(label_path, k, f"expected integers label,start,end and a numeric "
                                 f"confidence, got {line.strip()!r}") from None
+    if not 0 <= conf <= bounds.LABEL_CONFIDENCE_MAX:
+      raise SkeletonFormatError(label_path, k, f"expected a confidence in [0, "
+                                f"{bounds.LABEL_CONFIDENCE_MAX:g}], got {parts[3]!r}")
     if not 1 <= action <= num_classes:
       raise SkeletonFormatError(label_path, k, f"expected a label in 1..{num_classes}, got {action}")
     if not 0 <= start < end:

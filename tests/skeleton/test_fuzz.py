@@ -176,3 +176,52 @@ def test_mutated_real_files_raise_format_errors_or_load_valid_records(
       kinds[mutation] += 1
 
   case()
+
+
+# Label and caption files: the test writes them (no real one is in ../shared/data).
+LABEL_TEXT = b"1,10,70,1\n14,100,180,2\n51,900,1040,1\n"
+CAPTION_TEXT = (b"a person serves a tennis ball.#a/DET person/NOUN serve/VERB#0.0#0.0\n"
+                b"someone tosses a ball up and swings overhead.#someone/PRON toss/VERB#1.0#5.5\n"
+                b"a man walks.#a/DET man/NOUN walk/VERB#nan#nan\n")
+
+
+@pytest.mark.parametrize("which", ["pku_mmd labels", "humanml3d captions"])
+def test_mutated_label_and_caption_files(which, case_dir, fuzz_tally):
+  """A mutated PKU-MMD label file or HumanML3D caption file raises a SkeletonFormatError naming
+  the file and line, or reads as entries with finite, ordered, in-bound numbers.
+
+  Undetectable: a changed digit, a deleted, duplicated or swapped line (one entry per line),
+  an inserted blank line, a word inside a caption.
+  """
+  raw = LABEL_TEXT if which.startswith("pku") else CAPTION_TEXT
+  path = case_dir / ("A10N08-L.txt" if which.startswith("pku") else "012314.txt")
+  tally = fuzz_tally.setdefault(which, collections.Counter())
+  kinds = fuzz_tally.setdefault(f"{which} valid by kind", collections.Counter())
+
+  @hypothesis.settings(max_examples=80, derandomize=True, deadline=None, database=None,
+                       suppress_health_check=list(hypothesis.HealthCheck))
+  @hypothesis.given(data=st.data())
+  def case(data):
+    mutation, content = M.mutate_text(data, raw, raw.split(b"\n"))
+    path.write_bytes(content)
+    tally["cases"] += 1
+    try:
+      if which.startswith("pku"):
+        entries = skeleton.read_labels(path, num_frames=1040)
+        for e in entries:
+          assert 0 <= e["start"] < e["end"] <= 1040 and 0 <= e["label"] < 51
+          assert np.isfinite(np.float32(e["confidence"]))
+      else:
+        entries = skeleton.read_captions(path)
+        for e in entries:
+          assert isinstance(e["caption"], str) and 0 <= e["start"] and 0 <= e["end"]
+          assert np.isfinite(np.float32([e["start"], e["end"]])).all()
+    except skeleton.SkeletonFormatError as e:
+      assert str(path) in str(e) and e.where is not None, str(e)
+      tally["error"] += 1
+      return
+    assert entries
+    tally["valid"] += 1
+    kinds[mutation.split(":")[0]] += 1
+
+  case()
