@@ -53,8 +53,8 @@ def check_range(values: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarr
 
   `lo` / `hi` broadcast against `values` (per-axis image sizes).
   """
-  with np.errstate(invalid="ignore"):
-    ok = (values >= lo) & (values <= hi)
+  ok = values >= lo  # NaN compares False (without a warning)
+  ok &= values <= hi
   if ok.all():
     return
   idx = tuple(int(i) for i in np.argwhere(~ok)[0])

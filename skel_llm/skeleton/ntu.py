@@ -117,12 +117,12 @@ class _Lines:
                                 f"{tokens[0].decode()!r}") from None
 
 
-def _joint_limits(image_margin: float) -> tuple[np.ndarray, np.ndarray]:
-  """(lo, hi) float64[12] per joint field; x, y, z are bounded by `max_abs` separately."""
+def _joint_limits(max_abs: float, image_margin: float) -> tuple[np.ndarray, np.ndarray]:
+  """(lo, hi) float64[12], the bounds of each joint field."""
   depth_lo, depth_hi = bounds.image_limits(DEPTH_SIZE, image_margin)
   color_lo, color_hi = bounds.image_limits(COLOR_SIZE, image_margin)
-  lo = np.concatenate([[-np.inf] * 3, depth_lo, color_lo, [-ORIENTATION_MAX] * 4, [0]])
-  hi = np.concatenate([[np.inf] * 3, depth_hi, color_hi, [ORIENTATION_MAX] * 4, [2]])
+  lo = np.concatenate([[-max_abs] * 3, depth_lo, color_lo, [-ORIENTATION_MAX] * 4, [0]])
+  hi = np.concatenate([[max_abs] * 3, depth_hi, color_hi, [ORIENTATION_MAX] * 4, [2]])
   return lo, hi
 
 
@@ -211,11 +211,10 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None, *,  # noqa: C
   def joint_where(idx: tuple[int, ...]) -> tuple[int, str]:
     return joint_line(idx[0]) + 1, f"field {idx[1] + 1} ({JOINT_FIELD_NAMES[idx[1]]})"
 
-  bounds.check_abs(values[:, :3], max_abs, path=path, where=joint_where,
-                   what="joint coordinate (m)")
-  lo, hi = _joint_limits(image_margin)
+  lo, hi = _joint_limits(max_abs, image_margin)  # one pass over all fields
   bounds.check_range(values, lo, hi, path=path, where=joint_where, what="value",
-                     hint=" (pass image_margin= for pixel fields of unusual data)")
+                     hint=" (a physically impossible value; pass max_abs= (x, y, z metres) or "
+                     "image_margin= (pixel fields) for unusual data)")
   state = values[:, JOINT_FIELDS - 1]
   if not np.isin(state, (0.0, 1.0, 2.0)).all():
     row = int(np.flatnonzero(~np.isin(state, (0.0, 1.0, 2.0)))[0])
