@@ -176,7 +176,8 @@ def test_a_corrupted_manual_file_fails_the_build_naming_it(name, shared_data, tm
         cache[rel]["arr"] = np.load(manual.root / rel)
     return cache[rel]
 
-  @hypothesis.settings(max_examples=examples, derandomize=True, deadline=None, database=None,
+  @hypothesis.settings(max_examples=examples * M.FUZZ_SCALE,
+                       derandomize=M.DERANDOMIZE, deadline=None, database=None,
                        suppress_health_check=list(hypothesis.HealthCheck))
   @hypothesis.given(data=st.data())
   def case(data):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 from typing import Any, Callable
@@ -21,6 +22,11 @@ from hypothesis import strategies as st
 
 from skel_llm.skeleton import SkeletonFormatError, SkeletonRecord
 
+
+# CI runs the same derandomized cases every time. SKEL_LLM_FUZZ_SCALE=N (N > 1) runs N times as
+# many cases from a random seed instead, for a deeper search on a developer's machine.
+FUZZ_SCALE = max(1, int(os.environ.get("SKEL_LLM_FUZZ_SCALE", "1")))
+DERANDOMIZE = FUZZ_SCALE == 1
 
 CASE_TIME_LIMIT_S = 20  # generous: the development machine is shared; a real case takes < 0.1 s
 

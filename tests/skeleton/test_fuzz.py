@@ -156,8 +156,8 @@ def test_mutated_real_files_raise_format_errors_or_load_valid_records(
   tally = fuzz_tally.setdefault(parser, collections.Counter())
   kinds = fuzz_tally.setdefault(f"{parser} valid by kind", collections.Counter())
 
-  @hypothesis.settings(max_examples=MAX_EXAMPLES[kind], derandomize=True, deadline=None,
-                       database=None, print_blob=True,
+  @hypothesis.settings(max_examples=MAX_EXAMPLES[kind] * M.FUZZ_SCALE,
+                       derandomize=M.DERANDOMIZE, deadline=None, database=None, print_blob=True,
                        suppress_health_check=list(hypothesis.HealthCheck))
   @hypothesis.given(data=st.data())
   def case(data):
@@ -198,7 +198,7 @@ def test_mutated_label_and_caption_files(which, case_dir, fuzz_tally):
   tally = fuzz_tally.setdefault(which, collections.Counter())
   kinds = fuzz_tally.setdefault(f"{which} valid by kind", collections.Counter())
 
-  @hypothesis.settings(max_examples=80, derandomize=True, deadline=None, database=None,
+  @hypothesis.settings(max_examples=80 * M.FUZZ_SCALE, derandomize=M.DERANDOMIZE, deadline=None, database=None,
                        suppress_health_check=list(hypothesis.HealthCheck))
   @hypothesis.given(data=st.data())
   def case(data):
