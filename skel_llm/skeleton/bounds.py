@@ -13,7 +13,7 @@ parser argument for unusual data:
 | NTU fields not kept in a record | depthX/Y, colorX/Y pixels | one image size beyond the 512 x 424 depth / 1920 x 1080 colour image | `image_margin` |
 | NTU fields not kept in a record | orientation quaternion; body header | abs <= 1.001; Kinect SDK enum ranges (`ntu.BODY_LIMITS`) | - |
 | HumanML3D `new_joint_vecs` | the 263 features (m, m/frame, rad/frame, 6D, 0/1) | abs <= 100 | `max_abs` |
-| BVH | OFFSETs, position channels, FK positions (file units) | abs <= 1e4 (100 m in cm) | `max_abs` |
+| BVH | OFFSETs, position channels, FK positions (file units) | abs <= 1e5 (1 km in cm, 100 m in mm) | `max_abs` |
 | BVH | rotation channels (degrees) | abs <= 36000 (100 turns) | `max_angle` |
 | BVH | Frame Time (s) | 1e-4 .. 10 | - |
 | Kinetics-skeleton | normalised image coordinates | -1 .. 2 (one frame beyond each edge) | `image_margin` |
@@ -34,7 +34,7 @@ from skel_llm.skeleton.errors import SkeletonFormatError
 
 METRIC_MAX_ABS = 100.0  # metres: no camera or motion-capture volume is 100 m across
 FEATURE_MAX_ABS = 100.0  # HumanML3D features: metres, m/frame, rad/frame, unit 6D, 0/1
-BVH_MAX_ABS = 1e4  # BVH file units (centimetres in most files: 100 m)
+BVH_MAX_ABS = 1e5  # BVH file units, which vary (cm, inches, mm): 100 m even in millimetres
 BVH_MAX_ANGLE = 36000.0  # degrees: 100 full turns
 BVH_FRAME_TIME = (1e-4, 10.0)  # seconds per frame: 10 kHz .. 0.1 Hz
 IMAGE_MARGIN = 1.0  # pixel formats: at most one image size beyond each edge

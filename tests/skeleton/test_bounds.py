@@ -242,8 +242,8 @@ def test_the_real_samples_are_inside_every_bound(real):
 
 def test_bounds_module_table_matches_the_constants():
   doc = bounds.__doc__
-  for text in ("abs <= 100 m", "abs <= 1e4", "abs <= 36000", "1e-4 .. 10", "-1 .. 2",
+  for text in ("abs <= 100 m", "abs <= 1e5", "abs <= 36000", "1e-4 .. 10", "-1 .. 2",
                "1000 x 1002"):
     assert text in doc, text
   assert bounds.BVH_FRAME_TIME == (1e-4, 10.0) and bounds.H36M_IMAGE_SIZE == (1000.0, 1002.0)
-  assert bounds.IMAGE_MARGIN == 1.0 and bounds.BVH_MAX_ABS == 1e4
+  assert bounds.IMAGE_MARGIN == 1.0 and bounds.BVH_MAX_ABS == 1e5
