@@ -51,6 +51,7 @@ def _coco_people(path: str, doc=None, image_margin: float = bounds.IMAGE_MARGIN
     size = _image_size(img, f"$.images[{k}]", path)
     limits[iid] = (bounds.image_limits(size, image_margin) if size is not None
                    else (-bounds.PIXEL_MAX_ABS, bounds.PIXEL_MAX_ABS))
+  checked = []  # (JSON path, keypoint xy [17, 2], (lo, hi)) of every person annotation
   for k, ann in enumerate(anns):
     where = f"$.annotations[{k}]"
     if files.field(ann, "category_id", where, path, int) != COCO_PERSON_CATEGORY:
@@ -64,13 +65,17 @@ def _coco_people(path: str, doc=None, image_margin: float = bounds.IMAGE_MARGIN
       j = int(np.flatnonzero(~np.isin(kp[:, 2], (0, 1, 2)))[0])
       raise SkeletonFormatError(path, f"{where}.keypoints[{3 * j + 2}]", f"expected a visibility "
                                 f"flag 0, 1 or 2, got {kp[j, 2]:.6g}")
-    lo, hi = limits[iid]
-    bounds.check_range(kp[:, :2], lo, hi, path=path, what="pixel coordinate",
-                       where=lambda idx, where=where: (f"{where}.keypoints[{3 * idx[0] + idx[1]}]",
-                                                       "xy"[idx[1]]),
-                       hint=" (more than image_margin image sizes outside the image)")
     aid = files.field(ann, "id", where, path, int) if "id" in ann else k
     by_image[iid].append((aid, kp))
+    checked.append((where, kp[:, :2], limits[iid]))
+  if checked:  # pixel bounds, checked once over every annotation
+    lo = np.stack([np.broadcast_to(c[2][0], (2,)) for c in checked])[:, None]
+    hi = np.stack([np.broadcast_to(c[2][1], (2,)) for c in checked])[:, None]
+    bounds.check_range(np.stack([c[1] for c in checked]), lo, hi, path=path,
+                       what="pixel coordinate",
+                       where=lambda i: (f"{checked[i[0]][0]}.keypoints[{3 * i[1] + i[2]}]",
+                                        "xy"[i[2]]),
+                       hint=" (more than image_margin image sizes outside the image)")
   return images, by_image
 
 

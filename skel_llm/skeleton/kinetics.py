@@ -43,6 +43,7 @@ def parse_kinetics(path: str | os.PathLike, *, max_people: int = 2, doc=None,
   t = len(data)
   seen = np.zeros(t, bool)
   people: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(t)]
+  places, poses, scores = [], [], []  # JSON path, pose, score of every person in file order
   for k, frame in enumerate(data):
     where = f"$.data[{k}]"
     idx = files.field(frame, "frame_index", where, path, int)
@@ -58,13 +59,17 @@ def parse_kinetics(path: str | os.PathLike, *, max_people: int = 2, doc=None,
                            f"{pw}.pose", path)
       score = files.numbers(files.field(person, "score", pw, path, list), (NUM_JOINTS,),
                             f"{pw}.score", path)
-      bounds.check_range(pose, -image_margin, 1.0 + image_margin, path=path,
-                         what="normalised coordinate",
-                         where=lambda idx, pw=pw: (f"{pw}.pose[{idx[0]}]", "xy"[idx[0] % 2]),
-                         hint=" (more than image_margin frames outside the image)")
-      bounds.check_range(score, 0.0, 1.0, path=path, what="confidence",
-                         where=lambda idx, pw=pw: (f"{pw}.score[{idx[0]}]", "score"))
       people[idx - 1].append((pose.reshape(NUM_JOINTS, 2), score))
+      places.append(pw)
+      poses.append(pose)
+      scores.append(score)
+  if places:  # bounds checked once over every person of the file
+    bounds.check_range(np.stack(poses), -image_margin, 1.0 + image_margin, path=path,
+                       what="normalised coordinate",
+                       where=lambda i: (f"{places[i[0]]}.pose[{i[1]}]", "xy"[i[1] % 2]),
+                       hint=" (more than image_margin frames outside the image)")
+    bounds.check_range(np.stack(scores), 0.0, 1.0, path=path, what="confidence",
+                       where=lambda i: (f"{places[i[0]]}.score[{i[1]}]", "score"))
   counts = np.array([len(p) for p in people], np.int32)
   p = max(1, min(max_people, int(counts.max())))
   positions = np.zeros((t, p, NUM_JOINTS, 3), np.float32)
