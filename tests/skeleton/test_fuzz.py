@@ -131,7 +131,7 @@ def test_mutated_real_files_raise_format_errors_or_load_valid_records(
   Mutations a format cannot detect (they leave a well-formed file; counted as 'valid' in the
   tally printed at the end of the run, by mutation kind):
   - any number changed into another in-bound number: a changed digit (corrupt_byte), '-0',
-    '1e-300', a swapped .npy payload byte; every format.
+    '1e-300', a changed .npy payload byte; every format.
   - NTU: two swapped joint lines (or any two lines with the same field count), the final empty
     line deleted, a number replaced inside the body ID (a text field).
   - PKU-MMD: one frame per line and no frame count, so deleted, duplicated and swapped frame
