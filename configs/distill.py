@@ -30,5 +30,4 @@ def get_config(arg=None):
     c.model.train_dropout = True
     c.init_from = "/runs/disc_ft"
     c.data.eval_task = "mqa"
-    c.eval.max_new_tokens = 16
   return c

@@ -33,7 +33,8 @@ _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
                                  "count and id come from the environment (see launch/).")
 
 
-def main(argv):
+def main(argv, hooks=()):
+  """Runs the config's stage; `hooks` go to `trainer.train_and_evaluate` (tests)."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   import jax
@@ -58,7 +59,10 @@ def main(argv):
   progress.announce_start()
   existed = os.path.exists(workdir)
   try:
-    trainer.train_and_evaluate(config, workdir)
+    trainer.train_and_evaluate(config, workdir, hooks=hooks)
+  except trainer.Preempted as e:
+    print(f"[skel_llm] {e}", file=sys.stderr, flush=True)
+    sys.exit(143)  # what a job killed by SIGTERM reports; the scheduler may rerun it
   except (ValueError, FileNotFoundError, KeyError, trainer.NonFiniteError) as e:
     if not existed:
       _remove_if_empty(workdir)

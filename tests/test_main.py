@@ -145,7 +145,7 @@ def test_main_job_without_torch_prints_no_torch_advice(tmp_path):
   assert _TORCH_ADVICE in control.stderr
   out = subprocess.run(
       [sys.executable, "-c", _NO_TORCH, "--config=configs/distill.py:smoke",
-       f"--workdir={tmp_path / 'run'}", "--config.total_steps=1", "--config.eval.num_clips=0",
+       f"--workdir={tmp_path / 'run'}", "--config.total_steps=1", "--config.evals.heldout.num_clips=0",
        "--config.export.renderer=False"],
       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]

@@ -35,7 +35,7 @@ def _tuple_flag(stage, *regexes):
 
 
 FLAGS = (
-    f"--config.total_steps={STEPS}", "--config.eval.num_clips=0",
+    f"--config.total_steps={STEPS}", "--config.evals.heldout.num_clips=0",
     "--config.checkpoint.every_steps=1", f"--config.checkpoint.keep={STEPS}",
     "--config.optim.warmup_fraction=0.25",
     _tuple_flag("warmup", defaults.RENDERER, defaults.PROJECTOR),

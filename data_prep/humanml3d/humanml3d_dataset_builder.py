@@ -38,8 +38,11 @@ _SPLITS = {"train": "train.txt", "validation": "val.txt", "test": "test.txt"}
 
 def read_ids(path: str) -> list[str]:
   """Motion ids of a split list, one per line; blank lines are ignored."""
-  with open(path, encoding="utf-8") as f:
-    ids = [line.strip() for line in f if line.strip()]
+  try:
+    with open(path, encoding="utf-8") as f:
+      ids = [line.strip() for line in f if line.strip()]
+  except UnicodeDecodeError as e:
+    raise ValueError(f"{path}: expected UTF-8 text ({e.reason} at byte {e.start})") from None
   if not ids:
     raise ValueError(f"{path}: empty split list, expected one motion id per line")
   if len(set(ids)) != len(ids):
@@ -65,20 +68,21 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
-    out = {split: self._generate_examples(root, read_ids(os.path.join(root, f)))
+    out = {split: self._generate_examples(root, read_ids(os.path.join(root, f)),
+                                          os.path.join(root, f))
            for split, f in _SPLITS.items() if os.path.isfile(os.path.join(root, f))}
     if not out:
       raise FileNotFoundError(f"{root}: no train.txt, val.txt or test.txt. "
                               f"{MANUAL_DOWNLOAD_INSTRUCTIONS}")
     return out
 
-  def _generate_examples(self, root: str, ids: list[str]):
+  def _generate_examples(self, root: str, ids: list[str], list_path: str):
     texts = os.path.join(root, "texts")
     for motion in ids:
       path = os.path.join(root, "new_joints", f"{motion}.npy")
       if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: listed motion {motion} has no joint file. "
-                                f"{MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        raise FileNotFoundError(f"{path}: motion {motion} listed in {list_path} has no joint "
+                                f"file. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
       rec = load(path, format="humanml3d", texts_dir=texts)
       caps = rec.metadata["captions"]
       yield motion, common.encode(

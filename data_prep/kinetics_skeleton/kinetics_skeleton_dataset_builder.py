@@ -20,13 +20,12 @@ entry in its label file and agree with it; label entries without a clip file
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import tensorflow_datasets as tfds
 
 from data_prep import common
-from skel_llm.skeleton import load
+from skel_llm.skeleton import SkeletonFormatError, files, load
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """
 Download `kinetics-skeleton` of the ST-GCN release (github yysijie/st-gcn, "Kinetics-skeleton"
@@ -87,18 +86,22 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return out
 
   def _generate_examples(self, label_path: str, clips: list[str]):
-    with open(label_path, encoding="utf-8") as f:
-      labels = json.load(f)
+    labels = files.read_json(label_path)  # errors name the file and line
     if not isinstance(labels, dict):
-      raise ValueError(f"{label_path}: expected a JSON object {{clip id: {{label, label_index}}}}")
+      raise SkeletonFormatError(label_path, "$", "expected a JSON object {clip id: {label, "
+                                "label_index}}")
     for path in clips:
       clip = os.path.basename(path)[:-len(".json")]
       entry = labels.get(clip)
       if entry is None:
         raise ValueError(f"{path}: clip {clip!r} has no entry in {label_path}")
+      if not isinstance(entry, dict):
+        raise SkeletonFormatError(label_path, f"$.{clip}", f"expected an object {{label, "
+                                  f"label_index}}, got {type(entry).__name__}")
       rec = load(path, format="kinetics", max_people=self.builder_config.max_people)
       index, name = entry.get("label_index"), entry.get("label")
-      if not isinstance(index, int) or not 0 <= index < NUM_CLASSES or not isinstance(name, str):
+      if (type(index) is not int or not 0 <= index < NUM_CLASSES  # noqa: E721 (bool is no label)
+          or not isinstance(name, str)):
         raise ValueError(f"{label_path}: entry {clip!r}: expected label (str) and label_index in "
                          f"[0, {NUM_CLASSES}), got {entry}")
       md = rec.metadata

@@ -58,26 +58,31 @@ def read_split(path: str) -> tuple[set[str], set[str]]:
   """
   sections: dict[str, set[str]] = {"train": set(), "test": set()}
   current = None
-  with open(path, encoding="utf-8") as f:
-    for k, line in enumerate(f, start=1):
-      s = line.strip()
-      if not s:
-        continue
-      head = s.lower()
-      if head.startswith("train"):
-        current = "train"
-        s = s.split(":", 1)[1] if ":" in s else ""
-      elif head.startswith("valid") or head.startswith("test"):
-        current = "test"
-        s = s.split(":", 1)[1] if ":" in s else ""
-      names = [n for n in re.split(r"[,\s]+", s) if n]
-      if names and current is None:
-        raise SkeletonFormatError(path, k, "expected a 'Training videos:' header before names")
-      for n in names:
-        if not re.fullmatch(r"[A-Za-z0-9]+-[LMR]", n):
-          raise SkeletonFormatError(path, k, f"expected a video name like 0002-L, got {n!r}")
-      if current is not None:
-        sections[current].update(names)
+  try:
+    with open(path, encoding="utf-8") as f:
+      text = f.read()
+  except UnicodeDecodeError as e:
+    raise SkeletonFormatError(path, None, f"expected UTF-8 text ({e.reason} at byte "
+                              f"{e.start})") from None
+  for k, line in enumerate(text.splitlines(), start=1):
+    s = line.strip()
+    if not s:
+      continue
+    head = s.lower()
+    if head.startswith("train"):
+      current = "train"
+      s = s.split(":", 1)[1] if ":" in s else ""
+    elif head.startswith("valid") or head.startswith("test"):
+      current = "test"
+      s = s.split(":", 1)[1] if ":" in s else ""
+    names = [n for n in re.split(r"[,\s]+", s) if n]
+    if names and current is None:
+      raise SkeletonFormatError(path, k, "expected a 'Training videos:' header before names")
+    for n in names:
+      if not re.fullmatch(r"[A-Za-z0-9]+-[LMR]", n):
+        raise SkeletonFormatError(path, k, f"expected a video name like 0002-L, got {n!r}")
+    if current is not None:
+      sections[current].update(names)
   if not sections["train"] or not sections["test"]:
     raise SkeletonFormatError(path, None, "expected both a training and a validation video list")
   both = sections["train"] & sections["test"]

@@ -18,7 +18,6 @@ Batch (per host, B = its rows, global_batch / process_count; L tokens; T frames)
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import json
 import logging
 import os
@@ -33,14 +32,7 @@ from skel_llm.text import prompts
 log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class Clip:
-  """One skeleton sequence with its label (what a source yields)."""
-
-  positions: np.ndarray  # float32[T, P, J, 3]
-  label: int  # index into the source's class names
-  rationale: str | None = None  # teacher / generator step-by-step text ending "Label: ..."
-  key: str = ""
+Clip = sources_lib.Clip
 
 
 def load_confusable(path: str, class_names: Sequence[str]) -> dict[int, list[int]]:
@@ -172,9 +164,6 @@ class Pipeline:
 
   def __len__(self) -> int:
     return len(self.source)
-
-  def steps_per_epoch(self) -> int:
-    return max(1, len(self.source) // self.global_batch)
 
   def _index(self, g: int) -> int:
     n = len(self.source)

@@ -8,6 +8,7 @@ for the synthetic demo), and returns `Clip`s by index.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import threading
 from typing import Any, Sequence
 
@@ -16,12 +17,25 @@ import numpy as np
 KINDS = ("synthetic", "tfds")
 
 
+@dataclasses.dataclass(frozen=True)
+class Clip:
+  """One skeleton sequence with its label (what a source yields)."""
+
+  positions: np.ndarray  # float32[T, P, J, 3]
+  label: int  # index into the source's class names
+  rationale: str | None = None  # teacher / generator step-by-step text ending "Label: ..."
+  key: str = ""
+
+
 class ClipSource(abc.ABC):
   """Indexable clips of one split."""
 
   name: str
   class_names: list[str]
   candidate_ids: list[int]
+  # Labels of two-person classes when the dataset defines them (NTU A50-A60, A106-A120; the
+  # synthetic interactions), else None.
+  two_person_labels: tuple[int, ...] | None = None
 
   @abc.abstractmethod
   def __len__(self) -> int:
@@ -52,6 +66,7 @@ class SyntheticSource(ClipSource):
         raise ValueError(f"config.data.classes: {unknown} are not synthetic classes; known: "
                          f"{all_names}")
     self.class_names = all_names
+    self.two_person_labels = tuple(synthetic.TWO_PERSON_LABELS)
     self.candidate_ids = [all_names.index(c) for c in classes] if classes else list(
         range(len(all_names)))
     self.num_clips = int(num_clips)
@@ -74,7 +89,6 @@ class SyntheticSource(ClipSource):
     return self.num_clips
 
   def __getitem__(self, index: int):
-    from skel_llm.data.pipeline import Clip
     if not 0 <= index < self.num_clips:
       raise IndexError(f"{self.name}: index {index} outside [0, {self.num_clips})")
     with self._lock:

@@ -80,15 +80,19 @@ class TfdsSource(sources.ClipSource):
     if data_cfg.get("rationale_file"):
       with open(data_cfg.rationale_file) as f:
         rationales = {str(k): str(v) for k, v in json.load(f).items()}
-    return cls(ds, class_names=names, keep_labels=keep, rationales=rationales,
-               name=f"{data_cfg.tfds_name}/{tfds_split}",
-               placement=data_cfg.get("placement", "kinect"))
+    source = cls(ds, class_names=names, keep_labels=keep, rationales=rationales,
+                 name=f"{data_cfg.tfds_name}/{tfds_split}",
+                 placement=data_cfg.get("placement", "kinect"))
+    if data_cfg.tfds_name.startswith("ntu_rgbd/"):
+      from skel_llm.data import classnames
+      source.two_person_labels = tuple(i for i in classnames.NTU_TWO_PERSON_LABELS
+                                       if i < len(names))
+    return source
 
   def __len__(self) -> int:
     return len(self._index)
 
   def __getitem__(self, index: int):
-    from skel_llm.data.pipeline import Clip
     ex = self._ds[int(self._index[index])]
     shape = (int(ex["num_frames"]), int(ex["num_persons"]), int(ex["num_joints"]), 3)
     positions = np.asarray(ex["positions"], np.float32).reshape(shape)
@@ -101,5 +105,5 @@ class TfdsSource(sources.ClipSource):
       rationale = self._rationales.get(key)
     else:
       rationale = _text(ex["description"]) if "description" in ex else None
-    return Clip(positions=positions, label=int(ex["label"]), rationale=rationale,
+    return sources.Clip(positions=positions, label=int(ex["label"]), rationale=rationale,
                 key=f"{self.name}/{key}")

@@ -58,6 +58,13 @@ def decode_step(model: InternVL, token, position, cache, kv_valid, slot):
   return model.logits(hidden)[:, 0], cache, kv_valid
 
 
+def _penalise(logits, seen, penalty):
+  """transformers' repetition penalty: tokens already in the sequence get logit / penalty when
+  positive, logit * penalty when negative (`RepetitionPenaltyLogitsProcessor`)."""
+  penalised = jnp.where(logits > 0, logits / penalty, logits * penalty)
+  return jnp.where(seen, penalised, logits)
+
+
 def _select(logits, rng, temperature, top_p, greedy: bool):
   """Next token int32[B]: argmax, or a sample from the temperature-scaled top-p nucleus."""
   if greedy:
@@ -73,12 +80,27 @@ def _select(logits, rng, temperature, top_p, greedy: bool):
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "greedy",
-                                              "use_cache"))
+                                              "use_cache", "penalise"))
 def _generate(graphdef, state, input_ids, attention_mask, pixel_values, rng, temperature, top_p,
-              stops, pad_id, *, max_new_tokens, greedy, use_cache):
+              stops, pad_id, penalty, *, max_new_tokens, greedy, use_cache, penalise):
   model = nnx.merge(graphdef, state)
   b, prompt_len = input_ids.shape
   out = jnp.full((b, max_new_tokens), pad_id, jnp.int32)
+  vocab = model.config.text.vocab_size
+  # Tokens present so far (prompt included, as transformers counts them): bool[B, V]. Only
+  # built when a penalty is asked for, so plain greedy decoding carries no [B, V] state.
+  seen = None
+  if penalise:
+    seen = jnp.zeros((b, vocab), jnp.int32).at[jnp.arange(b)[:, None], input_ids].max(
+        attention_mask.astype(jnp.int32)) > 0
+
+  def pick(logits, rng, seen):
+    if penalise:
+      logits = _penalise(logits, seen, penalty)
+    token = _select(logits, rng, temperature, top_p, greedy)
+    if penalise:
+      seen = seen.at[jnp.arange(b), token].set(True)
+    return token, seen
 
   def finish(i, token, done, out):
     token = jnp.where(done, pad_id, token)
@@ -95,7 +117,7 @@ def _generate(graphdef, state, input_ids, attention_mask, pixel_values, rng, tem
     logits = _last_real(model(ids, mask, pixel_values, _positions(mask)), mask)
     cache, kv_valid, pos = (ids, mask), None, None
   rng, sub = jax.random.split(rng)
-  token = _select(logits, sub, temperature, top_p, greedy)
+  token, seen = pick(logits, sub, seen)
   out, done = finish(0, token, jnp.zeros((b,), bool), out)
 
   def cond(carry):
@@ -103,7 +125,7 @@ def _generate(graphdef, state, input_ids, attention_mask, pixel_values, rng, tem
     return (i < max_new_tokens) & ~jnp.all(done)
 
   def body(carry):
-    i, token, done, out, cache, kv_valid, pos, rng = carry
+    i, token, done, out, cache, kv_valid, pos, rng, seen = carry
     if use_cache:
       logits, cache, kv_valid = decode_step(model, token, pos, cache, kv_valid, prompt_len + i - 1)
       pos = pos + 1
@@ -114,11 +136,11 @@ def _generate(graphdef, state, input_ids, attention_mask, pixel_values, rng, tem
       logits = _last_real(model(ids, mask, pixel_values, _positions(mask)), mask)
       cache = (ids, mask)
     rng, sub = jax.random.split(rng)
-    token = _select(logits, sub, temperature, top_p, greedy)
+    token, seen = pick(logits, sub, seen)
     out, done = finish(i, token, done, out)
-    return i + 1, token, done, out, cache, kv_valid, pos, rng
+    return i + 1, token, done, out, cache, kv_valid, pos, rng, seen
 
-  carry = (jnp.int32(1), token, done, out, cache, kv_valid, pos, rng)
+  carry = (jnp.int32(1), token, done, out, cache, kv_valid, pos, rng, seen)
   _, _, done, out, *_ = jax.lax.while_loop(cond, body, carry)
   return out
 
@@ -126,7 +148,7 @@ def _generate(graphdef, state, input_ids, attention_mask, pixel_values, rng, tem
 def generate(model: InternVL, input_ids, attention_mask=None, pixel_values=None, *,
              max_new_tokens: int = 16, temperature: float = 0.0, top_p: float = 1.0,
              stop_tokens: tuple[int, ...] = (), pad_id: int = 0, rng: jax.Array | None = None,
-             use_cache: bool = True) -> jax.Array:
+             use_cache: bool = True, repetition_penalty: float = 1.0) -> jax.Array:
   """Generates up to `max_new_tokens` per row.
 
   Args:
@@ -142,12 +164,16 @@ def generate(model: InternVL, input_ids, attention_mask=None, pixel_values=None,
     pad_id: filler after a row stopped.
     rng: PRNG key for sampling.
     use_cache: False re-runs the full sequence at each step (the benchmark's baseline).
+    repetition_penalty: > 1 discourages every token already in the prompt or the reply, as
+      transformers' `repetition_penalty` does (the authors evaluate with 1.05); 1 is off.
 
   Returns:
     int32[B, max_new_tokens] new tokens.
   """
   if attention_mask is None:
     attention_mask = jnp.ones(input_ids.shape, bool)
+  if not repetition_penalty > 0:
+    raise ValueError(f"generate: repetition_penalty must be positive, got {repetition_penalty}")
   if rng is None:
     if temperature > 0:
       raise ValueError("generate: sampling (temperature > 0) needs an rng key")
@@ -157,7 +183,9 @@ def generate(model: InternVL, input_ids, attention_mask=None, pixel_values=None,
                    jnp.asarray(attention_mask), pixel_values, rng,
                    jnp.float32(max(temperature, 1e-6)), jnp.float32(top_p),
                    jnp.asarray(tuple(stop_tokens) or (-1,), jnp.int32), jnp.int32(pad_id),
-                   max_new_tokens=max_new_tokens, greedy=temperature <= 0, use_cache=use_cache)
+                   jnp.float32(repetition_penalty), max_new_tokens=max_new_tokens,
+                   greedy=temperature <= 0, use_cache=use_cache,
+                   penalise=repetition_penalty != 1.0)
 
 
 # --- candidate scoring --------------------------------------------------------------------

@@ -52,10 +52,6 @@ def iter_tensors(path: str | pathlib.Path) -> Iterator[tuple[str, np.ndarray]]:
     yield name, np.array(arr.reshape(info["shape"]))  # Copy: detach from the memory map.
 
 
-def tensor_names(path: str | pathlib.Path) -> list[str]:
-  return list(read_header(pathlib.Path(path))[0])
-
-
 def write(path: str | pathlib.Path, tensors: dict[str, np.ndarray],
           metadata: dict[str, str] | None = None) -> None:
   """Writes `tensors` (name -> array) as one safetensors file."""

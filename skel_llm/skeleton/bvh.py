@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from skel_llm.skeleton import fastfloat, files, topology
+from skel_llm.skeleton import bounds, fastfloat, files, topology
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -31,6 +31,7 @@ class BvhJoint:
   channels: tuple[str, ...]  # empty for End Sites
   is_end_site: bool
   line: int
+  offset_line: int = 0  # 1-based line of its OFFSET values
 
 
 class _Tokens:
@@ -70,7 +71,7 @@ class _Tokens:
 def _parse_joint(tokens: _Tokens, joints: list[BvhJoint], parent: int, name: str, line: int,
                  end_site: bool) -> None:
   tokens.expect("{")
-  tokens.expect("OFFSET")
+  offset_line = tokens.expect("OFFSET")
   offset = np.array([tokens.number(f"OFFSET {a}") for a in "xyz"])
   channels: tuple[str, ...] = ()
   if not end_site:
@@ -89,7 +90,7 @@ def _parse_joint(tokens: _Tokens, joints: list[BvhJoint], parent: int, name: str
     if len(set(channels)) != len(channels):
       raise SkeletonFormatError(tokens.path, n_line, f"repeated channel in {channels}")
   index = len(joints)
-  joints.append(BvhJoint(name, parent, offset, channels, end_site, line))
+  joints.append(BvhJoint(name, parent, offset, channels, end_site, line, offset_line))
   ends = 0
   while True:
     tok, tok_line = tokens.next("JOINT, End Site or '}'")
@@ -110,9 +111,15 @@ def _parse_joint(tokens: _Tokens, joints: list[BvhJoint], parent: int, name: str
                                 f"{tok!r}")
 
 
-def read_bvh(path: str | os.PathLike, text: str | None = None
+def read_bvh(path: str | os.PathLike, text: str | None = None, *,  # noqa: C901
+             max_abs: float = bounds.BVH_MAX_ABS, max_angle: float = bounds.BVH_MAX_ANGLE
              ) -> tuple[list[BvhJoint], np.ndarray, float]:
-  """(joints, motion float64[T, channels], frame_time) of a BVH file."""
+  """(joints, motion float64[T, channels], frame_time) of a BVH file.
+
+  OFFSETs and position channels must lie within +-`max_abs` file units,
+  rotation channels within +-`max_angle` degrees, the frame time within
+  `bounds.BVH_FRAME_TIME` seconds.
+  """
   path = os.fspath(path)
   if text is None:
     text = files.read_text(path)
@@ -149,9 +156,13 @@ def read_bvh(path: str | os.PathLike, text: str | None = None
   frame_time = header(motion_at + 2, "Frame Time", float)
   if num_frames < 1:
     raise SkeletonFormatError(path, motion_at + 2, f"expected at least one frame, got {num_frames}")
-  if not (np.isfinite(frame_time) and frame_time > 0):
-    raise SkeletonFormatError(path, motion_at + 3, f"expected a positive frame time, got "
-                              f"{frame_time}")
+  lo, hi = bounds.BVH_FRAME_TIME
+  if not (np.isfinite(frame_time) and lo <= frame_time <= hi):
+    raise SkeletonFormatError(path, motion_at + 3, f"expected a frame time in [{lo}, {hi}] "
+                              f"seconds, got {frame_time:.6g}")
+  for j in joints:
+    bounds.check_abs(j.offset, max_abs, path=path, what="OFFSET",
+                     where=lambda idx, j=j: (j.offset_line, f"joint {j.name} {'xyz'[idx[0]]}"))
   first = motion_at + 3
   rows = lines[first:]
   while rows and not rows[-1].strip():
@@ -162,7 +173,20 @@ def read_bvh(path: str | os.PathLike, text: str | None = None
                               "motion rows")
   num_channels = sum(len(j.channels) for j in joints)
   motion = fastfloat.parse_rows(rows, num_channels, path=path, line_of_row=lambda r: first + r + 1)
+  names = [f"{j.name} {ch}" for j in joints for ch in j.channels]
+  is_angle = np.array([ch.endswith("rotation") for j in joints for ch in j.channels], bool)
+  limit = np.where(is_angle, max_angle, max_abs)
+  bounds.check_range(motion, -limit, limit, path=path, what="channel value",
+                     where=lambda idx: (first + idx[0] + 1, f"field {idx[1] + 1} ({names[idx[1]]})"),
+                     hint=" (a physically impossible magnitude; pass max_abs= / max_angle= for "
+                     "unusual data)")
   return joints, motion, frame_time
+
+
+def _first_motion_line(path: str) -> int:
+  """1-based line of the first motion row (only called to name a line in an error)."""
+  lines = files.read_text(path).splitlines()
+  return next(k for k, line in enumerate(lines) if line.strip() == "MOTION") + 4
 
 
 def _axis_rotations(axis: str, degrees: np.ndarray) -> np.ndarray:
@@ -249,21 +273,25 @@ def bvh_topology(joints: list[BvhJoint], name: str) -> topology.Topology:
                            up_axis="+y", units="unknown")
 
 
-def parse_bvh(path: str | os.PathLike) -> SkeletonRecord:
+def parse_bvh(path: str | os.PathLike, *, max_abs: float = bounds.BVH_MAX_ABS,
+              max_angle: float = bounds.BVH_MAX_ANGLE) -> SkeletonRecord:
   """positions float32[T, 1, J, 3] from forward kinematics; J counts End Sites.
 
   metadata: topology (from the file), frame_time, channels per joint, offsets,
-  end_site flags.
+  end_site flags. Bounds as in `read_bvh`; the FK positions must also lie
+  within +-`max_abs` file units.
   """
   path = os.fspath(path)
-  joints, motion, frame_time = read_bvh(path)
-  pos = forward_kinematics(joints, motion)
+  joints, motion, frame_time = read_bvh(path, max_abs=max_abs, max_angle=max_angle)
+  pos = bounds.checked_float32(
+      forward_kinematics(joints, motion), max_abs, path=path, what="FK position",
+      where=lambda idx: (_first_motion_line(path) + idx[0], f"joint {joints[idx[1]].name} {'xyz'[idx[2]]}"))
   topo = bvh_topology(joints, f"bvh:{files.basename_stem(path)}")
   meta = {"file_format": "bvh", "name": files.basename_stem(path), "topology": topo,
           "frame_time": frame_time, "channels": [j.channels for j in joints],
           "offsets": np.stack([j.offset for j in joints]),
           "end_site": np.array([j.is_end_site for j in joints])}
   t, nj = pos.shape[:2]
-  return SkeletonRecord(positions=pos[:, None].astype(np.float32),
+  return SkeletonRecord(positions=pos[:, None],
                         valid=np.ones((t, 1, nj), np.float32), format="bvh", fps=1.0 / frame_time,
                         metadata=meta, source=path)

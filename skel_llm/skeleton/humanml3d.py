@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from skel_llm.skeleton import files
+from skel_llm.skeleton import bounds, files
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -21,7 +21,10 @@ FPS = 20.0
 
 
 def read_captions(path: str | os.PathLike) -> list[dict]:
-  """Captions of a HumanML3D `texts/<id>.txt`: dicts caption, tokens, start, end (seconds)."""
+  """Captions of a HumanML3D `texts/<id>.txt`: dicts caption, tokens, start, end (seconds).
+
+  start / end must lie in [0, `bounds.CAPTION_MAX_S`] (NaN reads as 0, "whole clip").
+  """
   path = os.fspath(path)
   try:
     with open(path, "rb") as f:
@@ -29,8 +32,9 @@ def read_captions(path: str | os.PathLike) -> list[dict]:
     text = raw.decode("utf-8")
   except OSError as e:
     raise SkeletonFormatError(path, None, f"cannot read file ({e.strerror})") from None
-  except UnicodeDecodeError:
-    raise SkeletonFormatError(path, None, "expected UTF-8 text") from None
+  except UnicodeDecodeError as e:
+    line = raw[:e.start].count(b"\n") + 1
+    raise SkeletonFormatError(path, line, "expected UTF-8 text") from None
   out = []
   for k, line in enumerate(text.splitlines(), start=1):
     if not line.strip():
@@ -46,8 +50,10 @@ def read_captions(path: str | os.PathLike) -> list[dict]:
                                 f"{parts[3]!r}") from None
     start = 0.0 if math.isnan(start) else start
     end = 0.0 if math.isnan(end) else end
-    if start < 0 or end < 0 or (end and end < start):
-      raise SkeletonFormatError(path, k, f"expected 0 <= start <= end seconds, got {start}, {end}")
+    if not (0 <= start <= bounds.CAPTION_MAX_S and 0 <= end <= bounds.CAPTION_MAX_S) or (
+        end and end < start):
+      raise SkeletonFormatError(path, k, f"expected 0 <= start <= end <= "
+                                f"{bounds.CAPTION_MAX_S:g} seconds, got {start:g}, {end:g}")
     out.append({"caption": parts[0].strip(), "tokens": parts[1].split(), "start": start,
                 "end": end})
   if not out:
@@ -58,25 +64,27 @@ def read_captions(path: str | os.PathLike) -> list[dict]:
 
 def _read_frames(path: str, shape: tuple[int, ...]) -> np.ndarray:
   """A plain (non-pickle) .npy array of `shape` (-1 = any) with at least one frame."""
-  try:
-    arr = np.load(path, allow_pickle=False)
-  except ValueError as e:
-    raise SkeletonFormatError(path, None, f"expected a plain .npy array ({e})") from None
-  except (OSError, EOFError) as e:
-    raise SkeletonFormatError(path, None, f"cannot read .npy ({e})") from None
+  arr = files.load_npy(path)
   files.check_array(arr, shape, path, "array")
   if arr.shape[0] < 1:
     raise SkeletonFormatError(path, "array", "expected at least one frame")
   return arr
 
-def parse_humanml3d(path: str | os.PathLike, *, texts_dir: str | os.PathLike | None = None
-                    ) -> SkeletonRecord:
+
+def _at(idx: tuple[int, ...]) -> tuple[str, str]:
+  return "array", f"index {list(idx)}"
+
+
+def parse_humanml3d(path: str | os.PathLike, *, texts_dir: str | os.PathLike | None = None,
+                    max_abs: float = bounds.METRIC_MAX_ABS) -> SkeletonRecord:
   """positions float32[T, 1, 22, 3]; captions from `texts_dir` (default: ../texts if present).
 
   When no texts folder exists, `metadata['captions']` is None (not an empty list).
+  Every coordinate must lie within +-`max_abs` metres.
   """
   path = os.fspath(path)
   arr = _read_frames(path, (-1, NUM_JOINTS, 3))
+  arr = bounds.checked_float32(arr, max_abs, path=path, where=_at, what="coordinate (m)")
   return _with_captions(path, arr, texts_dir)
 
 
@@ -140,16 +148,21 @@ def recover_from_ric(features: np.ndarray, num_joints: int = NUM_JOINTS) -> np.n
   return np.concatenate([root[:, None], joints], axis=1)
 
 
-def parse_humanml3d_vecs(path: str | os.PathLike, *, texts_dir: str | os.PathLike | None = None
-                         ) -> SkeletonRecord:
+def parse_humanml3d_vecs(path: str | os.PathLike, *, texts_dir: str | os.PathLike | None = None,
+                         max_abs: float = bounds.FEATURE_MAX_ABS) -> SkeletonRecord:
   """A `new_joint_vecs/<id>.npy` float[T, 263] file as positions float32[T, 1, 22, 3].
 
   Captions as in `parse_humanml3d`; the features themselves are kept in
-  `metadata['features']`.
+  `metadata['features']` (float32). Every feature and every recovered
+  coordinate must lie within +-`max_abs` (metres, m/frame, rad/frame).
   """
   path = os.fspath(path)
   arr = _read_frames(path, (-1, NUM_FEATURES))
+  arr = bounds.checked_float32(arr, max_abs, path=path, where=_at, what="feature")
   positions = recover_from_ric(arr)
+  positions = bounds.checked_float32(
+      positions, max_abs, path=path, what="recovered coordinate (m)",
+      where=lambda idx: ("array", f"frame {idx[0]} joint {idx[1]} {bounds.axis_name(idx[2])}"))
   rec = _with_captions(path, positions, texts_dir)
   rec.metadata.update({"file_format": "humanml3d_vecs", "features": arr})
   return rec

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from skel_llm.skeleton import files
+from skel_llm.skeleton import bounds, files
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -24,10 +24,13 @@ NUM_JOINTS = 18
 FPS = 30.0
 
 
-def parse_kinetics(path: str | os.PathLike, *, max_people: int = 2, doc=None) -> SkeletonRecord:
+def parse_kinetics(path: str | os.PathLike, *, max_people: int = 2, doc=None,
+                   image_margin: float = bounds.IMAGE_MARGIN) -> SkeletonRecord:
   """positions float32[T, P, 18, 3] (z = 0), valid = OpenPose score, P = min(max_people, most seen).
 
   `doc` is the file's already parsed JSON, when the caller has it (`load()` does).
+  Normalised x, y must lie within [-image_margin, 1 + image_margin] and every
+  score within [0, 1].
   """
   path = os.fspath(path)
   doc = files.read_json(path) if doc is None else doc
@@ -40,6 +43,7 @@ def parse_kinetics(path: str | os.PathLike, *, max_people: int = 2, doc=None) ->
   t = len(data)
   seen = np.zeros(t, bool)
   people: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(t)]
+  places, poses, scores = [], [], []  # JSON path, pose, score of every person in file order
   for k, frame in enumerate(data):
     where = f"$.data[{k}]"
     idx = files.field(frame, "frame_index", where, path, int)
@@ -56,6 +60,16 @@ def parse_kinetics(path: str | os.PathLike, *, max_people: int = 2, doc=None) ->
       score = files.numbers(files.field(person, "score", pw, path, list), (NUM_JOINTS,),
                             f"{pw}.score", path)
       people[idx - 1].append((pose.reshape(NUM_JOINTS, 2), score))
+      places.append(pw)
+      poses.append(pose)
+      scores.append(score)
+  if places:  # bounds checked once over every person of the file
+    bounds.check_range(np.stack(poses), -image_margin, 1.0 + image_margin, path=path,
+                       what="normalised coordinate",
+                       where=lambda i: (f"{places[i[0]]}.pose[{i[1]}]", "xy"[i[1] % 2]),
+                       hint=" (more than image_margin frames outside the image)")
+    bounds.check_range(np.stack(scores), 0.0, 1.0, path=path, what="confidence",
+                       where=lambda i: (f"{places[i[0]]}.score[{i[1]}]", "score"))
   counts = np.array([len(p) for p in people], np.int32)
   p = max(1, min(max_people, int(counts.max())))
   positions = np.zeros((t, p, NUM_JOINTS, 3), np.float32)

@@ -22,7 +22,6 @@ import importlib
 import os
 from typing import Any
 
-import numpy as np
 
 from skel_llm.skeleton import files
 from skel_llm.skeleton.errors import SkeletonFormatError
@@ -80,14 +79,7 @@ def _json_kind(path: str, obj) -> str:
 
 
 def _array_kind(path: str) -> str:
-  try:
-    arr = np.load(path, mmap_mode="r", allow_pickle=False)
-  except ValueError:
-    raise SkeletonFormatError(path, None, "pickled .npy (object array): not a skeleton array; "
-                              "expected a plain numeric array") from None
-  except OSError as e:
-    raise SkeletonFormatError(path, None, f"cannot read .npy ({e})") from None
-  shape = tuple(arr.shape)
+  shape, _ = files.npy_header(path)
   if len(shape) == 3 and shape[1:] == (22, 3):
     return "humanml3d"
   if len(shape) == 2 and shape[1] == 263:

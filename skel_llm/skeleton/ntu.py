@@ -35,7 +35,7 @@ from typing import Iterable
 
 import numpy as np
 
-from skel_llm.skeleton import fastfloat, files
+from skel_llm.skeleton import bounds, fastfloat, files
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -43,6 +43,18 @@ NUM_JOINTS = 25
 JOINT_FIELDS = 12
 BODY_FIELDS = 10
 FPS = 30.0
+
+JOINT_FIELD_NAMES = ("x", "y", "z", "depthX", "depthY", "colorX", "colorY", "orientationW",
+                     "orientationX", "orientationY", "orientationZ", "trackingState")
+BODY_FIELD_NAMES = ("clippedEdges", "handLeftConfidence", "handLeftState", "handRightConfidence",
+                    "handRightState", "isRestricted", "leanX", "leanY", "trackingState")
+# Kinect v2 SDK ranges: FrameEdges flags 0..15, TrackingConfidence 0..1, HandState 0..4,
+# restricted 0..1, lean -1..1, TrackingState 0..2.
+BODY_LIMITS = (np.array([0, 0, 0, 0, 0, 0, -1, -1, 0], np.float64),
+               np.array([15, 1, 4, 1, 4, 1, 1, 1, 2], np.float64))
+DEPTH_SIZE = (512.0, 424.0)
+COLOR_SIZE = (1920.0, 1080.0)
+ORIENTATION_MAX = 1.001  # unit quaternion components, with rounding slack
 
 # Thresholds of the standard NTU denoising (get_raw_denoised_data.py).
 NOISE_LEN_THRES = 11
@@ -105,8 +117,25 @@ class _Lines:
                                 f"{tokens[0].decode()!r}") from None
 
 
-def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # noqa: C901
+def _joint_limits(max_abs: float, image_margin: float) -> tuple[np.ndarray, np.ndarray]:
+  """(lo, hi) float64[12], the bounds of each joint field."""
+  depth_lo, depth_hi = bounds.image_limits(DEPTH_SIZE, image_margin)
+  color_lo, color_hi = bounds.image_limits(COLOR_SIZE, image_margin)
+  lo = np.concatenate([[-max_abs] * 3, depth_lo, color_lo, [-ORIENTATION_MAX] * 4, [0]])
+  hi = np.concatenate([[max_abs] * 3, depth_hi, color_hi, [ORIENTATION_MAX] * 4, [2]])
+  return lo, hi
+
+
+def read_ntu_raw(path: str | os.PathLike, text: str | None = None, *,  # noqa: C901
+                 max_abs: float = bounds.METRIC_MAX_ABS,
+                 image_margin: float = bounds.IMAGE_MARGIN) -> dict:
   """Strictly parses an NTU `.skeleton` file into per-body-occurrence arrays.
+
+  Bounds (`skel_llm.skeleton.bounds`): joint x, y, z within +-`max_abs`
+  camera metres; depthX/Y and colorX/Y within `image_margin` image sizes of
+  the 512 x 424 depth and 1920 x 1080 colour images; orientation quaternion
+  components within +-1.001; tracking state 0, 1 or 2; body header fields
+  within their Kinect SDK enum ranges (`BODY_LIMITS`).
 
   Returns a dict with
     num_frames: int T;
@@ -114,7 +143,8 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # n
     body_id: list[str] of length N (Kinect tracking IDs, kept as text);
     body_info: float64[N, 9] the 9 numeric body header fields;
     joints: float64[N, 25, 12] all joint fields;
-    bodies_per_frame: int32[T].
+    bodies_per_frame: int32[T];
+    header_line: int32[N] 1-based line of each body occurrence's header.
   """
   path = os.fspath(path)
   raw = files.read_bytes(path) if text is None else text.encode("utf-8")
@@ -177,10 +207,26 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # n
       raw, spans, n * NUM_JOINTS, JOINT_FIELDS, path=path,
       rows=lambda: [src.text(joint_line(r)) for r in range(n * NUM_JOINTS)],
       line_of_row=lambda r: joint_line(r) + 1)
+
+  def joint_where(idx: tuple[int, ...]) -> tuple[int, str]:
+    return joint_line(idx[0]) + 1, f"field {idx[1] + 1} ({JOINT_FIELD_NAMES[idx[1]]})"
+
+  lo, hi = _joint_limits(max_abs, image_margin)  # one pass over all fields
+  bounds.check_range(values, lo, hi, path=path, where=joint_where, what="value",
+                     hint=" (a physically impossible value; pass max_abs= (x, y, z metres) or "
+                     "image_margin= (pixel fields) for unusual data)")
+  state = values[:, JOINT_FIELDS - 1]
+  if not np.isin(state, (0.0, 1.0, 2.0)).all():
+    row = int(np.flatnonzero(~np.isin(state, (0.0, 1.0, 2.0)))[0])
+    raise SkeletonFormatError(path, joint_line(row) + 1, f"field {JOINT_FIELDS}: expected a "
+                              f"tracking state 0, 1 or 2, got {state[row]:.6g}")
   body_info = fastfloat.parse_blob(
       b"\n".join(headers), n, BODY_FIELDS - 1, path=path,
       rows=lambda: [h.decode() for h in headers], line_of_row=lambda r: header_lines[r],
       what="body header numbers after the body ID")
+  bounds.check_range(body_info, BODY_LIMITS[0], BODY_LIMITS[1], path=path, what="value",
+                     where=lambda idx: (header_lines[idx[0]],
+                                        f"field {idx[1] + 2} ({BODY_FIELD_NAMES[idx[1]]})"))
   return {
       "num_frames": num_frames,
       "frame": np.asarray(frames, np.int32),
@@ -188,6 +234,7 @@ def read_ntu_raw(path: str | os.PathLike, text: str | None = None) -> dict:  # n
       "body_info": body_info,
       "joints": values.reshape(n, NUM_JOINTS, JOINT_FIELDS),
       "bodies_per_frame": np.asarray(bodies_per_frame, np.int32),
+      "header_line": np.asarray(header_lines, np.int32),
   }
 
 
@@ -283,7 +330,8 @@ def _select_first(raw: dict, max_bodies: int) -> tuple[list[list[int]], dict]:
 
 
 def parse_ntu(path: str | os.PathLike, *, bodies: str = "denoise", max_bodies: int = 2,
-              text: str | None = None) -> SkeletonRecord:
+              text: str | None = None, max_abs: float = bounds.METRIC_MAX_ABS,
+              image_margin: float = bounds.IMAGE_MARGIN) -> SkeletonRecord:
   """Reads an NTU RGB+D `.skeleton` file.
 
   Args:
@@ -292,6 +340,9 @@ def parse_ntu(path: str | os.PathLike, *, bodies: str = "denoise", max_bodies: i
       or 'first' (first `max_bodies` bodies of each frame).
     max_bodies: at most this many actors are kept ('denoise' always keeps <= 2).
     text: the file's content if already read (then `path` only names it).
+    max_abs: bound on |x|, |y|, |z| in metres (`skel_llm.skeleton.bounds`).
+    image_margin: bound on the depth / colour pixel fields, in image sizes
+      beyond each edge (see `read_ntu_raw`).
 
   Returns:
     A record with positions float32[T, P, 25, 3] in Kinect camera metres
@@ -301,7 +352,7 @@ def parse_ntu(path: str | os.PathLike, *, bodies: str = "denoise", max_bodies: i
     body_ids per actor, body_selection.
   """
   path = os.fspath(path)
-  raw = read_ntu_raw(path, text)
+  raw = read_ntu_raw(path, text, max_abs=max_abs, image_margin=image_margin)
   if bodies == "denoise":
     if max_bodies != 2:
       raise ValueError("bodies='denoise' selects at most 2 actors; use bodies='first' for others")
@@ -319,9 +370,15 @@ def parse_ntu(path: str | os.PathLike, *, bodies: str = "denoise", max_bodies: i
     occ = np.asarray(occ, np.int64)
     fr = raw["frame"][occ]
     if len(np.unique(fr)) != len(fr):
-      raise SkeletonFormatError(path, None, f"actor {s} holds two bodies in one frame; "
-                                "expected distinct body IDs within a frame")
-    positions[fr, s] = raw["joints"][occ, :, :3].astype(np.float32)
+      order = np.argsort(fr, kind="stable")
+      second = occ[order][1:][np.diff(fr[order]) == 0][0]
+      raise SkeletonFormatError(path, int(raw["header_line"][second]), f"actor {s} holds two "
+                                f"bodies in frame {fr[occ == second][0] + 1}; expected distinct "
+                                "body IDs within a frame")
+    positions[fr, s] = bounds.to_float32(
+        raw["joints"][occ, :, :3], path=path, what="joint coordinate",
+        where=lambda idx, occ=occ: (int(raw["header_line"][occ[idx[0]]]) + 2 + idx[1],
+                                    f"field {idx[2] + 1}"))
     valid[fr, s] = 1.0
     tracking[fr, s] = raw["joints"][occ, :, 11].astype(np.int8)
   empty = int((raw["bodies_per_frame"] == 0).sum())

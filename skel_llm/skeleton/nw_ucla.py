@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from skel_llm.skeleton import files
+from skel_llm.skeleton import bounds, files
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -23,8 +23,11 @@ FPS = 30.0
 _NAME_RE = re.compile(r"a(\d+)_s(\d+)_e(\d+)_v(\d+)")
 
 
-def parse_nw_ucla(path: str | os.PathLike, *, doc=None) -> SkeletonRecord:
+def parse_nw_ucla(path: str | os.PathLike, *, doc=None,
+                  max_abs: float = bounds.METRIC_MAX_ABS) -> SkeletonRecord:
   """positions float32[T, 1, 20, 3]; metadata action/subject/episode/view and label.
+
+  Every coordinate must lie within +-`max_abs` metres.
 
   `doc` is the file's already parsed JSON, when the caller has it (`load()` does).
   """
@@ -44,6 +47,9 @@ def parse_nw_ucla(path: str | os.PathLike, *, doc=None) -> SkeletonRecord:
       if not isinstance(joint, list) or len(joint) != 3:
         raise SkeletonFormatError(path, f"$.skeletons[{k}][{j}]", "expected [x, y, z]")
   xyz = files.numbers(frames, (-1, NUM_JOINTS, 3), "$.skeletons", path)
+  xyz = bounds.checked_float32(
+      xyz, max_abs, path=path, what="coordinate (m)",
+      where=lambda idx: (f"$.skeletons[{idx[0]}][{idx[1]}][{idx[2]}]", bounds.axis_name(idx[2])))
   meta = {"file_format": "nw_ucla"}
   name = doc.get("file_name", files.basename_stem(path))
   if not isinstance(name, str):
@@ -55,6 +61,6 @@ def parse_nw_ucla(path: str | os.PathLike, *, doc=None) -> SkeletonRecord:
   if "label" in doc:
     meta["label"] = files.field(doc, "label", "$", path, int)
   t = xyz.shape[0]
-  return SkeletonRecord(positions=xyz[:, None].astype(np.float32),
+  return SkeletonRecord(positions=xyz[:, None],
                         valid=np.ones((t, 1, NUM_JOINTS), np.float32), format="kinect20", fps=FPS,
                         metadata=meta, source=path)

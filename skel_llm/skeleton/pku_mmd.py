@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from skel_llm.skeleton import fastfloat, files
+from skel_llm.skeleton import bounds, fastfloat, files
 from skel_llm.skeleton.errors import SkeletonFormatError
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -23,8 +23,12 @@ VALUES_PER_LINE = 150
 
 
 def read_labels(label_path: str | os.PathLike, num_frames: int | None = None,
-                num_classes: int = NUM_CLASSES) -> list[dict]:
-  """Segments of a PKU-MMD label file: dicts label (0-based), action (1-based), start, end, confidence."""
+                num_classes: int = NUM_CLASSES, skeleton_path: str | os.PathLike | None = None
+                ) -> list[dict]:
+  """Segments of a PKU-MMD label file: dicts label (0-based), action (1-based), start, end, confidence.
+
+  With `num_frames` (the frames of `skeleton_path`), segments must end within them.
+  """
   label_path = os.fspath(label_path)
   text = files.read_text(label_path)
   if not text.strip():
@@ -44,25 +48,30 @@ def read_labels(label_path: str | os.PathLike, num_frames: int | None = None,
     except ValueError:
       raise SkeletonFormatError(label_path, k, f"expected integers label,start,end and a numeric "
                                 f"confidence, got {line.strip()!r}") from None
+    if not 0 <= conf <= bounds.LABEL_CONFIDENCE_MAX:
+      raise SkeletonFormatError(label_path, k, f"expected a confidence in [0, "
+                                f"{bounds.LABEL_CONFIDENCE_MAX:g}], got {parts[3]!r}")
     if not 1 <= action <= num_classes:
       raise SkeletonFormatError(label_path, k, f"expected a label in 1..{num_classes}, got {action}")
     if not 0 <= start < end:
       raise SkeletonFormatError(label_path, k, f"expected 0 <= start < end, got start={start} "
                                 f"end={end}")
     if num_frames is not None and end > num_frames:
-      raise SkeletonFormatError(label_path, k, f"segment end {end} is past the skeleton file's "
-                                f"{num_frames} frames")
+      of = "the skeleton file" if skeleton_path is None else os.fspath(skeleton_path)
+      raise SkeletonFormatError(label_path, k, f"segment end {end} is past the {num_frames} "
+                                f"frames of {of}")
     out.append({"action": action, "label": action - 1, "start": start, "end": end,
                 "confidence": conf, "line": k})
   return out
 
 
 def parse_pku_mmd(path: str | os.PathLike, label_path: str | os.PathLike | None = None,
-                  text: str | None = None) -> SkeletonRecord:
+                  text: str | None = None, *, max_abs: float = bounds.METRIC_MAX_ABS
+                  ) -> SkeletonRecord:
   """The whole PKU-MMD sequence: positions float32[T, 2, 25, 3], valid per present body.
 
   With `label_path`, its segments are checked against T and stored in
-  `metadata['segments']`.
+  `metadata['segments']`. Every coordinate must lie within +-`max_abs` metres.
   """
   path = os.fspath(path)
   if text is None:
@@ -74,22 +83,27 @@ def parse_pku_mmd(path: str | os.PathLike, label_path: str | os.PathLike | None 
     raise SkeletonFormatError(path, 1, f"empty file: expected lines of {VALUES_PER_LINE} numbers")
   values = fastfloat.parse_rows(lines, VALUES_PER_LINE, path=path, line_of_row=lambda r: r + 1)
   t = len(lines)
-  positions = values.reshape(t, 2, 25, 3).astype(np.float32)
+
+  def where(idx: tuple[int, ...]) -> tuple[int, str]:
+    return idx[0] + 1, f"field {idx[1] + 1}"
+
+  positions = bounds.checked_float32(values, max_abs, path=path, where=where,
+                                     what="coordinate (m)").reshape(t, 2, 25, 3)
   present = np.any(positions != 0, axis=(2, 3))  # [T, 2]
   valid = np.broadcast_to(present[:, :, None], (t, 2, 25)).astype(np.float32)
   meta = {"file_format": "pku_mmd", "name": files.basename_stem(path),
           "bodies_present": present.sum(axis=0).astype(np.int64)}
   if label_path is not None:
-    meta["segments"] = read_labels(label_path, t)
+    meta["segments"] = read_labels(label_path, t, skeleton_path=path)
     meta["label_file"] = os.fspath(label_path)
   return SkeletonRecord(positions=positions, valid=valid, format="ntu25", fps=FPS, metadata=meta,
                         source=path)
 
 
-def parse_pku_mmd_segments(path: str | os.PathLike,
-                           label_path: str | os.PathLike) -> list[SkeletonRecord]:
+def parse_pku_mmd_segments(path: str | os.PathLike, label_path: str | os.PathLike, *,
+                           max_abs: float = bounds.METRIC_MAX_ABS) -> list[SkeletonRecord]:
   """One record per labelled segment of a PKU-MMD sequence (frames `[start, end)`)."""
-  whole = parse_pku_mmd(path, label_path)
+  whole = parse_pku_mmd(path, label_path, max_abs=max_abs)
   out = []
   for seg in whole.metadata["segments"]:
     s, e = seg["start"], seg["end"]

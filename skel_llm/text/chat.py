@@ -40,10 +40,6 @@ class ChatTemplate:
   def image_block(self) -> str:
     return IMG_START + IMG_CONTEXT * self.tokens_per_image + IMG_END
 
-  def frames_text(self, num_frames: int) -> str:
-    """'Frame1: <image>\\nFrame2: <image>\\n...' with the placeholders still symbolic."""
-    return "".join(f"Frame{i + 1}: {IMAGE_PLACEHOLDER}\n" for i in range(num_frames))
-
   def prompt(self, user: str) -> str:
     """System + user turn + the opening of the assistant turn; `<image>` expanded."""
     if user.count(IMAGE_PLACEHOLDER) == 0:

@@ -60,8 +60,12 @@ class Checkpointer:
     self._mngr.wait_until_finished()
 
   def close(self) -> None:
+    """Waits for writes in flight and closes; closing twice is harmless."""
+    if getattr(self, "_closed", False):
+      return
     self._mngr.wait_until_finished()
     self._mngr.close()
+    self._closed = True
 
 
 def _lookup(tree: Any, keys: list) -> tuple[Any, list]:

@@ -14,6 +14,8 @@ import os
 
 import ml_collections
 
+from skel_llm.eval import options
+
 # Logical axis -> mesh axes (first match wins; see skel_llm.train.sharding). Weights are
 # FSDP-sharded on their model dimension and tensor-parallel on heads / MLP / vocabulary;
 # activations are split over the batch and tensor-parallel like their weights.
@@ -81,7 +83,6 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
   c.epochs = 0.0  # > 0: total_steps = ceil(epochs * training clips / batch_size)
   c.batch_size = 8
   c.log_every = 10
-  c.stop_after_step = -1  # test knob: after this step, save, then wait to be killed
   c.init_from = ""  # previous stage's workdir, or "hf:<folder>" with transformers weights
   c.master_dtype = "float32"  # dtype of the trained parameters and their optimizer state
 
@@ -119,7 +120,15 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
   c.text = ml_collections.ConfigDict(dict(tokenizer="tiny", template="internvl2_5",
                                           system="short"))
   c.checkpoint = ml_collections.ConfigDict(dict(every_steps=100, keep=2, async_save=True))
-  c.eval = ml_collections.ConfigDict(dict(num_clips=48, batch_size=8, max_new_tokens=160))
+  # Evaluators (skel_llm.eval.registry), each every `every_steps` and at the end; num_clips 0
+  # turns one off. Held-out clips: other generator seeds than training. max_new_tokens 0
+  # decodes up to the longest training answer + 8 tokens (a reasoning reply is not cut
+  # before its Label line).
+  c.evals = ml_collections.ConfigDict(dict(
+      heldout=options.evaluator("recognition", method="decode", every_steps=100),
+      heldout_score=options.evaluator("recognition", method="score", every_steps=100),
+      robustness=options.evaluator("robustness", of="heldout", num_clips=24),
+  ))
   c.export = ml_collections.ConfigDict(dict(renderer=True, merged_hf=False))
 
   for preset in (arg or "").split(","):
@@ -157,8 +166,8 @@ def _smoke(c: ml_collections.ConfigDict) -> None:
   c.data.num_eval_clips = 16
   c.data.max_len = 400
   c.data.prefetch = 0
-  c.eval.num_clips = 8
-  c.eval.max_new_tokens = 8
+  c.evals = ml_collections.ConfigDict(dict(
+      heldout=options.evaluator("recognition", num_clips=8, max_new_tokens=8)))
   c.export.renderer = False
 
 
@@ -194,9 +203,14 @@ def _paper(c: ml_collections.ConfigDict) -> None:
   c.epochs = 1.0
   c.log_every = 50
   c.checkpoint.every_steps = 500
-  c.eval.num_clips = 100_000
-  c.eval.batch_size = 8
-  c.eval.max_new_tokens = 16
+  # The authors' decoding (greedy, <= 16 tokens, repetition penalty 1.05) and likelihood
+  # ranking on the whole test split, at the end of the stage.
+  c.evals = ml_collections.ConfigDict(dict(
+      heldout=options.evaluator("recognition", method="decode", num_clips=100_000, batch_size=8,
+                                max_new_tokens=16, repetition_penalty=1.05, prompt="mqa"),
+      heldout_score=options.evaluator("recognition", method="score", num_clips=100_000,
+                                      batch_size=8, prompt="mqa"),
+  ))
   c.data.eval_task = "mqa"
   c.model.lora_alpha = 64.0
   c.model.lora_dropout = 0.05

@@ -173,5 +173,5 @@ class Progress:
       print(f"[skel_llm] trained steps {e.start_step} -> {e.done} in "
             f"{format_seconds(self._clock() - e.begin)}"
             + (f" (compile {e.compile_s:.1f} s)" if e.compile_s is not None else "")
-            + "; next: the end strip, the held-out evaluation (greedy generation) and the "
-              "export", file=self._stream, flush=True)
+            + "; next: the end strip, the evaluators (config.evals) and the export",
+            file=self._stream, flush=True)

@@ -94,13 +94,3 @@ def make_train_step(graphdef: nnx.GraphDef, rng_vars: Any, tx: optax.GradientTra
     return new_state, metrics
 
   return train_step
-
-
-def make_eval_logits(graphdef: nnx.GraphDef, rng_vars: Any, forward: Forward):
-  """`logits_fn(state, batch) -> float32[B, L, V]` in evaluation mode (midpoint frames)."""
-
-  def logits_fn(state: dict, batch: dict) -> jax.Array:
-    model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
-    return forward(model, batch, jax.random.key(0), False)
-
-  return logits_fn

@@ -9,7 +9,7 @@ from skel_llm.skeleton import topology
 from skel_llm.text import prompts
 
 REQUIRED = ("seed", "total_steps", "batch_size", "log_every", "mesh", "sharding_rules", "trainable",
-            "optim", "model", "render", "data", "text", "checkpoint", "eval")
+            "optim", "model", "render", "data", "text", "checkpoint", "evals")
 
 
 def check_config(config, workdir: str | None = None) -> None:
@@ -70,4 +70,6 @@ def check_config(config, workdir: str | None = None) -> None:
                      f"'internvl3_1b', 'internvl3_2b' or 'internvl3_8b'")
   if config.checkpoint.every_steps <= 0:
     raise ValueError("config.checkpoint.every_steps must be positive")
+  from skel_llm.eval import registry
+  registry.check(config)
   del workdir

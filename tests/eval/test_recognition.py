@@ -1,17 +1,27 @@
-"""Pins skel_llm/eval/recognition.py and the trainer end to end on a short run.
+"""Pins skel_llm/eval/recognition.py, robustness.py, yesno.py and skel_llm/evaluate.py end to end.
 
 A shortened `configs/distill.py` run (MQA over 4 synthetic classes, a tiny model from scratch,
-the demo's narrow view/placement ranges) trains in-process, then `recognition.evaluate` renders
-clips the model never saw (other generator seeds), generates the answer with the KV cache, reads
-its `Label:` line and scores it against the truth: the model must generalise far above the 25 %
-chance. A second check runs the memorisation setting (`eval_seed_offset=0`, 8 training clips).
+the demo's narrow view/placement ranges) trains in-process with three evaluators: greedy
+decoding scored by both rules, likelihood ranking, and robustness. On clips the model never
+saw (other generator seeds) it must generalise far above the 25 % chance; its periodic and
+final evaluation files, TensorBoard scalars and PNGs must exist; `python -m skel_llm.evaluate`
+on the finished run must give the run's last evaluation bitwise, twice. A random smoke model
+pins likelihood ranking against a from-scratch computation of the same log-probabilities and
+the YES/NO evaluator's questions. A second short run checks memorisation.
 """
 
 import json
 import pathlib
 
 import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from flax import nnx
 
+from skel_llm import evaluate
+from skel_llm.eval import options
 from skel_llm.train import defaults, trainer
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -25,9 +35,9 @@ def _config(held_out: bool):
   c.data.classes = CLASSES
   if held_out:
     c.data.synthetic_knobs = dict(defaults.DEMO_KNOBS)
-    c.data.num_train_clips, c.data.num_eval_clips = 4096, 32
+    c.data.num_train_clips = 4096
   else:
-    c.data.num_train_clips, c.data.num_eval_clips, c.data.eval_seed_offset = 8, 8, 0
+    c.data.num_train_clips, c.data.eval_seed_offset = 8, 0
   c.data.max_len = 224
   c.render.image_size = 32
   c.model.patch_size = 8
@@ -36,38 +46,164 @@ def _config(held_out: bool):
   c.model.text_width, c.model.text_layers, c.model.text_mlp = 128, 2, 256
   c.total_steps = 300 if held_out else 100
   c.log_every = 25
-  c.checkpoint.every_steps = 100
+  c.checkpoint.every_steps = 150 if held_out else 100
   c.optim.lr = 3e-3
-  c.eval.num_clips = c.data.num_eval_clips
-  c.eval.max_new_tokens = 10
+  n = 32 if held_out else 8
+  c.evals = ml_collections.ConfigDict(dict(
+      heldout=options.evaluator("recognition", method="decode", num_clips=n, every_steps=150,
+                                max_new_tokens=10),
+      heldout_score=options.evaluator("recognition", method="score", num_clips=n,
+                                      every_steps=150)))
+  if held_out:
+    c.evals.robustness = options.evaluator("robustness", of="heldout_score", num_clips=16,
+                                           dropout=(0.5,), noise_cm=(10.0,), seeds=2)
   c.export.renderer = True
   return c
 
 
-def test_short_run_recognises_held_out_clips_far_above_chance(tmp_path):
-  result = trainer.train_and_evaluate(_config(held_out=True), str(tmp_path),
-                                      devices=jax.devices()[:1])
-  ev = result["eval"]
-  assert ev["num_clips"] == 32 and ev["num_classes"] == 4 and ev["chance"] == 0.25
-  assert ev["accuracy"] >= 0.5, ev  # twice chance, on clips never trained on
-  _check_outputs(tmp_path, ev, 32)
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("heldout")
+  config = _config(held_out=True)
+  result = trainer.train_and_evaluate(config, str(workdir), devices=jax.devices()[:1])
+  return config, workdir, result
+
+
+def test_short_run_recognises_held_out_clips_far_above_chance(trained):
+  _, workdir, result = trained
+  dec, score = result["evals"]["heldout"], result["evals"]["heldout_score"]
+  assert dec["num_clips"] == 32 and dec["chance"] == 0.25
+  assert dec["strict"] >= 0.5, dec  # twice chance, on clips never trained on
+  assert dec["authors"] >= dec["strict"]  # a strict hit is always a substring hit
+  assert dec["unlabelled"] == 0.0, dec
+  assert score["top1"] >= 0.5 and score["top4"] == 1.0, score  # 4 candidates: top-4 is all
+  # Evaluated at step 150 and at the end, files and PNGs for each.
+  for name in ("heldout", "heldout_score"):
+    for step in (150, 300):
+      rec = json.loads((workdir / "eval" / name / f"step{step}.json").read_text())
+      assert rec["step"] == step and rec["scalars"]["num_clips"] == 32
+      assert len(rec["records"]) == 32 and sorted(r["index"] for r in rec["records"]) == list(
+          range(32))
+      assert (workdir / "eval" / name / f"step{step}_confusion.png").stat().st_size > 0
+    conf = json.loads((workdir / "eval" / f"{name}.json").read_text())["confusion"]
+    assert conf["rows"] == list(CLASSES) and conf["columns"] == list(CLASSES) + ["unparsed"]
+    assert np.asarray(conf["counts"]).sum() == 32
+    assert np.trace(np.asarray(conf["counts"])[:, :4]) == round(
+        32 * result["evals"][name]["strict" if name == "heldout" else "top1"])
+  saved = json.loads((workdir / "result.json").read_text())
+  assert saved["evals"] == result["evals"] and saved["eval_step"] == 300
+  replies = json.loads((workdir / "eval" / "heldout.json").read_text())["records"]
+  assert all(r["reply"].startswith("Label: ") for r in replies)
+  per_class = json.loads((workdir / "eval" / "heldout.json").read_text())["per_class"]["strict"]
+  assert set(per_class) == set(CLASSES)
+  _check_run_outputs(workdir)
+
+
+def _check_run_outputs(workdir):
+  assert (workdir / "frames_start.png").stat().st_size > 0
+  assert (workdir / "frames_end.png").stat().st_size > 0
+  assert (workdir / "export" / "draction.safetensors").stat().st_size > 0
+  events = list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+  assert events
+  blob = b"".join(p.read_bytes() for p in events)
+  for tag in (b"heldout/strict", b"heldout/authors", b"heldout_score/top1",
+              b"heldout/per_class_strict/squat", b"robustness/mean_drop"):
+    assert tag in blob, tag
+
+
+def test_robustness_curve_falls_with_corruption(trained):
+  _, workdir, result = trained
+  r = result["evals"]["robustness"]
+  rec = json.loads((workdir / "eval" / "robustness.json").read_text())
+  curves = rec["curves"]
+  assert [p["level"] for p in curves["dropout"]] == [0.0, 0.5]
+  assert [p["level"] for p in curves["noise"]] == [0.0, 10.0]
+  assert all(len(p["seeds"]) == 2 for p in curves["dropout"][1:] + curves["noise"][1:])
+  assert r["dropout_0.5"] < r["clean"] and r["noise_10"] <= r["clean"], r
+  assert (workdir / "eval" / "robustness" / "step300_robustness.png").stat().st_size > 0
+
+
+def test_evaluate_cli_reproduces_the_runs_last_evaluation_bitwise_twice(trained, tmp_path):
+  config, workdir, _ = trained
+  want = {n: json.loads((workdir / "eval" / f"{n}.json").read_text())
+          for n in ("heldout", "heldout_score")}
+  for attempt in range(2):
+    out = tmp_path / f"again{attempt}"
+    step, results = evaluate.evaluate_run(config.copy_and_resolve_references(), str(workdir),
+                                          out_dir=str(out), devices=jax.devices()[:1])
+    assert step == 300
+    for name, rec in want.items():
+      got = json.loads((out / f"{name}.json").read_text())
+      assert got["scalars"] == rec["scalars"] == results[name]
+      assert got["records"] == rec["records"]  # every reply and log-probability
+
+
+@pytest.fixture(scope="module")
+def smoke_run():
+  """A random-weight smoke model (reason prompt) with its state; no training."""
+  c = defaults.load_config(REPO / "configs" / "distill.py", "smoke")
+  c.evals = ml_collections.ConfigDict(dict(
+      mqa=options.evaluator("recognition", method="score", num_clips=4, batch_size=4,
+                            prompt="mqa"),
+      reason=options.evaluator("recognition", method="score", num_clips=4, batch_size=4,
+                               prompt="reason", max_new_tokens=12),
+      yn=options.evaluator("yesno", num_clips=4, batch_size=4)))
+  c.data.classes = ("squat", "jump", "bow", "raise left arm", "handshake")
+  run = trainer.Run(c, devices=jax.devices()[:1])
+  return run, run.init_state()
+
+
+def _from_scratch_logp(run, state, frames, prefix, cand):
+  """log p(cand | prefix, frames) summed, by one full forward pass over prefix + cand."""
+  model = nnx.merge(run.layout.graphdef, state["params"], state["frozen"], run.rng_vars)
+  ids = np.asarray(list(prefix) + list(cand), np.int32)[None]
+  logits = model.logits_from_frames(frames, jnp.asarray(ids), jnp.ones(ids.shape, jnp.int32))
+  logp = jax.nn.log_softmax(np.asarray(logits[0], np.float64), axis=-1)
+  n = len(prefix)
+  return float(sum(logp[n - 1 + i, t] for i, t in enumerate(cand)))
+
+
+@pytest.mark.parametrize("name", ["mqa", "reason"])
+def test_likelihood_ranking_equals_a_from_scratch_computation(smoke_run, name):
+  run, state = smoke_run
+  ev = run.evaluators().items[name][1]
+  scalars, details = ev.run(state)
+  enc = run.encoder
+  cands = details["candidates"]
+  assert cands == list(run.config.data.classes)  # the prompt's order
+  for rec in details["records"][:2]:
+    b = ev.data.pipe.sample(rec["index"])
+    prompt = list(b["input_ids"][:int(b["input_mask"].sum())])
+    if name == "reason":  # the model's own reasoning, cut before its last Label line
+      reply = rec["reply"]
+      cut = reply.lower().rfind("label:")
+      prompt += enc.tok.encode(reply[:cut] if cut >= 0 else reply)[:12]
+    frames = run.render_fn()(state, b["positions"][None], b["num_frames"][None])
+    for c, logp in zip(cands, rec["logp"]):
+      cand = enc.tok.encode(f"Label: {c}") + [enc.im_end_id]
+      want = _from_scratch_logp(run, state, frames, prompt, cand)
+      assert logp == pytest.approx(want, abs=1e-4), (c, logp, want)
+  assert scalars["num_clips"] == 4 and 0 <= scalars["top1_mean"] <= 1
+
+
+def test_yesno_asks_about_the_truth_and_about_a_confusable_other_class(smoke_run):
+  run, state = smoke_run
+  ev = run.evaluators().items["yn"][1]
+  scalars, details = ev.run(state)
+  recs = details["records"]
+  assert len(recs) == 8 and scalars["num_clips"] == 4
+  for pos, neg in zip(recs[1::2], recs[0::2]):  # sorted by (index, expected): NO, then YES
+    assert pos["expected"] == "YES" and pos["asked"] == pos["truth"]
+    assert neg["expected"] == "NO" and neg["asked"] != neg["truth"]
+    assert neg["asked"] in ev.data.candidates
+  again, _ = ev.run(state)
+  assert again == scalars
 
 
 def test_short_run_memorises_its_clips(tmp_path):
   result = trainer.train_and_evaluate(_config(held_out=False), str(tmp_path),
                                       devices=jax.devices()[:1])
-  ev = result["eval"]
-  assert ev["num_clips"] == 8 and ev["accuracy"] >= 0.75, ev
+  ev = result["evals"]["heldout"]
+  assert ev["num_clips"] == 8 and ev["strict"] >= 0.75, ev
+  assert result["evals"]["heldout_score"]["top1"] >= 0.75, result["evals"]
   assert result["train"]["loss"] < 0.1, result["train"]
-  _check_outputs(tmp_path, ev, 8)
-
-
-def _check_outputs(tmp_path, ev, num_clips):
-  saved = json.loads((tmp_path / "result.json").read_text())
-  assert saved["eval"]["accuracy"] == ev["accuracy"]
-  replies = [json.loads(line) for line in open(tmp_path / "eval_predictions.jsonl")]
-  assert len(replies) == num_clips and all(r["reply"].startswith("Label: ") for r in replies)
-  assert (tmp_path / "frames_start.png").stat().st_size > 0
-  assert (tmp_path / "frames_end.png").stat().st_size > 0
-  assert (tmp_path / "export" / "draction.safetensors").stat().st_size > 0
-  assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))

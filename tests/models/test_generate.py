@@ -38,6 +38,31 @@ def test_greedy_matches_transformers_generate(hf_checkpoints, kind, layout):
   np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("penalty", [1.05, 3.0])
+def test_repetition_penalty_matches_transformers_generate(hf_checkpoints, penalty):
+  """transformers' RepetitionPenaltyLogitsProcessor over prompt + reply, greedy (the authors'
+  evaluation setting is 1.05; 3.0 changes the reply, so the test cannot pass by doing nothing)."""
+  import torch
+  ref = hf_checkpoints("a")
+  model, _, config = models.load_pretrained(ref["hf"], image_size=ref["run_size"])
+  rng = np.random.default_rng(1)
+  ids = _image_prompt(config, rng)
+  px = rng.uniform(0, 1, (1, 3, ref["run_size"], ref["run_size"])).astype(np.float32)
+  with torch.no_grad():
+    want = ref["model"].generate(input_ids=torch.from_numpy(ids).long(),
+                                 attention_mask=torch.ones(ids.shape, dtype=torch.long),
+                                 pixel_values=torch.from_numpy(px), max_new_tokens=20,
+                                 do_sample=False, eos_token_id=None, pad_token_id=0,
+                                 repetition_penalty=penalty)
+  want = want[0, ids.shape[1]:].numpy()
+  got = np.asarray(models.generate(model, ids, None, px, max_new_tokens=20,
+                                   repetition_penalty=penalty))[0]
+  np.testing.assert_array_equal(got, want)
+  plain = np.asarray(models.generate(model, ids, None, px, max_new_tokens=20))[0]
+  if penalty == 3.0:
+    assert not np.array_equal(plain, got)
+
+
 @pytest.fixture(scope="module")
 def tiny():
   config = models.tiny_config(image_size=56)  # 4x4 patches -> 4 visual tokens per image.

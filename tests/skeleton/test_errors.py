@@ -100,7 +100,7 @@ def test_pku_malformed(tmp_path, case, lines, where, words):
 
 
 @pytest.mark.parametrize("case,labels,where,words", [
-    ("end_past_file", "3,0,4,1\n5,2,9,1\n", "line 2", "past the skeleton file's 5 frames"),
+    ("end_past_file", "3,0,4,1\n5,2,9,1\n", "line 2", "past the 5 frames of"),
     ("start_after_end", "3,4,2,1\n", "line 1", "0 <= start < end"),
     ("label_out_of_range", "3,0,2,1\n52,2,3,1\n", "line 2", "label in 1..51"),
     ("field_count", "3,0,2\n", "line 1", "4 comma-separated fields"),
@@ -134,8 +134,8 @@ def _mutate(doc, fn):
     ("short_pose", _mutate(_kinetics(), lambda d: d["data"][1]["skeleton"][0].update(
         pose=[0.5] * 34)), "$.data[1].skeleton[0].pose", "expected shape (36,), got (34,)"),
     ("non_numeric_score", _mutate(_kinetics(), lambda d: d["data"][2]["skeleton"][0]["score"]
-                                  .__setitem__(4, "high")), "$.data[2].skeleton[0].score",
-     "numeric array"),
+                                  .__setitem__(4, "high")), "$.data[2].skeleton[0].score[4]",
+     "expected a number"),
     ("missing_key", _mutate(_kinetics(), lambda d: d["data"][0].pop("skeleton")), "$.data[0]",
      "expected key 'skeleton'"),
     ("duplicate_frame", _mutate(_kinetics(), lambda d: d["data"][2].update(frame_index=2)),
@@ -155,7 +155,7 @@ def test_json_nan_truncation_and_layout(tmp_path):
   text = json.dumps(doc).replace("0.9", "NaN", 1)
   p = tmp_path / "nan.json"
   p.write_text(text)
-  _raises(p, "finite JSON numbers", "NaN")
+  _raises(p, "$.data[0].skeleton[0].score[0]", "finite JSON number", "NaN")
   t = tmp_path / "truncated.json"
   t.write_text(json.dumps(doc, indent=1)[:200])
   _raises(t, "line", "expected valid JSON")

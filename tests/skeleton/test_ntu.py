@@ -174,3 +174,15 @@ def test_short_clips_keep_their_bodies_and_first_mode_counts_drops(tmp_path):
   assert first.metadata["body_selection"]["dropped_occurrences"] == 6
   as_written = [[[float(f"{v:.6f}") for v in joint] for joint in f[1][1]] for f in frames]
   np.testing.assert_array_equal(first.positions[:, 1], np.float32(as_written))
+
+
+def test_one_body_id_twice_in_a_frame_names_the_second_header_line(shared_data, tmp_path):
+  src = shared_data / "real/ntu_skeleton/S001C003P008R002A058.skeleton"
+  lines = src.read_text().split("\n")
+  first_id = lines[2].split()[0]  # frame 1 holds two bodies: headers on lines 3 and 30
+  lines[29] = " ".join([first_id] + lines[29].split()[1:])
+  p = tmp_path / src.name
+  p.write_text("\n".join(lines))
+  with pytest.raises(skeleton.SkeletonFormatError, match=r"line 30: actor \d holds two bodies in "
+                     r"frame 1"):
+    skeleton.load(p)

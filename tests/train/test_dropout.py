@@ -16,7 +16,7 @@ import pytest
 from flax import nnx
 
 from skel_llm import models
-from skel_llm.train import build, defaults, step as step_lib, trainer
+from skel_llm.train import build, defaults, trainer
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -134,7 +134,10 @@ def test_evaluation_has_no_dropout(setup):
   batch = {k: jnp.asarray(v[:2]) for k, v in s.batch.items()}
 
   def eval_logits(run):
-    fn = jax.jit(step_lib.make_eval_logits(run.layout.graphdef, run.rng_vars, build.forward))
+    def logits(state, batch):  # evaluation mode: midpoint frames, no dropout rng
+      model = nnx.merge(run.layout.graphdef, state["params"], state["frozen"], run.rng_vars)
+      return build.forward(model, batch, jax.random.key(0), False)
+    fn = jax.jit(logits)
     return lambda: np.asarray(fn(jax.device_put(s.perturbed, run.layout.shardings), batch))
 
   # train_dropout=True changes only the train step: evaluation equals that of a model without

@@ -26,7 +26,7 @@ def _config(name="distill.py"):
   c = defaults.load_config(REPO / "configs" / name, "smoke")
   c.data.task = "mqa"
   c.data.max_len = 320
-  c.eval.num_clips = 0
+  c.evals.heldout.num_clips = 0
   return c
 
 
@@ -47,7 +47,7 @@ def test_sigterm_saves_the_current_step_and_exits_143(tmp_path, deadline):
   env = dict(os.environ, XLA_FLAGS="", PYTHONPATH=str(REPO))
   cmd = [sys.executable, "-m", "skel_llm.main", "--config=configs/distill.py:smoke",
          f"--workdir={tmp_path}", "--config.total_steps=500", "--config.checkpoint.every_steps=100",
-         "--config.data.task=mqa", "--config.eval.num_clips=0"]
+         "--config.data.task=mqa", "--config.evals.heldout.num_clips=0"]
   proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
   order = tmp_path / "data_order.jsonl"
@@ -111,9 +111,9 @@ def test_exports_reproduce_the_trained_renderer_and_lora_model(tmp_path):
     np.testing.assert_array_equal(flat_r[k].astype(np.float32), want, err_msg=k)
 
   # A renderer-only export (the LLM left on its devices, merged as shapes) writes the same file.
-  from skel_llm.train import build
+  from skel_llm.train import export
   run.config.export.merged_hf = False
-  build.export(run, state, str(tmp_path / "renderer_only"))
+  export.export(run, state, str(tmp_path / "renderer_only"))
   assert ((tmp_path / "renderer_only" / "export" / "draction.safetensors").read_bytes()
           == (tmp_path / "export" / "draction.safetensors").read_bytes())
   assert not (tmp_path / "renderer_only" / "export" / "internvl_merged").exists()

@@ -5,7 +5,7 @@ Two `python -m skel_llm.main --distributed` processes with 4 simulated CPU devic
 one single-process run with 8 devices and the same mesh is the reference. The 2-process run
 must give the same per-step losses and final parameters (<= 1e-5), the same evaluation replies,
 strips and exports, and read the same global batches, each process a disjoint half of every
-batch. A 2-process run held after the step-2 checkpoint (`stop_after_step`), SIGKILLed (both
+batch. A 2-process run held after the step-2 checkpoint (tests/train/held_main.py), SIGKILLed (both
 processes) and resumed by a new pair ends bitwise equal to the straight 2-process run.
 """
 
@@ -34,9 +34,9 @@ NEEDS_S = 380
 COMMON = ("--config=configs/distill.py:smoke", "--config.data.task=mqa",
           "--config.mesh.data=2", "--config.mesh.fsdp=2", "--config.mesh.tensor=2",
           f"--config.total_steps={STEPS}", "--config.log_every=1", "--config.model.lora_rank=4")
-FULL = ("--config.eval.num_clips=8", "--config.export.renderer=True",
+FULL = ("--config.evals.heldout.num_clips=8", "--config.export.renderer=True",
         "--config.export.merged_hf=True")
-LEAN = ("--config.eval.num_clips=0",)
+LEAN = ("--config.evals.heldout.num_clips=0",)
 
 
 def _free_port() -> int:
@@ -48,7 +48,8 @@ def _free_port() -> int:
 class _Job:
   """One training job: 1 process with 8 CPU devices, or 2 distributed processes with 4 each."""
 
-  def __init__(self, workdir, cache, processes, *extra, deadline, label="run"):
+  def __init__(self, workdir, cache, processes, *extra, deadline, label="run",
+               hold_after=None):
     self.workdir, self.procs, self.logs = workdir, [], []
     port = _free_port()
     for i in range(processes):
@@ -57,7 +58,10 @@ class _Job:
       env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
       env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
       env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-      cmd = [sys.executable, "-m", "skel_llm.main", f"--workdir={workdir}", *COMMON, *extra]
+      start = ([sys.executable, "-m", "skel_llm.main"] if hold_after is None else
+               [sys.executable, str(REPO / "tests" / "train" / "held_main.py"),
+                f"--hold_after_step={hold_after}"])
+      cmd = [*start, f"--workdir={workdir}", *COMMON, *extra]
       if processes > 1:
         env.update(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
                    JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i))
@@ -169,12 +173,12 @@ def test_two_processes_match_one_and_resume_bitwise(tmp_path, jax_cache, deadlin
   single, straight = tmp_path / "single", tmp_path / "straight"
   killed = tmp_path / "killed"
   # Three jobs side by side: the reference, the straight 2-process run and a 2-process run held
-  # after its step-2 checkpoint (`stop_after_step`), whose processes are then both SIGKILLed.
+  # after its step-2 checkpoint (tests/train/held_main.py), whose processes are then both SIGKILLed.
   # (On CPU the second process of a pair compiles everything itself: jax writes the compilation
   # cache from process 0 only, and the keys differ between processes.)
   runs = [_Job(single, cache, 1, *FULL, deadline=deadline),
           _Job(straight, cache, 2, *FULL, deadline=deadline)]
-  held = _Job(killed, cache, 2, *LEAN, "--config.stop_after_step=2", deadline=deadline)
+  held = _Job(killed, cache, 2, *LEAN, hold_after=2, deadline=deadline)
   try:
     done = [False, False, False]
     while not all(done):
@@ -185,7 +189,7 @@ def test_two_processes_match_one_and_resume_bitwise(tmp_path, jax_cache, deadlin
         held.sigkill()
         done[2] = True
       elif not done[2]:
-        held.check_alive("did not reach stop_after_step=2")
+        held.check_alive("did not reach step 2")
   finally:
     for job in (*runs, held):
       job.kill()
@@ -220,7 +224,7 @@ def test_two_processes_match_one_and_resume_bitwise(tmp_path, jax_cache, deadlin
   # Evaluation, strips and exports agree; only process 0 wrote them.
   res_1 = json.loads((single / "result.json").read_text())
   res_2 = json.loads((straight / "result.json").read_text())
-  assert res_2["eval"]["num_clips"] == 8 and res_1["eval"] == res_2["eval"]
+  assert res_2["evals"]["heldout"]["num_clips"] == 8 and res_1["evals"] == res_2["evals"]
   assert ((single / "eval_predictions.jsonl").read_text()
           == (straight / "eval_predictions.jsonl").read_text())
   from PIL import Image

@@ -65,7 +65,7 @@ def test_bar_text_and_closing_line():
   bar.close()
   assert out.getvalue().rstrip().splitlines()[-1] == (
       "[skel_llm] trained steps 0 -> 4 in 0:18 (compile 12.0 s); next: the end strip, the "
-      "held-out evaluation (greedy generation) and the export")
+      "evaluators (config.evals) and the export")
 
 
 def test_ticks_redraw_at_most_twice_a_second():

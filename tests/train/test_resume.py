@@ -1,7 +1,7 @@
 """Pins skel_llm/train/trainer.py + checkpoint.py: a SIGKILLed run resumes to the same bits.
 
 Three `python -m skel_llm.main` processes with the smoke config: 20 steps straight; 10 steps
-then SIGKILL (the `stop_after_step` knob makes the job wait after committing step 10); an
+then SIGKILL (tests/train/held_main.py holds the job after committing step 10); an
 automatic resume from the workdir for the last 10. The final parameters must be bitwise equal
 and the per-step data digests identical.
 """
@@ -20,9 +20,12 @@ import orbax.checkpoint as ocp
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _cmd(workdir, *extra):
-  return [sys.executable, "-m", "skel_llm.main", "--config=configs/distill.py:smoke",
-          f"--workdir={workdir}", "--config.eval.num_clips=0", "--config.data.task=mqa",
+def _cmd(workdir, *extra, hold_after: int | None = None):
+  start = ([sys.executable, "-m", "skel_llm.main"] if hold_after is None else
+           [sys.executable, str(REPO / "tests" / "train" / "held_main.py"),
+            f"--hold_after_step={hold_after}"])
+  return [*start, "--config=configs/distill.py:smoke",
+          f"--workdir={workdir}", "--config.evals.heldout.num_clips=0", "--config.data.task=mqa",
           *extra]
 
 
@@ -55,7 +58,7 @@ def test_sigkill_and_resume_equals_straight_run(tmp_path, jax_cache, deadline):
   # The straight run and the run to be killed go side by side.
   p_straight = subprocess.Popen(_cmd(straight), cwd=REPO, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-  p_killed = subprocess.Popen(_cmd(killed, "--config.stop_after_step=10"), cwd=REPO, env=env,
+  p_killed = subprocess.Popen(_cmd(killed, hold_after=10), cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   # Each deadline is a multiple (tests/conftest.py) of the former fixed limit, 600 s, which
   # these jobs always met on the 2-core development machine.

@@ -1,0 +1,95 @@
+"""Prediction functions built from a train state: what every evaluator is given.
+
+Evaluators never see the trainer: they get a `PredictFns` (render, generate, score), each a
+jitted function of `(state, ...)` over global arrays on the run's mesh, and return whole host
+(numpy) results that every process holds. Built once per run (`PredictFns.from_layout`), so
+the same compiled programs serve every evaluation step and `python -m skel_llm.evaluate`.
+
+Axis letters: B batch, T frames, P persons, J joints, n rendered frames, S image side,
+L prompt tokens, N new tokens, C candidates, M candidate tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.experimental import multihost_utils
+
+from skel_llm import models
+from skel_llm.train import sharding as shd
+
+
+def gather(x: jax.Array) -> np.ndarray:
+  """A global array, whole on every host."""
+  if jax.process_count() == 1:
+    return np.asarray(x)
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+@dataclasses.dataclass
+class PredictFns:
+  """Render / generate / score over the run's model, given the train state's variables.
+
+  Attributes:
+    graphdef, rng_vars: the composed model's structure (`skel_llm.train.state.StateLayout`).
+    mesh: the run's device mesh; batches are split over its (data, fsdp) axes.
+    rows: the rows of an evaluation batch of `global_batch` that this host holds.
+  """
+
+  graphdef: Any
+  rng_vars: Any
+  mesh: jax.sharding.Mesh
+
+  def __post_init__(self):
+    graphdef, rng_vars = self.graphdef, self.rng_vars
+
+    def frames(state, positions, lengths):
+      model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
+      return model.render(positions, lengths, None)
+
+    self._render = jax.jit(frames)
+
+  def _model(self, state):
+    return nnx.merge(self.graphdef, state["params"], state["frozen"], self.rng_vars)
+
+  def rows(self, global_batch: int) -> list[int]:
+    """The rows of a global evaluation batch that this host reads and feeds."""
+    return shd.process_batch_rows(self.mesh, global_batch)
+
+  def to_device(self, local: dict[str, np.ndarray], global_batch: int) -> dict[str, jax.Array]:
+    """Global batch-sharded arrays from this host's rows (`rows(global_batch)`)."""
+    out = {}
+    for k, v in local.items():
+      out[k] = jax.make_array_from_process_local_data(
+          shd.batch_sharding(self.mesh, v.ndim), v, (global_batch,) + v.shape[1:])
+    return out
+
+  def render(self, state, positions: jax.Array, lengths: jax.Array) -> jax.Array:
+    """float32[B, n, S, S, 3] midpoint frames (deterministic), batch-sharded."""
+    return self._render(state, positions, lengths)
+
+  def generate(self, state, frames: jax.Array, input_ids: jax.Array, input_mask: jax.Array, *,
+               max_new_tokens: int, stop_id: int, pad_id: int,
+               repetition_penalty: float = 1.0) -> np.ndarray:
+    """Greedy replies int32[B, N] (whole on every host); `pad_id` after the stop token."""
+    model = self._model(state)
+    new = models.generate(model.mllm, input_ids, input_mask, model.pixel_values(frames),
+                          max_new_tokens=max_new_tokens, stop_tokens=(stop_id,), pad_id=pad_id,
+                          repetition_penalty=repetition_penalty)
+    return gather(new)
+
+  def score(self, state, frames: jax.Array, prefix_ids: jax.Array, prefix_mask: jax.Array,
+            cand_ids: jax.Array, cand_mask: jax.Array) -> np.ndarray:
+    """float32[B, C] summed log p(candidate | prefix, frames), whole on every host.
+
+    The prefix (with its images) runs once; every candidate continues from its KV cache
+    (`models.score_candidates`).
+    """
+    model = self._model(state)
+    logp = models.score_candidates(model.mllm, prefix_ids, prefix_mask,
+                                   model.pixel_values(frames), cand_ids, cand_mask)
+    return gather(logp)

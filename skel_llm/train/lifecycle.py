@@ -1,0 +1,106 @@
+"""The edges of a training run: non-finite steps, preemption (SIGTERM), and stopping.
+
+- `FiniteCheck` checks every step's loss and norms on the host, one step behind the device,
+  and before every checkpoint, so a non-finite state is never written (`NonFiniteError`).
+- `Stopper` turns SIGTERM (or jax's preemption sync point with several processes) into a
+  save of the current step; the trainer then raises `Preempted`, and `skel_llm.main` exits
+  with status 143 as a preempted job does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+
+import jax
+
+log = logging.getLogger(__name__)
+
+
+class Preempted(Exception):
+  """Training stopped on SIGTERM after saving `step`; rerunning the command resumes."""
+
+  def __init__(self, step: int):
+    super().__init__(f"preempted: checkpoint of step {step} saved; rerun to resume")
+    self.step = step
+
+
+def host_metrics(metrics: dict) -> dict[str, float]:
+  return {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
+class NonFiniteError(FloatingPointError):
+  pass
+
+
+FINITE_KEYS = ("loss", "l2_grads", "l2_params", "l2_updates")
+
+
+def check_finite(step: int, metrics: dict[str, float]) -> None:
+  bad = [k for k in FINITE_KEYS if k in metrics and not math.isfinite(metrics[k])]
+  if bad:
+    raise NonFiniteError(
+        f"step {step}: non-finite {', '.join(f'{k}={metrics[k]}' for k in bad)}; training "
+        f"stopped. Lower config.optim.lr, check the data, or set config.model.dtype='float32'")
+
+
+class Stopper:
+  """SIGTERM -> finish the current step, save, exit (preemption on pods).
+
+  With several processes a SIGTERM may reach some of them only, or at different steps; they
+  must still stop together, as the save is collective. There the handler of jax's preemption
+  service (installed by `jax.distributed.initialize`) stays in place and
+  `multihost_utils.reached_preemption_sync_point` names the same step on every process.
+  """
+
+  def __init__(self):
+    self.requested = False
+    self._old = None
+    self._synced = jax.process_count() > 1
+
+  def __enter__(self):
+    if self._synced:
+      return self
+    try:
+      self._old = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not the main thread: no handler, the default action stays
+      self._old = None
+    return self
+
+  def stop_at(self, step: int) -> bool:
+    """Whether to save and exit after `step`; call it after every step, on every process."""
+    if self._synced and not self.requested:
+      from jax.experimental import multihost_utils
+      self.requested = multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    log.warning("SIGTERM: saving a checkpoint after this step and exiting")
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._old is not None:
+      signal.signal(signal.SIGTERM, self._old)
+
+
+class FiniteCheck:
+  """Checks every step's loss and norms on the host, one step behind the device.
+
+  Fetching step k's four scalars after step k + 1 has been dispatched keeps the device
+  busy while the host waits, yet the run still stops at the first non-finite step, naming
+  it; `flush()` checks the newest step at once (before a checkpoint is written).
+  """
+
+  def __init__(self):
+    self._pending: list[tuple[int, dict]] = []
+
+  def push(self, step: int, metrics: dict) -> None:
+    self.flush()
+    self._pending.append((step, {k: metrics[k] for k in FINITE_KEYS if k in metrics}))
+
+  def flush(self) -> None:
+    for step, metrics in self._pending:
+      check_finite(step, host_metrics(metrics))
+    self._pending.clear()
