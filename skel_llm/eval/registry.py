@@ -122,7 +122,12 @@ class Evaluators:
         base = with_defaults(ev.of, evals[ev.of]) if ev.of in evals else None
         if base is not None and int(base.get("num_clips", 1)) == 0:
           continue  # its base evaluator is off
-      self.items[name] = (ev, TYPES[ev.type](name, ev, ctx))
+      try:
+        self.items[name] = (ev, TYPES[ev.type](name, ev, ctx))
+      except (ValueError, KeyError, FileNotFoundError) as e:
+        if f"config.evals.{name}" in str(e):
+          raise
+        raise type(e)(f"config.evals.{name}: {e}") from e
 
   def due(self, step: int, final: bool) -> list[str]:
     return [n for n, (ev, _) in self.items.items()
