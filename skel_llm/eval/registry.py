@@ -170,6 +170,51 @@ def _write(out_dir: str, name: str, step: int, ev, scalars: dict, details: dict)
                          f"{name} at step {step}")
 
 
+# The curves worth a picture: each evaluator type's accuracies.
+CURVE_METRICS = ("strict", "authors", "top1", "top5", "balanced", "chance")
+
+
+def history(out_dir: str) -> dict[str, list[tuple[int, float]]]:
+  """{'name/metric': [(step, value), ...]} from every `<out_dir>/<name>/step<N>.json`, plus
+  'chance' (that of the first evaluator reporting one)."""
+  series: dict[str, list[tuple[int, float]]] = {}
+  chance_of = None
+  if not os.path.isdir(out_dir):
+    return series
+  for name in sorted(os.listdir(out_dir)):
+    folder = os.path.join(out_dir, name)
+    if not os.path.isdir(folder):
+      continue
+    for fname in sorted(os.listdir(folder)):
+      if not (fname.startswith("step") and fname.endswith(".json")):
+        continue
+      with open(os.path.join(folder, fname)) as f:
+        rec = json.load(f)
+      step, scalars = int(rec["step"]), rec["scalars"]
+      for key in CURVE_METRICS:
+        if key not in scalars:
+          continue
+        if key == "chance":
+          chance_of = chance_of or name
+          if chance_of != name:
+            continue
+          label = "chance"
+        else:
+          label = f"{name}/{key}"
+        series.setdefault(label, []).append((step, float(scalars[key])))
+  return series
+
+
+def write_history(out_dir: str) -> str | None:
+  """`<out_dir>/curves.png`: every evaluator's accuracy over the run's evaluation steps."""
+  series = history(out_dir)
+  if not series or jax.process_index() != 0:
+    return None
+  path = os.path.join(out_dir, "curves.png")
+  plots.history_png(path, series, "held-out accuracy during training")
+  return path
+
+
 def markdown_table(results: dict[str, dict[str, float]]) -> str:
   """One row per evaluator, its scalars as `key value` pairs (percentages where fractions)."""
   lines = ["| evaluator | metrics |", "|---|---|"]
