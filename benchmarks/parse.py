@@ -1,6 +1,10 @@
 """NTU `.skeleton` parsing throughput: `skel_llm.skeleton.parse_ntu` vs a plain Python parser.
 
-    python benchmarks/parse.py [--data ../shared/data/real/ntu_skeleton] [--repeats 15]
+    python benchmarks/parse.py --data FOLDER [--repeats 15]
+
+FOLDER holds NTU RGB+D `.skeleton` files (the dataset's download page:
+rose1.ntu.edu.sg/dataset/actionRecognition); the default is the development machine's
+sample folder, `../shared/data/real/ntu_skeleton` beside the repository.
 
 The baseline, written here, is the usual line-by-line reader (as in the NTU
 `txt2npy.py` script and most preprocessing code): `readlines()`, then per

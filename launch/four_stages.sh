@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The four training stages (../shared/REFERENCE.md §4) chained in one command, each starting from
+# The four training stages (docs/method.md §4) chained in one command, each starting from
 # the previous stage's last checkpoint:
 #
 #   ROOT/warmup   configs/warmup.py    1 render warm-up: multiple choice (MQA)

@@ -1,8 +1,10 @@
-"""Entry point: `python -m skel_llm.main --config=configs/distill.py [--workdir=...]`.
+"""Entry point: `python -m skel_llm.main --config=configs/distill.py [--workdir=...]`
+(`skel-llm-train` after `pip install -e .`).
 
 Flags: `--config` (a `configs/*.py` file, `:preset` after it, `--config.key=value` overrides;
 an unknown key is an error), `--workdir` (checkpoints, TensorBoard, PNG strips, results; a
-run resumes from it), `--distributed` (call `jax.distributed.initialize()` first: multi-host
+run resumes from it; one this start created is removed again when the start fails on the
+configuration), `--distributed` (call `jax.distributed.initialize()` first: multi-host
 TPU pods and GPU clusters; see launch/).
 
 Several processes on one CPU machine work the same way (tests/train/test_multihost.py), e.g.
@@ -20,6 +22,8 @@ import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from skel_llm.train import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.",
                                           lock_config=True)
@@ -51,16 +55,34 @@ def main(argv, hooks=()):
     name = os.path.splitext(os.path.basename(flags.FLAGS["config"].config_filename))[0]
     workdir = os.path.join("/tmp/skel_llm", name)
   logging.set_verbosity(logging.WARNING)
-  from skel_llm.train import trainer
+  from skel_llm.train import progress, trainer
+  progress.announce_start()
+  existed = os.path.exists(workdir)
   try:
     trainer.train_and_evaluate(config, workdir, hooks=hooks)
   except trainer.Preempted as e:
     print(f"[skel_llm] {e}", file=sys.stderr, flush=True)
     sys.exit(143)  # what a job killed by SIGTERM reports; the scheduler may rerun it
   except (ValueError, FileNotFoundError, KeyError, trainer.NonFiniteError) as e:
+    if not existed:
+      _remove_if_empty(workdir)
     print(f"[skel_llm] error: {e}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    sys.exit(cli.EXIT_CODE)
+
+
+def _remove_if_empty(folder: str) -> None:
+  """Removes a workdir this run created when it holds no file (a start that failed validation)."""
+  if any(files for _, _, files in os.walk(folder)):
+    return
+  for root, _, _ in sorted(os.walk(folder), key=lambda w: -len(w[0])):
+    os.rmdir(root)
+
+
+def run():
+  """Console entry point (`skel-llm-train`, pyproject.toml) and `python -m skel_llm.main`."""
+  # One line naming the flag for a config mistake, instead of absl's traceback.
+  app.run(main, argv=cli.exit_on_bad_config_args(sys.argv), flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  run()

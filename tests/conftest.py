@@ -1,7 +1,9 @@
-"""Shared test fixtures: the ../shared data folder and 8 simulated CPU devices."""
+"""Shared test fixtures: the ../shared data folder, 8 simulated CPU devices, deadlines for
+subprocess jobs and one JAX compilation cache for all of them."""
 
 import os
 import pathlib
+import time
 
 # Tests simulate an 8-device host; must be set before jax is imported anywhere.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
@@ -19,6 +21,51 @@ def shared_data() -> pathlib.Path:
   if not SHARED_DATA.is_dir():
     pytest.skip(f"{SHARED_DATA} is absent: real sample files and reference renders live there")
   return SHARED_DATA
+
+
+# Subprocess jobs get a deadline so that a hang fails the test instead of blocking CI. A deadline
+# must not fail a correct job on a machine slower than the one it was measured on (issue 13: a
+# 420 s deadline against 377 s measured failed on a busy 2-core machine), so each is the time
+# the job needs on the 2-core development machine times TIME_FACTOR (default 5; the environment
+# variable SKEL_LLM_TEST_TIME_FACTOR changes it), and a miss reports the elapsed time.
+TIME_FACTOR = float(os.environ.get("SKEL_LLM_TEST_TIME_FACTOR", "5"))
+
+
+class Deadline:
+  """A job's deadline: `seconds` = `needs_s` (development machine) x TIME_FACTOR, from now."""
+
+  def __init__(self, needs_s: float, what: str = "job"):
+    self.needs_s, self.what = float(needs_s), what
+    self.seconds = self.needs_s * TIME_FACTOR
+    self.start = time.monotonic()
+
+  def elapsed(self) -> float:
+    return time.monotonic() - self.start
+
+  def left(self) -> float:
+    """Seconds left (at least 1: a `timeout=` argument must stay positive)."""
+    return max(1.0, self.seconds - self.elapsed())
+
+  def passed(self) -> bool:
+    return self.elapsed() > self.seconds
+
+  def __str__(self) -> str:
+    return (f"{self.what}: {self.elapsed():.0f} s elapsed, deadline {self.seconds:.0f} s "
+            f"({TIME_FACTOR:g} x the {self.needs_s:.0f} s it needs on the 2-core development "
+            f"machine; SKEL_LLM_TEST_TIME_FACTOR raises it)")
+
+
+@pytest.fixture(scope="session")
+def deadline():
+  """`deadline(needs_s, what)` -> a `Deadline` started now."""
+  return Deadline
+
+
+@pytest.fixture(scope="session")
+def jax_cache(tmp_path_factory) -> pathlib.Path:
+  """One persistent compilation cache for every `python -m skel_llm.main` job of the session:
+  jobs with the same config and device count reuse each other's compiled programs."""
+  return tmp_path_factory.mktemp("jax_cache")
 
 
 # The fuzz suites' tally (tests/skeleton/test_fuzz.py, tests/data_prep/test_manual_corruption.py):

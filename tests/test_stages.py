@@ -51,11 +51,11 @@ def _config(stage):
   return defaults.load_config(REPO / "configs" / f"{stage}.py", "smoke")
 
 
-def _run_script(root, cache):
+def _run_script(root, cache, limit):
   env = dict(os.environ, XLA_FLAGS="", PYTHON=sys.executable,  # one CPU device per process
              JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   out = subprocess.run(["bash", str(SCRIPT), str(root), "smoke", *FLAGS], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=900)
+                       capture_output=True, text=True, timeout=limit.seconds)
   assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
   return out.stdout
 
@@ -76,9 +76,10 @@ def _state(root, stage, step):
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
+def chain(tmp_path_factory, jax_cache, deadline):
   root = tmp_path_factory.mktemp("four_stages")
-  return root, _run_script(root / "runs", root / "jax_cache")
+  # A multiple (tests/conftest.py) of the former fixed 900 s, met on the development machine.
+  return root, _run_script(root / "runs", jax_cache, deadline(900, "the four stages"))
 
 
 def test_four_stages_run_in_order_with_their_tasks(chain):
@@ -140,11 +141,11 @@ def test_renderer_trains_in_stages_1_to_3_and_is_frozen_in_stage_4(chain):
       assert ("renderer", "features") in changed, (stage, changed)
 
 
-def test_rerun_skips_finished_stages_and_resumes_an_unfinished_one(chain):
+def test_rerun_skips_finished_stages_and_resumes_an_unfinished_one(chain, jax_cache, deadline):
   root, _ = chain
   runs = root / "runs"
   (runs / "refine" / "result.json").unlink()
-  log = _run_script(runs, root / "jax_cache")
+  log = _run_script(runs, jax_cache, deadline(900, "the rerun"))
   for i, stage in enumerate(STAGES[:-1]):
     assert f"stage {i + 1}/4 {stage}: {runs / stage}/result.json exists; skipped" in log
   assert "stage 4/4 refine: " in log and "skipped" not in log.split("stage 4/4 refine: ")[1]

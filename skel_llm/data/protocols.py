@@ -8,7 +8,7 @@ choosing among the unseen class names only.
 Unseen lists are the published split files (SynSE: NTU-60 55/5, 48/12 and
 NTU-120 110/10, 96/24; PURLS: 40/20, 30/30, 80/40, 60/60; PKU-MMD 46/5, 39/12;
 SMIE's three random splits per dataset, whose results are averaged), as
-collected in ../shared/REFERENCE.md section 5.
+collected in docs/method.md §5.
 
     from skel_llm.data import protocols
     p = protocols.get("ntu60_48_12")
@@ -101,7 +101,7 @@ def _add(name: str, dataset: str, unseen: str, benchmark: str, source: str, grou
 
 _SYNSE = "SynSE (Gupta et al., ICIP 2021) split files"
 _PURLS = "PURLS (Zhu et al., CVPR 2024) split files"
-_PKU = "published PKU-MMD zero-shot split files (../shared/REFERENCE.md section 5)"
+_PKU = "published PKU-MMD zero-shot split files (docs/method.md §5)"
 _add("ntu60_55_5", "ntu60", "10 11 19 26 56", "xsub", _SYNSE)
 _add("ntu60_48_12", "ntu60", "3 5 9 12 15 40 42 47 51 56 58 59", "xsub", _SYNSE)
 _add("ntu60_40_20", "ntu60",

@@ -6,7 +6,10 @@ action names, prompt wording); it is saved in the standard `tokenizer.json` +
 `tokenizer_config.json` format, with the `internvl2_5` chat template, so
 `transformers.AutoTokenizer` reads it like a real checkpoint's. Regenerate it with
 
-    python -m skel_llm.models.tokenizer --class_names=../shared/data/draction_reference/ntu120_similar_actions.json
+    python -m skel_llm.models.tokenizer --class_names=ntu120_similar_actions.json
+
+where `ntu120_similar_actions.json` is the authors' list of confusable NTU-120 classes, from
+their release (github.com/wangzy01/SkeletonLLM), keyed by the 120 class names in order.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import functools
 import itertools
 import json
+import os
 import pathlib
 
 TINY_TOKENIZER_DIR = pathlib.Path(__file__).resolve().parent / "assets" / "tiny_tokenizer"
@@ -51,6 +55,9 @@ def load_tokenizer(folder: str | pathlib.Path):
     present = sorted(p.name for p in folder.iterdir())
     raise FileNotFoundError(f"load_tokenizer: {folder} holds no tokenizer file; expected one of "
                             f"{', '.join(_TOKENIZER_FILES)}; found {present}")
+  # transformers' import warns "PyTorch was not found. Models won't be available" as advice;
+  # only its tokenizers are used here, which need no PyTorch, so the advice would mislead.
+  os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
   import transformers  # Heavy import, only when a tokenizer is actually loaded.
   return transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 

@@ -4,7 +4,7 @@ Glossary: B clips, T frames of a full sequence, n selected frames (12),
 P persons (<= 2), J joints, K Gaussians per person, S image side.
 
 Conventions (camera, Gaussians, appearance, compositing) are those of the
-authors' release, written down in ../shared/data/draction_reference/README.md
+authors' release, written down in docs/method.md §2
 and reproduced to <= 1e-4 (dense) / one grey level (tiled) by tests/render.
 
 Pure functions (all float32, jit- and vmap-safe):

@@ -2,7 +2,7 @@
 
 Glossary: G Gaussians of one frame (all persons), J joints, P persons, T frames.
 
-Conventions (../shared/data/draction_reference/README.md): identity
+Conventions (docs/method.md §2): identity
 extrinsics, field of view `fov_deg` (60 by default) on an S x S image,
 `f = S / (2 tan(fov / 2))`, `u = f X / Z + S / 2`, `v = -f Y / Z + S / 2` with
 Z clamped to >= 1e-4; pixel centres at integer coordinates 0..S-1. A 3D

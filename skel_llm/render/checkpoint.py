@@ -6,7 +6,7 @@ tensors in bfloat16 or float32 and float32 buffers. Conversion is a table of
 loader fails listing every unknown source key and every missing target.
 bfloat16 -> float32 is exact, so upcasting needs no rounding choice.
 
-Cross-topology transfer (REFERENCE §2): the appearance MLP, NFM and depth mix
+Cross-topology transfer (docs/method.md §2): the appearance MLP, NFM and depth mix
 are shared; the per-Gaussian features are resampled separately for the joint
 bank (J rows) and the bone bank (bone samples, one sequence per bone) by
 linear interpolation to the new counts.

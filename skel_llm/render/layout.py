@@ -6,7 +6,7 @@ Per person the layout has one Gaussian per joint (first J rows, in joint
 order), then `n_b` Gaussians on each bone b at fractions s / (n_b + 1),
 s = 1..n_b, bone by bone in the topology's bone order. The released DrAction
 checkpoints use n_b = 10 for every NTU bone (K = 25 + 240 = 265); for SMPL-22
-the authors used a bone-length-proportional count in 2..24 (REFERENCE §2).
+the authors used a bone-length-proportional count in 2..24 (docs/method.md §2).
 
 Geometry follows the joints through fixed blend weights: a joint Gaussian is
 one-hot on its joint, a bone sample at fraction a weighs (1 - a, a) on the
@@ -125,7 +125,7 @@ def build_layout(topology: str | topology_lib.Topology, *, samples_per_bone: int
                  min_samples: int = 2, max_samples: int = 24) -> GaussianLayout:
   """The Gaussian layout of a registry topology.
 
-  Radii follow REFERENCE §2: with L a bone length and Lmax the longest bone,
+  Radii follow docs/method.md §2: with L a bone length and Lmax the longest bone,
   a bone sample has `bone_radius * (L / Lmax) ** gamma` clipped to
   `bone_radius_range`; a joint uses the median length of its adjacent bones
   with `joint_radius` and `joint_radius_range`. gamma = 0 gives constant radii

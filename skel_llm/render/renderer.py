@@ -14,7 +14,7 @@ The weights are a plain pytree `{'params': ..., 'buffers': ...}`:
   `scales [K, 3]`, `quats [K, 4]`, `blend_logits [K, J]`.
 
 Which optional parts exist is part of the pytree structure, hence static under
-jit. Conventions: ../shared/data/draction_reference/README.md.
+jit. Conventions: docs/method.md §2.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def gaussian_attributes(weights: Weights, poses: jax.Array, vels: jax.Array):
   Returns:
     (means float32[n, P, K, 3], colour float32[n, P, K, 3], alpha float32[n, P, K]).
   """
-  # The renderer computes in float32 whatever the caller's parameter dtype (REFERENCE §4).
+  # The renderer computes in float32 whatever the caller's parameter dtype (docs/method.md §4).
   params, buffers = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32),
                                  (weights["params"], weights["buffers"]))
   w = blend_weights(buffers)

@@ -1,6 +1,6 @@
 """Temporal sampling, velocities and normalisation of skeleton sequences.
 
-Conventions follow ../shared/data/draction_reference/README.md: evaluation
+Conventions follow docs/method.md §2: evaluation
 frames are segment midpoints `floor((i + 0.5) * T / n)`; training draws one
 random index per segment; velocities are forward differences with a stride on
 the full-rate sequence, `v[t] = p[min(t + s, T - 1)] - p[t]`.

@@ -3,7 +3,7 @@
 Every format that `skel_llm` reads maps onto one `Topology` here. The bone
 order is significant: the renderer lays out its Gaussians bone by bone in this
 order, so the NTU list matches the released DrAction checkpoints
-(../shared/data/draction_reference/README.md).
+(docs/method.md §2).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Reading a model's reply: the `Label:` line, YES/NO, and matching to candidates.
 
-A hit follows the authors' rule (../shared/REFERENCE.md §5): the true name
+A hit follows the authors' rule (docs/method.md §5): the true name
 appearing in the reply. We read the last `Label:` line when there is one (a
 rationale mentions other actions on the way), else the whole reply, and pick
 the candidate it names: an exact match after normalisation first, then the

@@ -4,7 +4,7 @@ InternVL3 talks in Qwen turns: `<|im_start|>{role}\n{content}<|im_end|>\n`.
 An image in the prompt is `<img>` + N `<IMG_CONTEXT>` tokens + `</img>`; the
 model later replaces the N context embeddings by the frame's visual tokens
 (N = 256 for 448^2 InternViT frames after pixel shuffle). Frames are labelled
-"Frame1: <image>" ... one per line (../shared/REFERENCE.md §3).
+"Frame1: <image>" ... one per line (docs/method.md §3).
 """
 
 from __future__ import annotations

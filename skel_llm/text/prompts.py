@@ -1,4 +1,4 @@
-"""Questions and target answers for the four training stages (../shared/REFERENCE.md §4).
+"""Questions and target answers for the four training stages (docs/method.md §4).
 
 | task | stages | question | answer |
 |---|---|---|---|

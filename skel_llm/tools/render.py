@@ -1,10 +1,13 @@
 """Render a skeleton clip to a PNG strip and an animated GIF.
 
-    python -m skel_llm.tools.render ../shared/data/real/ntu_skeleton/S001C003P008R002A058.skeleton \
-        --weights ../shared/data/draction_reference/draction_candidate_01.safetensors \
-        --out /tmp/clip
+    python -m skel_llm.tools.render synthetic:handshake:1 --renderer velocity --out /tmp/clip
+    python -m skel_llm.tools.render S001C003P008R002A058.skeleton \
+        --weights draction_candidate_01.safetensors --out /tmp/clip
 
-writes /tmp/clip.png (the selected frames side by side) and /tmp/clip.gif.
+write /tmp/clip.png (the selected frames side by side) and /tmp/clip.gif. NTU RGB+D
+`.skeleton` files come from the dataset's download page (rose1.ntu.edu.sg/dataset/
+actionRecognition), the DrAction weights from the authors' release
+(github.com/wangzy01/SkeletonLLM).
 INPUT is any file `skel_llm.skeleton.load` reads, a reference `.npz` holding
 already-selected `poses`/`vels`, or `synthetic:<class name or index>[:seed]`.
 `--renderer` picks DrAction (needs --weights; other topologies receive the

@@ -14,4 +14,7 @@
 - `trainer.Run(config)` builds everything; `trainer.train_and_evaluate(config, workdir)` runs a
   stage (resume, progress bar, TensorBoard, PNG strips, final evaluation, exports).
 - `defaults.base(arg)`: the shared base of `configs/*.py` (demo / paper / smoke presets).
+- `progress.Progress`: the progress line (compiling, step time, ETA from the steps after the
+  compile step); `summary`: TensorBoard scalars and images, the labelled PNG strips.
+- `cli.check_config_args(argv)`: one-line errors for `--config` mistakes before absl parses.
 """

@@ -6,7 +6,7 @@ persons, J joints, S image side, L tokens, V vocabulary.
 `forward(model, batch, rng, training)`: frame selection (random per segment in
 training, midpoints otherwise) and rendering vmapped over the batch with the
 renderer in float32 -> `pixel_values float[B, n, 3, S, S]` (no mean/std
-normalisation, ../shared/REFERENCE.md §2) -> vision tower -> projector ->
+normalisation, docs/method.md §2) -> vision tower -> projector ->
 visual tokens merged at the `<IMG_CONTEXT>` positions -> LLM -> logits.
 """
 

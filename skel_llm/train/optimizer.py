@@ -2,7 +2,7 @@
 
 The optimizer only ever sees the trainable subset of the parameters (chosen by
 the stage's regex rules in `skel_llm.train.state`), so frozen parameters carry
-no optimizer state at all. Paper settings (../shared/REFERENCE.md §4): AdamW
+no optimizer state at all. Paper settings (docs/method.md §4): AdamW
 (0.9, 0.999, eps 1e-8), lr 2e-5, weight decay 0.05, cosine, 3 % warm-up.
 """
 

@@ -1,10 +1,23 @@
-"""What a run shows: a progress bar, TensorBoard scalars and PNG strips of rendered frames."""
+"""What a run shows: TensorBoard scalars and images, and PNG strips of rendered frames.
+
+A strip has one row per training clip (its class name above it) and one panel per frame the
+model reads (the frame number and the clip's source frame `t` below it), upscaled by an
+integer factor with nearest-neighbour sampling, so each rendered pixel stays a visible block
+and no interpolation invents detail the model never saw. TensorBoard shows the same image.
+The progress line lives in `skel_llm.train.progress`.
+"""
 
 from __future__ import annotations
 
 import os
 
 import numpy as np
+
+PANEL_PX = 128  # smallest panel side of a strip; 32^2 frames are drawn 4x
+_BACKGROUND = 40
+_TEXT = (235, 235, 235)
+_FONT_PX = 13
+_GAP = 2
 
 
 class Writer:
@@ -23,49 +36,89 @@ class Writer:
       self._w.add_scalar(k, float(v), int(step))
     self._w.flush()
 
+  def image(self, step: int, tag: str, image: np.ndarray) -> None:
+    """uint8[H, W, 3] under `tag` (TensorBoard's Images tab)."""
+    if self._w is None:
+      return
+    self._w.add_image(tag, np.asarray(image, np.uint8), int(step), dataformats="HWC")
+    self._w.flush()
+
   def close(self) -> None:
     if self._w is not None:
       self._w.close()
       self._w = None
 
 
-class Progress:
-  """tqdm bar over steps showing loss, answer-token accuracy and steps/s."""
-
-  def __init__(self, start: int, total: int, enabled: bool = True):
-    self._bar = None
-    if enabled:
-      from tqdm import tqdm
-      self._bar = tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True,
-                       mininterval=0.5)
-    self._pos = start
-
-  def update(self, step: int, metrics: dict[str, float]) -> None:
-    if self._bar is None:
-      return
-    self._bar.update(step - self._pos)
-    self._pos = step
-    self._bar.set_postfix(loss=f"{metrics.get('loss', float('nan')):.4f}",
-                          acc=f"{metrics.get('accuracy', float('nan')):.3f}",
-                          steps_s=f"{metrics.get('steps_per_s', float('nan')):.2f}")
-
-  def close(self) -> None:
-    if self._bar is not None:
-      self._bar.close()
+def upscale_factor(size: int, panel_px: int = PANEL_PX) -> int:
+  """Integer nearest-neighbour factor that makes an S-pixel frame at least `panel_px` wide."""
+  return max(1, -(-panel_px // size))
 
 
-def strip_image(frames: np.ndarray) -> np.ndarray:
-  """float[C, n, S, S, 3] in [0, 1] -> uint8[C*S + C - 1, n*S + n - 1, 3] grid (1-px grey gaps)."""
+def strip_image(frames: np.ndarray, class_names: list[str] | None = None,
+                frame_indices: np.ndarray | None = None, panel_px: int = PANEL_PX) -> np.ndarray:
+  """float[C, n, S, S, 3] in [0, 1] -> uint8[H, W, 3]: the labelled strip (module docstring).
+
+  Args:
+    frames: rendered frames, one row per clip.
+    class_names: C names written above the rows (none: "clip <i>").
+    frame_indices: int[C, n] source frame of each panel, written as `t`; none: left out.
+    panel_px: smallest panel side; the factor is `upscale_factor(S, panel_px)`.
+  """
+  from PIL import Image, ImageDraw, ImageFont
+
   frames = np.clip(np.asarray(frames, np.float32), 0.0, 1.0)
   c, n, s = frames.shape[:3]
-  out = np.full((c * s + c - 1, n * s + n - 1, 3), 0.3, np.float32)
+  k = upscale_factor(s, panel_px)
+  side = s * k
+  font = ImageFont.load_default(size=_FONT_PX)  # Pillow's embedded font: same on every machine
+  line = _FONT_PX + 6
+  row_h = line + side + line
+  width = n * side + (n + 1) * _GAP
+  canvas = np.full((c * row_h + (c + 1) * _GAP, width, 3), _BACKGROUND, np.uint8)
+  pixels = (frames * 255 + 0.5).astype(np.uint8)
   for i in range(c):
+    top = _GAP + i * (row_h + _GAP) + line
     for j in range(n):
-      out[i * (s + 1):i * (s + 1) + s, j * (s + 1):j * (s + 1) + s] = frames[i, j]
-  return (out * 255 + 0.5).astype(np.uint8)
+      left = _GAP + j * (side + _GAP)
+      canvas[top:top + side, left:left + side] = pixels[i, j].repeat(k, 0).repeat(k, 1)
+  image = Image.fromarray(canvas)
+  draw = ImageDraw.Draw(image)
+  for i in range(c):
+    top = _GAP + i * (row_h + _GAP)
+    name = class_names[i] if class_names is not None else f"clip {i}"
+    draw.text((_GAP + 2, top + 3), name, fill=_TEXT, font=font)
+    for j in range(n):
+      caption = f"frame {j + 1}"
+      if frame_indices is not None:
+        caption += f", t={int(frame_indices[i][j])}"
+      draw.text((_GAP + j * (side + _GAP) + 2, top + line + side + 3), caption, fill=_TEXT,
+                font=font)
+  return np.asarray(image)
 
 
-def save_strip(path: str, frames: np.ndarray) -> None:
-  """PNG of what the renderer draws: one row per clip, one column per frame."""
+def save_strip(path: str, image: np.ndarray) -> None:
   from PIL import Image
-  Image.fromarray(strip_image(frames)).save(path)
+  Image.fromarray(image).save(path)
+
+
+def write_strip(run, state: dict, workdir: str, name: str, writer: Writer, step: int,
+                write: bool = True) -> np.ndarray:
+  """Renders the first training clips with `state` and writes `<workdir>/<name>.png` and the
+  TensorBoard image `strips/<name>` (only when `write`: process 0).
+
+  Every process must call it: the frames come from a computation over the whole mesh
+  (`Run.strip_frames`). Returns the image.
+  """
+  from skel_llm.render import frames as frames_lib
+
+  frames = run.strip_frames(state)
+  samples = [run.train_data.sample(g) for g in range(frames.shape[0])]
+  names = run.train_source.class_names
+  n = frames.shape[1]
+  indices = np.stack([np.asarray(frames_lib.segment_indices(np.int32(x["num_frames"]), n))
+                      for x in samples])
+  image = strip_image(frames, [names[int(x["label"])] for x in samples], indices)
+  if write:
+    save_strip(os.path.join(workdir, f"{name}.png"), image)
+    writer.image(step, f"strips/{name}", image)
+  return image

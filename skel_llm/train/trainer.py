@@ -88,7 +88,7 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
   `devices` restricts the mesh to some local devices (tests); default all of them. Raises
   `Preempted` after saving on SIGTERM, `NonFiniteError` at the first non-finite step.
   """
-  from skel_llm.train import summary
+  from skel_llm.train import progress, summary
 
   os.makedirs(workdir, exist_ok=True)
   run = Run(config, workdir, devices)
@@ -109,14 +109,12 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
         f"numbers; {len(run.train_data)} training clips; steps {start} -> {config.total_steps}; "
         f"evaluators {sorted(evaluators.items) or 'none'}", flush=True)
   if start == 0:
-    frames = run.strip_frames(state)
-    if is_main:
-      summary.save_strip(os.path.join(workdir, "frames_start.png"), frames)
+    summary.write_strip(run, state, workdir, "frames_start", writer, 0, write=is_main)
   train_step = run.step_fn()
   last: dict[str, float] = {}
   evals: dict[str, dict[str, float]] = {}
   t0, t_last, n_last = time.time(), time.time(), start
-  bar = summary.Progress(start, config.total_steps, enabled=is_main)
+  bar = progress.Progress(start, config.total_steps, enabled=is_main)
   # One line per step and process: which data it read (a resumed run must continue the same
   # order; the processes' rows together make the global batch).
   order_name = ("data_order.jsonl" if jax.process_count() == 1
@@ -129,6 +127,7 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
                                                 prefetch=config.data.get("prefetch", 2)):
         state, metrics = train_step(state, run.batch_to_device(batch), rng)
         done = step + 1
+        bar.tick(done)
         checked.push(done, metrics)
         order.write(json.dumps({"step": done, "digest": _digest(batch), "rows": rows}) + "\n")
         order.flush()
@@ -170,9 +169,8 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
       earlier = json.load(f)
     last, train_time = earlier.get("train", last), earlier.get("train_seconds", train_time)
   result: dict[str, Any] = {"train": last, "train_seconds": train_time}
-  frames = run.strip_frames(state)
-  if is_main:
-    summary.save_strip(os.path.join(workdir, "frames_end.png"), frames)
+  summary.write_strip(run, state, workdir, "frames_end", writer, config.total_steps,
+                      write=is_main)
   final = evaluators.run(state, int(config.total_steps), final=True, out_dir=eval_dir,
                          writer=writer)
   _print_eval(final)
