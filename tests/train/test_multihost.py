@@ -36,7 +36,8 @@ COMMON = ("--config=configs/distill.py:smoke", "--config.data.task=mqa",
           f"--config.total_steps={STEPS}", "--config.log_every=1", "--config.model.lora_rank=4")
 FULL = ("--config.evals.heldout.num_clips=8", "--config.export.renderer=True",
         "--config.export.merged_hf=True")
-LEAN = ("--config.evals.heldout.num_clips=0",)
+# The pair to be killed checkpoints every 2 steps, so that it can be held after step 2.
+LEAN = ("--config.evals.heldout.num_clips=0", "--config.checkpoint.every_steps=2")
 
 
 def _free_port() -> int:
