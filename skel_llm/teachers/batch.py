@@ -35,7 +35,11 @@ def export_requests(items, teacher, render, path: str, render_batch: int = 16) -
       for it, fr in zip(chunk, render(chunk)):
         key = job.cache_key(teacher.model, teacher.prompt_version, job.array_sha256(fr))
         f.write(json.dumps({"custom_id": key, "method": "POST", "url": URL,
-                            "body": prompts.body(teacher.model, fr, it.label)}) + "\n")
+                            "body": prompts.body(
+                                teacher.model, fr, it.label,
+                                temperature=getattr(teacher, "temperature", prompts.TEMPERATURE),
+                                max_tokens=getattr(teacher, "max_tokens", prompts.MAX_TOKENS))}
+                           ) + "\n")
         n += 1
   os.replace(tmp, path)
   return n

@@ -105,7 +105,8 @@ class OpenAITeacher:
   def ask(self, request: base.Request) -> base.Reply:
     if request.frames is None:
       raise ValueError("the openai teacher needs rendered frames (--renderer)")
-    body = prompts.body(self.model, request.frames, request.label)
+    body = prompts.body(self.model, request.frames, request.label,
+                        temperature=self.temperature, max_tokens=self.max_tokens)
     oa = self._openai
     last = None
     for attempt in range(self.retries + 1):

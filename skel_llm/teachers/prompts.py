@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Sequence
-
 import numpy as np
 
 PROMPT_VERSION = "cr-v1"
@@ -48,8 +46,8 @@ def messages(frames: np.ndarray, label: str) -> list[dict]:
   return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
 
 
-def body(model: str, frames: np.ndarray, label: str, candidates: Sequence[str] = ()) -> dict:
+def body(model: str, frames: np.ndarray, label: str, *, temperature: float = TEMPERATURE,
+         max_tokens: int = MAX_TOKENS) -> dict:
   """The request body (also the `body` of an OpenAI Batch line)."""
-  del candidates  # the teacher is told the truth; candidates are for the student
-  return {"model": model, "messages": messages(frames, label), "temperature": TEMPERATURE,
-          "max_tokens": MAX_TOKENS}
+  return {"model": model, "messages": messages(frames, label), "temperature": temperature,
+          "max_tokens": max_tokens}

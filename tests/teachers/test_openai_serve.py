@@ -280,3 +280,23 @@ def test_renderer_topology_mismatch(config, tiny_run, clips):
   other.data.topology = "smpl22"
   with pytest.raises(ValueError, match="does not fit config.render"):
     frames.load_renderer(other, tiny_run)
+
+
+def test_local_teacher_batches_and_matches_the_server(server, tiny_run, clips, tmp_path):
+  """The same model in-process (local:) and over HTTP (openai:) gives the same greedy replies."""
+  from skel_llm.teachers import base, job
+  items, render, sha = clips
+  local = base.make_teacher(f"local:{tiny_run}?config={CONFIG}&max_tokens=8&max_batch=4")
+  out_local, out_http = str(tmp_path / "local.jsonl"), str(tmp_path / "http.jsonl")
+  s = job.run(items[:4], local, out_local, render=render, renderer_sha256=sha, concurrency=4,
+              progress=False)
+  assert s.failed == {} and sorted(_ids(out_local)) == sorted(it.id for it in items[:4])
+  assert max(local.engine.batches) > 1
+  local.close()
+  job.run(items[:4], _teacher(server, temperature=0.0), out_http, render=render,
+          renderer_sha256=sha, concurrency=2, progress=False)
+
+  def texts(out):
+    recs = _lines(out) + _lines(job.side_paths(out)["rejects"])
+    return {r["id"]: (r["rationale"], r["finish_reason"]) for r in recs}
+  assert texts(out_local) == texts(out_http)
