@@ -286,3 +286,37 @@ def _relation(pos: np.ndarray, topo: topology_lib.Topology, persons: list[int]) 
   else:
     touch = f"their hands stay at least {_cm(gap)} from the other body"
   return f"Between them, {trend}; {touch}."
+
+
+def explain_file(path: str, label: str | None = None) -> str:
+  """The rationale of one skeleton file (`skel_llm.skeleton.load`), NTU labels from the name."""
+  import os
+  import re
+
+  from skel_llm import skeleton
+  from skel_llm.tools.render import to_camera
+  rec = skeleton.load(path)
+  topo = topology_lib.get(rec.format)
+  if label is None:
+    m = re.search(r"A(\d{3})", os.path.basename(path)) if rec.format == "ntu25" else None
+    if m is None:
+      raise ValueError(f"{path}: give the label (only NTU file names carry one)")
+    from skel_llm.data.classnames import NTU120_CLASSES
+    label = NTU120_CLASSES[int(m.group(1)) - 1]
+  return rationale(to_camera(rec.positions, topo, rec.is_2d), topo.name, label)
+
+
+def main(argv=None) -> int:
+  import argparse
+  parser = argparse.ArgumentParser(
+      description="Print the kinematic teacher's rationale of skeleton files.")
+  parser.add_argument("files", nargs="+", help="any file skel_llm.skeleton.load reads")
+  parser.add_argument("--label", default=None, help="the true label (NTU: from the file name)")
+  args = parser.parse_args(argv)
+  for path in args.files:
+    print(f"== {path}\n{explain_file(path, args.label)}\n")
+  return 0
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())
