@@ -34,7 +34,11 @@ def tiny_run(tmp_path_factory, config):
   ck = checkpoint.Checkpointer(str(workdir / "checkpoints"), keep=1, async_save=False)
   ck.save(0, state, {"next_step": 0, "seed": config.data.seed}, force=True)
   ck.close()
+  _RUNS[str(workdir)] = (run, state)
   return str(workdir)
+
+
+_RUNS = {}  # workdir -> (Run, state) of the tiny checkpoint, for parity checks
 
 
 @pytest.fixture(scope="module")
@@ -300,3 +304,40 @@ def test_local_teacher_batches_and_matches_the_server(server, tiny_run, clips, t
     recs = _lines(out) + _lines(job.side_paths(out)["rejects"])
     return {r["id"]: (r["rationale"], r["finish_reason"]) for r in recs}
   assert texts(out_local) == texts(out_http)
+
+
+def test_teach_frames_are_the_training_frames(tiny_run, clips):
+  """ClipRenderer (restored from the checkpoint) == the trainer's own render of the batch."""
+  run, state = _RUNS[tiny_run]
+  items, render, _ = clips
+  ours = np.stack(render(items[:4])).astype(np.int32)
+  d = run.config.data
+  pos = np.zeros((4, d.max_frames, d.max_persons, 25, 3), np.float32)
+  lengths = np.zeros((4,), np.int32)
+  for i, it in enumerate(items[:4]):
+    t, p = it.positions.shape[:2]
+    pos[i, :t, :p] = it.positions
+    lengths[i] = t
+  theirs = np.asarray(run.render_fn()(state, pos, lengths))
+  assert ours.shape == theirs.shape
+  np.testing.assert_array_equal(ours, np.round(np.clip(theirs, 0, 1) * 255).astype(np.int32))
+  assert ours.max() > 0  # something was drawn
+
+
+def test_skeleton_content_part_is_rendered_by_the_server(server, clips, shared_data):
+  import openai
+  items, _, _ = clips
+  client = openai.OpenAI(api_key="unused", base_url=server, max_retries=0, timeout=120)
+  text = {"type": "text", "text": "Describe the motion."}
+  joints = items[0].positions[:, :1].tolist()
+  r = client.chat.completions.create(model="tiny", max_tokens=4, temperature=0, messages=[
+      {"role": "user", "content": [{"type": "skeleton", "skeleton": {"joints": joints}}, text]}])
+  assert r.choices[0].finish_reason in ("stop", "length") and r.usage.completion_tokens <= 4
+  ntu = str(shared_data / "real" / "ntu_skeleton" / "S001C001P001R001A001.skeleton")
+  r = client.chat.completions.create(model="tiny", max_tokens=4, temperature=0, messages=[
+      {"role": "user", "content": [{"type": "skeleton", "skeleton": {"path": ntu}}, text]}])
+  assert r.usage.completion_tokens <= 4
+  with pytest.raises(openai.BadRequestError, match=r"skeleton.joints: shape \(3, 1, 2, 3\), "
+                                                   r"expected \[T, P, 25, 3\]"):
+    client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": [
+        {"type": "skeleton", "skeleton": {"joints": np.zeros((3, 1, 2, 3)).tolist()}}]}])
