@@ -42,7 +42,9 @@ def clip_items(config, limit: int | None = None):
   """The `job.ClipItem`s of the config's training split (seen classes), in index order."""
   from skel_llm.data import sources
   from skel_llm.teachers import job
-  src = sources.make_source(config.data, "train")
+  data = config.data.copy_and_resolve_references()
+  data.rationale_file = ""  # every training clip, not only those an earlier file explains
+  src = sources.make_source(data, "train")
   names = src.class_names
   cands = [names[i] for i in src.candidate_ids]
   n = len(src) if limit is None else min(limit, len(src))
