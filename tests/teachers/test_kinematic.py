@@ -112,3 +112,24 @@ def test_bad_input():
     kinematic.rationale(np.ones((10, 1, 22, 3), np.float32), "ntu25", "x")
   with pytest.raises(ValueError, match="every joint of every person is zero"):
     kinematic.rationale(np.zeros((10, 1, 25, 3), np.float32), "ntu25", "x")
+
+
+@pytest.mark.parametrize("rel", ["pku_mmd/A10N08-L.txt", "humanml3d/new_joints/012314.npy"])
+def test_other_formats_name_their_top_mover(shared_data, rel):
+  """PKU-MMD (Kinect v2, two persons) and HumanML3D (SMPL-22, walking): a person who travels
+  is described relative to the root, so the check measures the limbs the same way."""
+  rec = skeleton.load(str(shared_data / "real" / rel))
+  topo = topology_lib.get(rec.format)
+  pos = to_camera(rec.positions, topo, rec.is_2d)
+  text = kinematic.rationale(pos, topo.name, "some action")
+  assert text.splitlines()[-1] == "Label: some action"
+  persons = [p for p in range(pos.shape[1]) if np.any(pos[:, p] != 0)]
+  chunks = text.splitlines()[0].split(";")[1:] if len(persons) > 1 else [text.splitlines()[0]]
+  for chunk in chunks:
+    p = persons[int(re.search(r"person (\d)", chunk).group(1)) - 1] if len(persons) > 1 else 0
+    x = pos[:, p].astype(np.float64)
+    if "travels as a whole" in chunk:
+      x = x - x[:, topo.root:topo.root + 1]
+    raw = {k: float(np.linalg.norm(x[:, list(j)] - x[:1, list(j)], axis=-1).mean(1).max())
+           for k, j in topo.parts.items()}
+    assert max(raw, key=raw.get) in _named_in(chunk), (chunk, raw)

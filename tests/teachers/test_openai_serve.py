@@ -227,7 +227,7 @@ def test_batch_export_import_and_rejects_with_reasons(clips, tmp_path):
   from skel_llm.teachers import batch, job
   from skel_llm.teachers.openai_teacher import OpenAITeacher
   items, render, sha = clips
-  teacher = OpenAITeacher("http://127.0.0.1:9/v1", "gpt-test")
+  teacher = OpenAITeacher("http://127.0.0.1:9/v1", "gpt-test", prices=(2.5, 10.0))
   req_path = str(tmp_path / "requests.jsonl")
   assert batch.export_requests(items[:4], teacher, render, req_path) == 4
   reqs = _lines(req_path)
@@ -250,6 +250,8 @@ def test_batch_export_import_and_rejects_with_reasons(clips, tmp_path):
   s = job.run(items[:4], batch.BatchResults(str(tmp_path / "results.jsonl"), teacher), out,
               render=render, renderer_sha256=sha, progress=False)
   assert s.kept == 1 and s.prompt_tokens == 400
+  assert s.cost_usd == pytest.approx((400 * 2.5 + 40 * 10.0) / 1e6)
+  assert "estimated cost $0.0014" in s.text()
   assert _lines(out)[0]["rationale"].endswith("Label: " + truth[0])
   rejects = {r["id"]: r["reason"] for r in _lines(job.side_paths(out)["rejects"])}
   assert rejects[items[1].id] == f"wrong label {other!r} (true {truth[1]!r})"
@@ -341,3 +343,22 @@ def test_skeleton_content_part_is_rendered_by_the_server(server, clips, shared_d
                                                    r"expected \[T, P, 25, 3\]"):
     client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": [
         {"type": "skeleton", "skeleton": {"joints": np.zeros((3, 1, 2, 3)).tolist()}}]}])
+
+
+def test_saved_frames_are_the_frames_asked_about(clips, tmp_path):
+  from PIL import Image
+
+  from skel_llm.teachers import job
+  from skel_llm.teachers.kinematic_teacher import KinematicTeacher
+  items, render, sha = clips
+  out = str(tmp_path / "r.jsonl")
+  job.run(items[:2], KinematicTeacher(), out, render=render, renderer_sha256=sha,
+          save_frames=True, progress=False)
+  recs = {r["id"]: r for r in _lines(out)}
+  for it, fr in zip(items[:2], render(items[:2])):
+    rec = recs[it.id]
+    d = os.path.join(job.side_paths(out)["frames"], it.id.replace("/", "__"))
+    pngs = np.stack([np.asarray(Image.open(os.path.join(d, f"frame{i + 1:02d}.png")))
+                     for i in range(len(fr))])
+    np.testing.assert_array_equal(pngs, fr)
+    assert rec["frames_sha256"] == job.array_sha256(fr) and rec["renderer_sha256"] == sha
