@@ -382,3 +382,19 @@ def test_saved_frames_are_the_frames_asked_about(clips, tmp_path):
                      for i in range(len(fr))])
     np.testing.assert_array_equal(pngs, fr)
     assert rec["frames_sha256"] == job.array_sha256(fr) and rec["renderer_sha256"] == sha
+
+
+def test_cli_unreachable_endpoint_exits_1_naming_the_failure(tiny_run, tmp_path):
+  with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+  out = str(tmp_path / "r.jsonl")
+  spec = f"openai:http://127.0.0.1:{port}/v1#m?retries=1&backoff=0.01&timeout=2"
+  r = subprocess.run([sys.executable, "-m", "skel_llm.teach", f"--config={CONFIG}",
+                      f"--renderer={tiny_run}", f"--teacher={spec}", f"--out={out}", "--limit=2"],
+                     cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert r.returncode == 1, r.stdout + r.stderr
+  assert "0 kept, 0 rejected (none), 2 failed after retries" in r.stdout
+  assert "gave up after 2 attempts; last error: APIConnectionError" in r.stdout
+  assert "2 clips failed after retries and were not written" in r.stderr
+  assert _ids(out) == []
