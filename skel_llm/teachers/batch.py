@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
-
 from skel_llm.teachers import base, job, prompts
 
 URL = "/v1/chat/completions"
@@ -102,6 +100,3 @@ class BatchResults:
   def close(self) -> None:
     pass
 
-
-def frames_digest(frames: np.ndarray) -> str:
-  return job.array_sha256(frames)
