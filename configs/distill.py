@@ -14,6 +14,10 @@ frame loop changed its float summation order: expect 70-85%).
 Paper (InternVL3-8B, LoRA r 32 / alpha 64 / dropout 0.05, teacher rationales in a JSON file):
   python -m skel_llm.main --config=configs/distill.py:paper --workdir=/runs/distill \
       --config.init_from=/runs/disc_ft --config.data.rationale_file=/data/rationales.json
+Rationales from a teacher instead of the generator (README, "Teacher rationales"):
+  python -m skel_llm.teach --config=configs/distill.py --teacher=kinematic --out=/tmp/r.jsonl
+  python -m skel_llm.main --config=configs/distill.py --workdir=/tmp/skel_llm/distill_kin \
+      --config.data.rationale_file=/tmp/r.jsonl
 All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
 """
 

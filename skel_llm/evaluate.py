@@ -139,5 +139,11 @@ def main(argv):
     sys.exit(2)
 
 
+def run():
+  """`python -m skel_llm.evaluate`: config mistakes are one line and exit 2, as in main."""
+  from skel_llm.train import cli
+  app.run(main, argv=cli.exit_on_bad_config_args(sys.argv), flags_parser=cli.parse_flags)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -45,6 +45,10 @@ class ClipSource(abc.ABC):
   def __getitem__(self, index: int):
     ...
 
+  def keys(self) -> list[str]:
+    """`Clip.key` of every index (the join key of rationale files)."""
+    return [self[i].key for i in range(len(self))]
+
 
 class SyntheticSource(ClipSource):
   """Clips from `skel_llm.synthetic.generate_clip`, clip i = class `classes[i % C]`.
@@ -88,6 +92,9 @@ class SyntheticSource(ClipSource):
   def __len__(self) -> int:
     return self.num_clips
 
+  def keys(self) -> list[str]:
+    return [f"{self.name}/{i}" for i in range(self.num_clips)]
+
   def __getitem__(self, index: int):
     if not 0 <= index < self.num_clips:
       raise IndexError(f"{self.name}: index {index} outside [0, {self.num_clips})")
@@ -110,7 +117,20 @@ class SyntheticSource(ClipSource):
 
 
 def make_source(data_cfg: Any, split: str) -> ClipSource:
-  """The source of `split` ('train' or 'eval') described by `config.data`."""
+  """The source of `split` ('train' or 'eval') described by `config.data`.
+
+  With `config.data.rationale_file`, the training split keeps the clips that have a
+  rationale there (`skel_llm.data.rationales.WithRationales`, which reports the others).
+  """
+  source = _make_source(data_cfg, split)
+  path = data_cfg.get("rationale_file", "")
+  if path and split == "train":
+    from skel_llm.data import rationales
+    source = rationales.WithRationales(source, rationales.read_rationales(path), path)
+  return source
+
+
+def _make_source(data_cfg: Any, split: str) -> ClipSource:
   if split not in ("train", "eval"):
     raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
   kind = data_cfg.source

@@ -5,13 +5,12 @@ Examples follow the flat layout of `data_prep/common.py`: `positions float32[T*P
 builds) the generator's `description`. A zero-shot protocol (`config.data.protocol`, a name
 in `skel_llm.data.protocols`) keeps the seen classes for training and the unseen ones for
 evaluation, and offers only those as candidates. Rationales for stage 3 come from
-`config.data.rationale_file` (JSON `{sample name: text}`), else the examples' descriptions;
-a training clip without one raises when the reason task asks for it.
+`config.data.rationale_file` (joined in by `sources.make_source`), else the examples'
+descriptions; a training clip without one raises when the reason task asks for it.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -76,11 +75,8 @@ class TfdsSource(sources.ClipSource):
                          f"classes but {data_cfg.tfds_name} has {len(names)}")
       names = list(proto.class_names)
       keep = list(proto.seen) if split == "train" else list(proto.unseen)
-    rationales = None
-    if data_cfg.get("rationale_file"):
-      with open(data_cfg.rationale_file) as f:
-        rationales = {str(k): str(v) for k, v in json.load(f).items()}
-    source = cls(ds, class_names=names, keep_labels=keep, rationales=rationales,
+    # `config.data.rationale_file` is joined in by `sources.make_source` (data/rationales.py).
+    source = cls(ds, class_names=names, keep_labels=keep, rationales=None,
                  name=f"{data_cfg.tfds_name}/{tfds_split}",
                  placement=data_cfg.get("placement", "kinect"))
     if data_cfg.tfds_name.startswith("ntu_rgbd/"):
@@ -91,6 +87,9 @@ class TfdsSource(sources.ClipSource):
 
   def __len__(self) -> int:
     return len(self._index)
+
+  def keys(self) -> list[str]:
+    return [f"{self.name}/{_text(self._ds[int(i)]['name'])}" for i in self._index]
 
   def __getitem__(self, index: int):
     ex = self._ds[int(self._index[index])]

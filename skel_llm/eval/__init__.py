@@ -1,6 +1,13 @@
-"""Evaluation: open-vocabulary recognition and answer scoring.
+"""Evaluation: evaluators chosen by name from `config.evals`, run during and after training.
 
-- `recognition.evaluate(run, state)`: renders held-out clips once, decodes greedily with
-  `skel_llm.models.generate` (KV cache), reads the `Label:` line and reports the accuracy with
-  chance level (1 / number of candidates) beside it.
+- `registry`: checks `config.evals`, builds the evaluators, runs them on a schedule, writes
+  `eval/<name>.json`, `eval/<name>/step<N>.json`, PNGs and TensorBoard scalars.
+- `options`: every evaluator type's options and defaults (light: config files import it).
+- `predict`: `PredictFns` (render, generate, score) built from the train state.
+- `data`: an evaluator's own split, batches and the robustness corruptions.
+- `recognition`: zero-shot recognition by greedy decoding (the authors' and the strict rule)
+  and by likelihood ranking; `yesno`: Disc-FT questions; `robustness`: accuracy vs corruption.
+- `metrics`: the scoring rules and summaries; `plots`: confusion matrices and curves.
+
+`python -m skel_llm.evaluate` runs the same registry on a finished run.
 """

@@ -57,3 +57,22 @@ def robustness_png(path: str, details: dict[str, Any], title: str) -> None:
   fig.tight_layout()
   fig.savefig(path)
   plt.close(fig)
+
+
+def history_png(path: str, series: dict[str, list[tuple[int, float]]], title: str) -> None:
+  """Accuracy (%) vs training step, one line per `name/metric` series."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=110)
+  for label, points in series.items():
+    steps, values = zip(*sorted(points))
+    style = dict(ls="--", color="grey") if label == "chance" else dict(marker="o")
+    ax.plot(steps, [100 * v for v in values], label=label, **style)
+  ax.set_xlabel("training step")
+  ax.set_ylabel("accuracy (%)")
+  ax.set_ylim(0, 100)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)

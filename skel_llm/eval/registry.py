@@ -122,7 +122,12 @@ class Evaluators:
         base = with_defaults(ev.of, evals[ev.of]) if ev.of in evals else None
         if base is not None and int(base.get("num_clips", 1)) == 0:
           continue  # its base evaluator is off
-      self.items[name] = (ev, TYPES[ev.type](name, ev, ctx))
+      try:
+        self.items[name] = (ev, TYPES[ev.type](name, ev, ctx))
+      except (ValueError, KeyError, FileNotFoundError) as e:
+        if f"config.evals.{name}" in str(e):
+          raise
+        raise type(e)(f"config.evals.{name}: {e}") from e
 
   def due(self, step: int, final: bool) -> list[str]:
     return [n for n, (ev, _) in self.items.items()
@@ -163,6 +168,51 @@ def _write(out_dir: str, name: str, step: int, ev, scalars: dict, details: dict)
   if "curves" in details:
     plots.robustness_png(os.path.join(folder, f"step{step}_robustness.png"), details,
                          f"{name} at step {step}")
+
+
+# The curves worth a picture: each evaluator type's accuracies.
+CURVE_METRICS = ("strict", "authors", "top1", "top5", "balanced", "chance")
+
+
+def history(out_dir: str) -> dict[str, list[tuple[int, float]]]:
+  """{'name/metric': [(step, value), ...]} from every `<out_dir>/<name>/step<N>.json`, plus
+  'chance' (that of the first evaluator reporting one)."""
+  series: dict[str, list[tuple[int, float]]] = {}
+  chance_of = None
+  if not os.path.isdir(out_dir):
+    return series
+  for name in sorted(os.listdir(out_dir)):
+    folder = os.path.join(out_dir, name)
+    if not os.path.isdir(folder):
+      continue
+    for fname in sorted(os.listdir(folder)):
+      if not (fname.startswith("step") and fname.endswith(".json")):
+        continue
+      with open(os.path.join(folder, fname)) as f:
+        rec = json.load(f)
+      step, scalars = int(rec["step"]), rec["scalars"]
+      for key in CURVE_METRICS:
+        if key not in scalars:
+          continue
+        if key == "chance":
+          chance_of = chance_of or name
+          if chance_of != name:
+            continue
+          label = "chance"
+        else:
+          label = f"{name}/{key}"
+        series.setdefault(label, []).append((step, float(scalars[key])))
+  return series
+
+
+def write_history(out_dir: str) -> str | None:
+  """`<out_dir>/curves.png`: every evaluator's accuracy over the run's evaluation steps."""
+  series = history(out_dir)
+  if not series or jax.process_index() != 0:
+    return None
+  path = os.path.join(out_dir, "curves.png")
+  plots.history_png(path, series, "held-out accuracy during training")
+  return path
 
 
 def markdown_table(results: dict[str, dict[str, float]]) -> str:

@@ -174,6 +174,8 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
   final = evaluators.run(state, int(config.total_steps), final=True, out_dir=eval_dir,
                          writer=writer)
   _print_eval(final)
+  from skel_llm.eval import registry
+  registry.write_history(eval_dir)
   result["evals"] = final
   result["eval_step"] = int(config.total_steps)
   result["protocol"] = config.data.get("protocol", "")

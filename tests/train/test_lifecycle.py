@@ -16,6 +16,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from flax import nnx
 
 from skel_llm.train import checkpoint, defaults, trainer
 
@@ -123,9 +124,10 @@ def test_exports_reproduce_the_trained_renderer_and_lora_model(tmp_path):
   rows = slice(0, 2)
   frames = run.render_fn()(state, jax.numpy.asarray(batch["positions"][rows]),
                            jax.numpy.asarray(batch["num_frames"][rows]))
+  model = nnx.merge(run.layout.graphdef, state["params"], state["frozen"], run.rng_vars)
   with jax.default_matmul_precision("highest"):
-    got = np.asarray(run.logits_fn()(state, frames, batch["input_ids"][rows],
-                                     batch["input_mask"][rows]))
+    got = np.asarray(model.logits_from_frames(frames, jax.numpy.asarray(batch["input_ids"][rows]),
+                                              jax.numpy.asarray(batch["input_mask"][rows])))
   hf = InternVLForConditionalGeneration.from_pretrained(
       str(tmp_path / "export" / "internvl_merged")).eval()
   px = np.array(frames).transpose(0, 1, 4, 2, 3)

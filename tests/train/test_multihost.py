@@ -36,10 +36,8 @@ COMMON = ("--config=configs/distill.py:smoke", "--config.data.task=mqa",
           f"--config.total_steps={STEPS}", "--config.log_every=1", "--config.model.lora_rank=4")
 FULL = ("--config.evals.heldout.num_clips=8", "--config.export.renderer=True",
         "--config.export.merged_hf=True")
-LEAN = ("--config.evals.heldout.num_clips=0",)
-# The held job stops after step 2, which must write a checkpoint (tests/train/held_main.py); the
-# smoke preset saves every 5 steps. The resumed pair keeps the same schedule.
-HELD = (*LEAN, "--config.checkpoint.every_steps=2")
+# The pair to be killed checkpoints every 2 steps, so that it can be held after step 2.
+LEAN = ("--config.evals.heldout.num_clips=0", "--config.checkpoint.every_steps=2")
 
 
 def _free_port() -> int:
@@ -181,7 +179,7 @@ def test_two_processes_match_one_and_resume_bitwise(tmp_path, jax_cache, deadlin
   # cache from process 0 only, and the keys differ between processes.)
   runs = [_Job(single, cache, 1, *FULL, deadline=deadline),
           _Job(straight, cache, 2, *FULL, deadline=deadline)]
-  held = _Job(killed, cache, 2, *HELD, hold_after=2, deadline=deadline)
+  held = _Job(killed, cache, 2, *LEAN, hold_after=2, deadline=deadline)
   try:
     done = [False, False, False]
     while not all(done):
@@ -247,7 +245,7 @@ def test_two_processes_match_one_and_resume_bitwise(tmp_path, jax_cache, deadlin
   at_2 = _state(killed, 2)
   assert _max_diff({k: v for k, v in at_2.items() if k[0] == "params"},
                    {k: v for k, v in state_2.items() if k[0] == "params"}) > 0
-  resume = _Job(killed, cache, 2, *HELD, label="resume", deadline=deadline)
+  resume = _Job(killed, cache, 2, *LEAN, label="resume", deadline=deadline)
   try:
     resume.wait_ok()
   finally:
