@@ -6,11 +6,12 @@ model trained from scratch, so everything trains; 6 classes with little view/pla
 (`defaults.DEMO_CLASSES`, `DEMO_KNOBS`), 6 frames of 32^2, 400 steps of batch 8, ~5.5 min on
 2 CPU cores):
   python -m skel_llm.main --config=configs/distill.py --workdir=/tmp/skel_llm/distill
-prints a progress bar (loss, answer-token accuracy, steps/s) and then
-  [skel_llm] held-out accuracy 70.8% on 48 clips (6 candidates; chance 16.7%)
-where the accuracy is that of the generated `Label:` line on clips the model never saw
-(measured 2026-12-01 on the 2-core CPU machine; 83.3% on 2026-11-24 before the renderer's
-frame loop changed its float summation order: expect 70-85%).
+prints a progress bar (loss, answer-token accuracy, ETA) and then its evaluators on 48 clips
+the model never saw (measured 2026-12-02 at commit 02a66c1 on the 2-core CPU machine, 326 s):
+  [skel_llm] eval heldout: strict 100.0% / authors' rule 100.0% (0% without a Label line) on 48 clips (chance 16.7%)
+  [skel_llm] eval heldout_score: likelihood top-1 100.0%, top5 100.0% on 48 clips (chance 16.7%)
+  [skel_llm] eval robustness: clean 100.0%, mean drop 17.3 points
+(README, "Training": the accuracy every 100 steps and the robustness curve).
 Paper (InternVL3-8B, LoRA r 32 / alpha 64 / dropout 0.05, teacher rationales in a JSON file):
   python -m skel_llm.main --config=configs/distill.py:paper --workdir=/runs/distill \
       --config.init_from=/runs/disc_ft --config.data.rationale_file=/data/rationales.json
