@@ -121,12 +121,10 @@ def main(argv):
     if config is None:
       raise app.UsageError("--config is required (the run's config file and preset)")
     import jax
+
+    from skel_llm.train import cli
     if _DISTRIBUTED.value:
-      env = os.environ
-      jax.distributed.initialize(
-          coordinator_address=env.get("JAX_COORDINATOR_ADDRESS"),
-          num_processes=int(env["JAX_NUM_PROCESSES"]) if "JAX_NUM_PROCESSES" in env else None,
-          process_id=int(env["JAX_PROCESS_ID"]) if "JAX_PROCESS_ID" in env else None)
+      cli.initialize_distributed()
     logging.set_verbosity(logging.WARNING)
     step, results = evaluate_run(config, _WORKDIR.value, step=_STEP.value,
                                  from_export=_FROM_EXPORT.value, out_dir=_OUT.value)

@@ -37,16 +37,8 @@ def main(argv, hooks=()):
   """Runs the config's stage; `hooks` go to `trainer.train_and_evaluate` (tests)."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
-  import jax
   if _DISTRIBUTED.value:
-    # On TPU pods and under Slurm everything is detected; elsewhere (launch/manual_hosts.sh)
-    # the coordinator, process count and id come from JAX_COORDINATOR_ADDRESS,
-    # JAX_NUM_PROCESSES and JAX_PROCESS_ID.
-    env = os.environ
-    jax.distributed.initialize(
-        coordinator_address=env.get("JAX_COORDINATOR_ADDRESS"),
-        num_processes=int(env["JAX_NUM_PROCESSES"]) if "JAX_NUM_PROCESSES" in env else None,
-        process_id=int(env["JAX_PROCESS_ID"]) if "JAX_PROCESS_ID" in env else None)
+    cli.initialize_distributed()
   config = _CONFIG.value
   if config is None:
     raise app.UsageError("--config is required, e.g. --config=configs/distill.py")

@@ -144,3 +144,18 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
   except flags.Error as e:
     print(f"[skel_llm] error: {e}", file=sys.stderr, flush=True)
     sys.exit(EXIT_CODE)
+
+
+def initialize_distributed() -> None:
+  """`jax.distributed.initialize()` for `--distributed` (skel_llm.main, skel_llm.evaluate).
+
+  On TPU pods and under Slurm everything is detected; elsewhere (launch/manual_hosts.sh) the
+  coordinator, process count and id come from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
+  JAX_PROCESS_ID.
+  """
+  import jax
+  env = os.environ
+  jax.distributed.initialize(
+      coordinator_address=env.get("JAX_COORDINATOR_ADDRESS"),
+      num_processes=int(env["JAX_NUM_PROCESSES"]) if "JAX_NUM_PROCESSES" in env else None,
+      process_id=int(env["JAX_PROCESS_ID"]) if "JAX_PROCESS_ID" in env else None)

@@ -19,11 +19,9 @@ def _image_prompt(config, rng, n_text=9, n_images=1):
   return np.asarray([ids], np.int32)
 
 
-@pytest.mark.parametrize("kind,layout", [("a", "hf"), ("b", "original")])
-def test_greedy_matches_transformers_generate(hf_checkpoints, kind, layout):
+def _transformers_greedy(ref, config, **kw):
+  """(prompt ids, pixels, transformers' 20 greedy new tokens) for one image prompt."""
   import torch
-  ref = hf_checkpoints(kind)
-  model, _, config = models.load_pretrained(ref[layout], image_size=ref["run_size"])
   rng = np.random.default_rng(1)
   ids = _image_prompt(config, rng)
   px = rng.uniform(0, 1, (1, 3, ref["run_size"], ref["run_size"])).astype(np.float32)
@@ -31,8 +29,15 @@ def test_greedy_matches_transformers_generate(hf_checkpoints, kind, layout):
     want = ref["model"].generate(input_ids=torch.from_numpy(ids).long(),
                                  attention_mask=torch.ones(ids.shape, dtype=torch.long),
                                  pixel_values=torch.from_numpy(px), max_new_tokens=20,
-                                 do_sample=False, eos_token_id=None, pad_token_id=0)
-  want = want[0, ids.shape[1]:].numpy()
+                                 do_sample=False, eos_token_id=None, pad_token_id=0, **kw)
+  return ids, px, want[0, ids.shape[1]:].numpy()
+
+
+@pytest.mark.parametrize("kind,layout", [("a", "hf"), ("b", "original")])
+def test_greedy_matches_transformers_generate(hf_checkpoints, kind, layout):
+  ref = hf_checkpoints(kind)
+  model, _, config = models.load_pretrained(ref[layout], image_size=ref["run_size"])
+  ids, px, want = _transformers_greedy(ref, config)
   got = np.asarray(models.generate(model, ids, None, px, max_new_tokens=20))[0]
   assert want.shape == (20,)
   np.testing.assert_array_equal(got, want)
@@ -42,19 +47,9 @@ def test_greedy_matches_transformers_generate(hf_checkpoints, kind, layout):
 def test_repetition_penalty_matches_transformers_generate(hf_checkpoints, penalty):
   """transformers' RepetitionPenaltyLogitsProcessor over prompt + reply, greedy (the authors'
   evaluation setting is 1.05; 3.0 changes the reply, so the test cannot pass by doing nothing)."""
-  import torch
   ref = hf_checkpoints("a")
   model, _, config = models.load_pretrained(ref["hf"], image_size=ref["run_size"])
-  rng = np.random.default_rng(1)
-  ids = _image_prompt(config, rng)
-  px = rng.uniform(0, 1, (1, 3, ref["run_size"], ref["run_size"])).astype(np.float32)
-  with torch.no_grad():
-    want = ref["model"].generate(input_ids=torch.from_numpy(ids).long(),
-                                 attention_mask=torch.ones(ids.shape, dtype=torch.long),
-                                 pixel_values=torch.from_numpy(px), max_new_tokens=20,
-                                 do_sample=False, eos_token_id=None, pad_token_id=0,
-                                 repetition_penalty=penalty)
-  want = want[0, ids.shape[1]:].numpy()
+  ids, px, want = _transformers_greedy(ref, config, repetition_penalty=penalty)
   got = np.asarray(models.generate(model, ids, None, px, max_new_tokens=20,
                                    repetition_penalty=penalty))[0]
   np.testing.assert_array_equal(got, want)
