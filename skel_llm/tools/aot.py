@@ -29,6 +29,7 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 import time
 from typing import Any, Sequence
@@ -40,6 +41,7 @@ os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Per-chip HBM (bytes), peak dense bf16 FLOP/s and HBM bandwidth (bytes/s) of each TPU
 # generation, by `device_kind`, from the Cloud TPU system-architecture pages
@@ -51,6 +53,7 @@ _V6E = dict(name="v6e", hbm=32 * 2**30, peak_flops=918e12, hbm_bw=1640e9)
 CHIPS = {"TPU v4": _V4, "TPU v5 lite": _V5E, "TPU v5e": _V5E, "TPU v5": _V5P, "TPU v5p": _V5P,
          "TPU v6 lite": _V6E, "TPU v6e": _V6E}
 # The 8-chip slices of the README table (libtpu's topology names).
+# v4:2x2x1 is described as 8 devices, the two TensorCores of each of its 4 chips.
 SLICES = {"v5e-8": "v5e:2x4", "v5p-8": "v5p:2x2x1", "v4-8": "v4:2x2x1", "v6e-8": "v6e:2x4",
           "v5e-32": "v5e:4x8", "v5p-32": "v5p:2x2x4"}
 REMAT_POLICIES = ("none", "full", "dots")
@@ -69,12 +72,24 @@ def topology_devices(topology: str) -> list:
   return list(desc.devices)
 
 
+def cores_per_device_chip(devices: Sequence[Any]) -> int:
+  """TensorCores of one chip that are separate devices (2 on v4 slices libtpu describes
+  without megacore, 1 otherwise)."""
+  return len({getattr(d, "core_on_chip", 0) for d in devices})
+
+
 def chip(devices: Sequence[Any]) -> dict:
+  """HBM, peak FLOP/s and bandwidth of one *device* (a chip, or one core of a split chip)."""
   kind = devices[0].device_kind
   if kind not in CHIPS:
     raise ValueError(f"device kind {kind!r} has no HBM / peak FLOPs entry; known: "
                      f"{sorted(CHIPS)}")
-  return CHIPS[kind]
+  spec = dict(CHIPS[kind])
+  cores = cores_per_device_chip(devices)
+  if cores > 1:
+    spec.update(name=f"{spec['name']} core", hbm=spec["hbm"] // cores,
+                peak_flops=spec["peak_flops"] / cores, hbm_bw=spec["hbm_bw"] / cores)
+  return spec
 
 
 class PresetVocabulary:
@@ -114,7 +129,13 @@ def make_mesh(devices: Sequence[Any], shape: tuple[int, int, int]) -> jax.shardi
   if math.prod(shape) != len(devices):
     raise ValueError(f"--mesh {shape} has {math.prod(shape)} devices but the slice has "
                      f"{len(devices)}")
-  grid = mesh_utils.create_device_mesh(shape, devices=devices, allow_split_physical_axes=True)
+  if cores_per_device_chip(devices) > 1:
+    # mesh_utils lays out one device per chip only; cores of a chip stay neighbours here.
+    order = sorted(devices, key=lambda d: (tuple(d.coords)[::-1], d.core_on_chip))
+    grid = np.asarray(order).reshape(shape)
+  else:
+    grid = mesh_utils.create_device_mesh(shape, devices=devices,
+                                         allow_split_physical_axes=True)
   return jax.sharding.Mesh(grid, shd.MESH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * 3)
 
 
@@ -158,6 +179,9 @@ class Report:
   hbm_bandwidth: float
   num_chips: int
   compile_s: float
+  # XLA:TPU refuses to compile a program whose temporaries exceed HBM: its message, and
+  # temp_bytes read from it (arguments / outputs / FLOPs are then unknown, 0).
+  refused: str = ""
 
   @property
   def total_bytes(self) -> int:
@@ -166,7 +190,7 @@ class Report:
 
   @property
   def fits(self) -> bool:
-    return self.total_bytes <= self.hbm_bytes
+    return not self.refused and self.total_bytes <= self.hbm_bytes
 
   @property
   def step_seconds(self) -> float:
@@ -177,12 +201,12 @@ class Report:
 
   @property
   def samples_per_second(self) -> float:
-    return self.batch / self.step_seconds
+    return self.batch / self.step_seconds if self.step_seconds > 0 else 0.0
 
   def mfu(self, model_flops: float | None = None) -> float:
     """(model FLOPs per chip, default XLA's count) / (step_seconds x peak)."""
     f = self.flops if model_flops is None else model_flops
-    return f / (self.step_seconds * self.peak_flops)
+    return f / (self.step_seconds * self.peak_flops) if self.step_seconds > 0 else 0.0
 
   def row(self) -> dict:
     d = dataclasses.asdict(self)
@@ -241,13 +265,30 @@ def compile_step(config, devices: Sequence[Any], mesh_shape: tuple[int, int, int
   jitted = jax.jit(raw, in_shardings=(layout.shardings, {k: v.sharding for k, v in batch.items()},
                                       rep),
                    out_shardings=(layout.shardings, rep), donate_argnums=(0,))
+  spec = chip(devices)
+  a = layout.abstract
+  lowered = jitted.lower(layout.abstract, batch, key)
   t = time.perf_counter()
-  compiled = jitted.lower(layout.abstract, batch, key).compile()
+  try:
+    compiled = lowered.compile()
+  except jax.errors.JaxRuntimeError as e:
+    m = _REFUSED.search(str(e))
+    if m is None:
+      raise
+    return Report(
+        topology=topology, chip=spec["name"], mesh=tuple(mesh_shape),
+        remat=str(config.model.remat), batch=config.batch_size,
+        trained_params=layout.num_params("params"), frozen_params=layout.num_params("frozen"),
+        param_bytes=_shard_bytes(a["params"]) + _shard_bytes(a["frozen"]),
+        opt_bytes=_shard_bytes(a["opt_state"]), batch_bytes=_shard_bytes(batch),
+        temp_bytes=int(float(m[1]) * _UNITS[m[2]]), argument_bytes=0, output_bytes=0,
+        alias_bytes=0, hbm_bytes=spec["hbm"], flops=0.0, bytes_accessed=0.0,
+        optimal_seconds=0.0, peak_flops=spec["peak_flops"], hbm_bandwidth=spec["hbm_bw"],
+        num_chips=len(devices), compile_s=time.perf_counter() - t,
+        refused=str(e).splitlines()[0][:300])
   compile_s = time.perf_counter() - t
   mem = compiled.memory_analysis()
   cost = _cost(compiled)
-  spec = chip(devices)
-  a = layout.abstract
   return Report(
       topology=topology, chip=spec["name"], mesh=tuple(mesh_shape),
       remat=str(config.model.remat), batch=config.batch_size,
@@ -261,6 +302,11 @@ def compile_step(config, devices: Sequence[Any], mesh_shape: tuple[int, int, int
       optimal_seconds=float(cost.get("optimal_seconds", 0.0)), peak_flops=spec["peak_flops"],
       hbm_bandwidth=spec["hbm_bw"],
       num_chips=len(devices), compile_s=compile_s)
+
+
+# "... the total memory required for HLO temporaries (136.33G) exceeds available HBM (15.75G)"
+_REFUSED = re.compile(r"RESOURCE_EXHAUSTED.*?HLO temporaries \(([\d.]+)([KMGT]?)\)", re.S)
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
 def _constant_like(x):
@@ -306,6 +352,11 @@ HEADER = ("mesh (d, f, t)", "remat", "params GiB", "opt GiB", "batch GiB", "temp
 
 
 def table_row(r: Report, model_flops: float | None = None) -> tuple[str, ...]:
+  if r.refused:
+    return (",".join(map(str, r.mesh)), r.remat, _gib(r.param_bytes), _gib(r.opt_bytes),
+            _gib(r.batch_bytes), _gib(r.temp_bytes), f">= {_gib(r.temp_bytes)}",
+            _gib(r.hbm_bytes), "**NO** (XLA refused)", "-", "-", "-", "-", "-", "-",
+            f"{r.compile_s:.0f}")
   return (",".join(map(str, r.mesh)), r.remat, _gib(r.param_bytes), _gib(r.opt_bytes),
           _gib(r.batch_bytes), _gib(r.temp_bytes), _gib(r.total_bytes), _gib(r.hbm_bytes),
           "yes" if r.fits else "**NO**", f"{r.flops / 1e12:.2f}",

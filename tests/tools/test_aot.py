@@ -108,3 +108,13 @@ def test_cli_prints_table_for_v5e(devices, tmp_path):
        f"--topology={TOPOLOGY}", "--mesh=3,1,1"], cwd=REPO, capture_output=True, text=True,
       timeout=300)
   assert bad.returncode == 2 and "needs 3 devices but 4 are in use" in bad.stderr
+
+
+def test_program_over_hbm_is_a_row_that_does_not_fit(devices):
+  from skel_llm.tools import aot
+  c = _config()
+  c.batch_size = 8192  # 2,048 clips per chip: activations far beyond 16 GiB
+  r = aot.compile_step(c, devices, (4, 1, 1), "none", topology=TOPOLOGY)
+  assert r.refused and "RESOURCE_EXHAUSTED" in r.refused
+  assert r.temp_bytes > r.hbm_bytes and not r.fits
+  assert "**NO** (XLA refused)" in aot.table_row(r)
