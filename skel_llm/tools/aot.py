@@ -15,7 +15,9 @@ batch and XLA's temporaries, their total against the chip's HBM, the step's FLOP
 roofline estimate of its time (`cost_analysis()['optimal_seconds']`), hence an upper bound on
 samples/s and the model-FLOPs utilisation that bound implies. `--sweep` compiles every
 (data, fsdp, tensor) mesh that divides the slice (and the batch) with each `--remat` policy
-and prints one table sorted by estimated step time, marking the rows that do not fit.
+and prints one table sorted by estimated step time, marking the rows that do not fit
+(XLA:TPU refuses a program whose temporaries exceed HBM: such a point is a row with the
+temporaries XLA asked for).
 
 Glossary: HBM high-bandwidth memory of one chip; MFU model FLOPs (without recomputation) per
 second over the chip's peak; remat recomputation of activations in the backward pass.
