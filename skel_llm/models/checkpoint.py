@@ -247,6 +247,9 @@ def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
   graphdef, ckpt_state, rest_state = nnx.split(abstract, _is_checkpoint_param, ...)
   targets = {_path_str(p): v for p, v in nnx.to_flat_state(ckpt_state)}
   filled: dict[str, jax.Array] = {}
+  # scan_layers: per-layer tensors wait on device (sharded like their stack) until the stack
+  # is complete, then are stacked there; the host never holds more than one tensor.
+  layer_slices: dict[str, dict[int, jax.Array]] = {}
   unmapped, mismatched, tied_head = [], [], None
   for file in _weight_files(folder):
     for src_key, tensor in safetensors_io.iter_tensors(file):
@@ -263,17 +266,28 @@ def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
         if path == "lm_head" and config.text.tie_word_embeddings:
           tied_head = _transform(kind, x)  # A saved copy of the tied embedding: verified below.
           continue
-        if path not in targets:
+        target, index = stacked_path(path) if config.scan_layers else (path, None)
+        if target not in targets or (index is not None
+                                     and index >= targets[target].shape[0]):
           unmapped.append(f"{file.name}:{src_key} (-> {path}, absent from this configuration)")
           continue
         x = _transform(kind, x)
-        want = tuple(targets[path].shape)
+        want = tuple(targets[target].shape)[0 if index is None else 1:]
         if x.shape != want:
           mismatched.append(f"{file.name}:{src_key} -> {path}: shape {x.shape}, expected {want}")
           continue
-        sharding = shardings(path, targets[path]) if shardings is not None else None
-        filled[path] = _place(np.asarray(x, dtype=targets[path].dtype), sharding)
-  missing = sorted(set(targets) - set(filled))
+        sharding = shardings(target, targets[target]) if shardings is not None else None
+        x = np.asarray(x, dtype=targets[target].dtype)
+        if index is None:
+          filled[target] = _place(x, sharding)
+          continue
+        slices = layer_slices.setdefault(target, {})
+        slices[index] = _place(x, _drop_leading_axis(sharding))
+        if len(slices) == targets[target].shape[0]:
+          filled[target] = _stack(layer_slices.pop(target), sharding)
+  missing = sorted(set(targets) - set(filled) - set(layer_slices))
+  for target, slices in sorted(layer_slices.items()):
+    missing += [f"{target} layer {i}" for i in range(targets[target].shape[0]) if i not in slices]
   if unmapped or missing or mismatched:
     lines = [f"checkpoint {folder} ({layout} layout) does not match the model:"]
     lines += [f"  unmapped source key: {k}" for k in unmapped]
@@ -291,6 +305,42 @@ def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
     rest_state = jax.jit(lambda: nnx.state(InternVL(config, rngs=nnx.Rngs(rng_seed)),
                                            _not_checkpoint))()
   return nnx.merge(graphdef, ckpt_state, rest_state)
+
+
+_LAYER_PATH = re.compile(r"(vision_tower|language_model)/layers/(\d+)/(.+)")
+
+
+def stacked_path(path: str) -> tuple[str, int | None]:
+  """('language_model/layers/self_attn/q_proj/kernel', 3) for the unrolled path of layer 3;
+  (path, None) for a path outside the layer stacks."""
+  m = _LAYER_PATH.fullmatch(path)
+  if m is None:
+    return path, None
+  return f"{m[1]}/layers/{m[3]}", int(m[2])
+
+
+def unstacked_path(path: str, index: int) -> str:
+  """Inverse of `stacked_path`."""
+  tower, rest = path.split("/layers/", 1)
+  return f"{tower}/layers/{index}/{rest}"
+
+
+def _drop_leading_axis(sharding):
+  """The sharding of one layer of a stack sharded as `sharding` (None stays None)."""
+  if sharding is None:
+    return None
+  if not isinstance(sharding, jax.sharding.NamedSharding):
+    raise ValueError(f"scan_layers loading needs NamedShardings, got {sharding!r}")
+  return jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(*sharding.spec[1:]))
+
+
+def _stack(slices: dict[int, jax.Array], sharding) -> jax.Array:
+  """The per-layer arrays stacked in layer order, laid out as `sharding` (each slice freed)."""
+  parts = [slices.pop(i) for i in range(len(slices))]
+  stack = jax.jit(lambda *xs: jax.numpy.stack(xs), out_shardings=sharding)(*parts)
+  for p in parts:
+    p.delete()
+  return stack
 
 
 def _place(x: np.ndarray, sharding) -> jax.Array:
@@ -311,7 +361,8 @@ def _not_checkpoint(path, var) -> bool:
 
 def load_pretrained(folder: str | pathlib.Path, dtype: str = "float32",
                     param_dtype: str | None = None, image_size: int | None = None,
-                    lora: LoRAConfig | None = None, remat: bool = False,
+                    lora: LoRAConfig | None = None, remat: bool | str = False,
+                    scan_layers: bool = False,
                     shardings: ShardingFn | None = None):
   """(model, tokenizer, config) from a local InternVL checkpoint folder (either layout).
 
@@ -322,7 +373,8 @@ def load_pretrained(folder: str | pathlib.Path, dtype: str = "float32",
     image_size: frame resolution to run at (default: the checkpoint's; others interpolate the
       position embeddings).
     lora: adapters to add on the decoder (freshly initialised, B = 0).
-    remat: rematerialise layers in the backward pass.
+    remat: rematerialise layers in the backward pass (a `layers.remat_policy` name).
+    scan_layers: load into the stacked (scanned) layer layout.
     shardings: optional `(path, abstract variable) -> jax.sharding.Sharding` placing each
       tensor as it is read (the variable's `out_sharding` metadata holds its logical axes).
   """
@@ -334,7 +386,8 @@ def load_pretrained(folder: str | pathlib.Path, dtype: str = "float32",
   if getattr(tokenizer, "chat_template", None) is None:
     # Original releases keep their template in code (`template: internvl2_5` in config.json).
     tokenizer.chat_template = tokenizer_lib.INTERNVL2_5_TEMPLATE
-  changes = dict(dtype=dtype, param_dtype=param_dtype or dtype, lora=lora, remat=remat)
+  changes = dict(dtype=dtype, param_dtype=param_dtype or dtype, lora=lora, remat=remat,
+                 scan_layers=scan_layers)
   if image_size is not None:
     changes["image_size"] = image_size
   config = config.replace(**changes)
@@ -349,6 +402,7 @@ def to_hf_state_dict(model: InternVL) -> dict[str, np.ndarray]:
   config = model.config
   params = {_path_str(p): np.asarray(v[...], np.float32)
             for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+  stacked = config.scan_layers
   p = config.vision.patch_size
   conv_shape = (config.vision.hidden_size, 3, p, p)
   inverse = {}
@@ -362,8 +416,13 @@ def to_hf_state_dict(model: InternVL) -> dict[str, np.ndarray]:
     if path.endswith("/kernel") and path[:-len("kernel")] + "lora_a" in params:
       base = path[:-len("kernel")]
       kernel = kernel + _lora_scale(model, base) * (params[base + "lora_a"] @ params[base + "lora_b"])
-    hf_key, kind = flax_to_hf_key(path)
-    out[hf_key] = np.ascontiguousarray(_inverse_transform(kind, kernel, conv_shape))
+    if not (stacked and "/layers/" in path):
+      hf_key, kind = flax_to_hf_key(path)
+      out[hf_key] = np.ascontiguousarray(_inverse_transform(kind, kernel, conv_shape))
+      continue
+    for i in range(kernel.shape[0]):  # one transformers tensor per layer of the stack
+      hf_key, kind = flax_to_hf_key(unstacked_path(path, i))
+      out[hf_key] = np.ascontiguousarray(_inverse_transform(kind, kernel[i], conv_shape))
   return out
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import jax.numpy as jnp
 
 # Attention-like modules and MLP modules that LoRA can target, by short name.
+# Rematerialisation policies of a transformer layer (see `layers.remat_layer`).
+REMAT_NAMES = ("none", "full", "dots")
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 
 
@@ -116,7 +118,14 @@ class InternVLConfig:
     projector_norm_eps: epsilon of the projector's LayerNorm (torch default 1e-5).
     dtype: compute dtype ("float32" or "bfloat16").
     param_dtype: parameter dtype.
-    remat: rematerialise each vision and decoder layer in the backward pass.
+    remat: what each vision and decoder layer keeps for the backward pass
+      (`layers.REMAT_POLICIES`): False / "none" everything, True / "full" only its input
+      (recomputes the layer), "dots" also the outputs of its weight matmuls (recomputes
+      attention, norms and activations).
+    vision_remat: the vision tower's policy when it differs from `remat` (None: the same).
+    scan_layers: stack each tower's layers (variables [num_layers, ...], paths without the
+      layer index: `language_model/layers/self_attn/q_proj/kernel`) and run them with
+      `jax.lax.scan`, so compile time and memory do not grow with depth.
     lora: adapters on the decoder, or None.
   """
 
@@ -129,7 +138,9 @@ class InternVLConfig:
   projector_norm_eps: float = 1e-5
   dtype: str = "float32"
   param_dtype: str = "float32"
-  remat: bool = False
+  remat: bool | str = False
+  vision_remat: bool | str | None = None
+  scan_layers: bool = False
   lora: LoRAConfig | None = None
 
   def __post_init__(self):
@@ -142,6 +153,12 @@ class InternVLConfig:
       raise ValueError(f"InternVLConfig: patch grid {grid}x{grid} (image_size {self.image_size} / "
                        f"patch {self.patch_size}) is not divisible by 1/downsample_ratio "
                        f"= {1 / self.downsample_ratio}")
+    for name in ("remat", "vision_remat"):
+      value = getattr(self, name)
+      if not (isinstance(value, bool) or value in REMAT_NAMES or (name == "vision_remat"
+                                                                  and value is None)):
+        raise ValueError(f"InternVLConfig.{name}: expected a bool or one of {REMAT_NAMES}, "
+                         f"got {value!r}")
     for name in ("dtype", "param_dtype"):
       if getattr(self, name) not in ("float32", "bfloat16", "float16"):
         raise ValueError(f"InternVLConfig.{name}: expected float32/bfloat16/float16, "

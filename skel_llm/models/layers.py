@@ -132,6 +132,75 @@ def activation(name: str):
   return table[name]
 
 
+def remat_policy(remat: bool | str):
+  """None (no remat) or the `jax.checkpoint` policy of a `config.REMAT_NAMES` entry."""
+  name = {False: "none", True: "full"}.get(remat, remat) if isinstance(remat, bool) else remat
+  if name == "none":
+    return None
+  if name == "full":
+    return jax.checkpoint_policies.nothing_saveable
+  if name == "dots":
+    # Weight matmuls (no batch dimension in the contraction) are kept; attention's batched
+    # q.k / p.v products, norms and activations are recomputed.
+    return jax.checkpoint_policies.dots_with_no_batch_dims_saveable
+  raise ValueError(f"remat policy {remat!r}: expected a bool or one of none, full, dots")
+
+
+def call_layer(layer: nnx.Module, remat: bool | str, *args):
+  """`layer(*args)`, rematerialised in the backward pass under the named policy."""
+  policy = remat_policy(remat)
+  if policy is None:
+    return layer(*args)
+  return nnx.remat(lambda mod, *a: mod(*a), policy=policy)(layer, *args)
+
+
+LAYERS = "layers"  # logical name of the leading axis of stacked (scanned) layer variables
+
+
+def stack_layers(mods: list[nnx.Module]) -> nnx.Module:
+  """`mods[0]` with each variable's value replaced by the stack of all `mods`' values.
+
+  The copies were built one after another from the same rng streams, so the stacked
+  variables hold exactly what the unrolled list would (the converter and the tests rely on
+  it). Each variable's logical axes gain a leading `LAYERS` name, which no sharding rule
+  maps: every device holds its share of every layer.
+  """
+  def variables(m):
+    return {path: node for path, node in nnx.iter_graph(m) if isinstance(node, nnx.Variable)}
+  first, rest = variables(mods[0]), [variables(m) for m in mods[1:]]
+  for path, var in first.items():
+    var.set_value(jnp.stack([var.get_value()] + [r[path].get_value() for r in rest]))
+    names = var.get_metadata().get("out_sharding")
+    if names is not None:
+      var.set_metadata(out_sharding=(LAYERS,) + tuple(names))
+  return mods[0]
+
+
+def scan_layers(stack: nnx.Module, remat: bool | str, x: jax.Array, *args) -> jax.Array:
+  """`x` through every layer of a `stack_layers` stack in order with `jax.lax.scan`.
+
+  Each layer is called as `layer(x, *args)` and returns x or (x, ignored); the body is
+  rematerialised under the `remat` policy. One layer is traced and compiled whatever the
+  depth.
+  """
+  graphdef, state = nnx.split(stack)
+
+  def body(carry, layer_state):
+    out = nnx.merge(graphdef, layer_state)(carry, *args)
+    return (out[0] if isinstance(out, tuple) else out), None
+  policy = remat_policy(remat)
+  if policy is not None:
+    body = jax.checkpoint(body, policy=policy, prevent_cse=False)
+  x, _ = jax.lax.scan(body, x, state)
+  return x
+
+
+def layer_of(stack: nnx.Module, i: int) -> nnx.Module:
+  """Layer `i` of a `stack_layers` stack as a module of its own (slices of the variables)."""
+  graphdef, state = nnx.split(stack)
+  return nnx.merge(graphdef, jax.tree.map(lambda a: a[i], state))
+
+
 def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array | None,
               scale: float) -> jax.Array:
   """Grouped-query softmax attention.

@@ -126,7 +126,9 @@ class TextModel(nnx.Module):
     self.config = config
     self.embed_tokens = layers.param(rngs, (t.vocab_size, t.hidden_size), ("vocab", "embed"),
                                      config.weight_dtype)
-    self.layers = nnx.List([DecoderLayer(config, rngs) for _ in range(t.num_layers)])
+    made = [DecoderLayer(config, rngs) for _ in range(t.num_layers)]
+    # scan_layers: one DecoderLayer whose variables are stacked [num_layers, ...].
+    self.layers = layers.stack_layers(made) if config.scan_layers else nnx.List(made)
     self.norm = layers.RMSNorm(t.hidden_size, axis_name="embed", eps=t.rms_norm_eps,
                                dtype=config.compute_dtype, param_dtype=config.weight_dtype)
 
@@ -156,14 +158,17 @@ class TextModel(nnx.Module):
     t = self.config.text
     cos, sin = rope_tables(positions, t.head_dim, t.rope_theta)
     new_cache = [] if cache is not None else None
-    for i, layer in enumerate(self.layers):
+    if self.config.scan_layers and cache is None:
+      x = layers.scan_layers(self.layers, self.config.remat, x, cos, sin, mask)
+      return part.constrain(self.norm(x), part.RESIDUAL), None
+    stack = (lambda: (layers.layer_of(self.layers, i) for i in range(t.num_layers))) \
+        if self.config.scan_layers else (lambda: iter(self.layers))
+    for i, layer in enumerate(stack()):
       if cache is not None:
         x, c = layer(x, cos, sin, mask, cache[i], cache_index)
         new_cache.append(c)
-      elif self.config.remat:
-        x, _ = nnx.remat(lambda mod, *a: mod(*a))(layer, x, cos, sin, mask)
       else:
-        x, _ = layer(x, cos, sin, mask)
+        x, _ = layers.call_layer(layer, self.config.remat, x, cos, sin, mask)
     return part.constrain(self.norm(x), part.RESIDUAL), new_cache
 
 

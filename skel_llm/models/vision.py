@@ -136,7 +136,9 @@ class VisionTower(nnx.Module):
     self.cls_token = layers.param(rngs, (1, 1, d), (None, None, "vision_embed"), pdt)
     self.position_embeddings = layers.param(rngs, (1, grid * grid + 1, d),
                                             (None, "vision_pos", "vision_embed"), pdt)
-    self.layers = nnx.List([VisionLayer(config, rngs) for _ in range(v.num_layers)])
+    made = [VisionLayer(config, rngs) for _ in range(v.num_layers)]
+    # scan_layers: one VisionLayer whose variables are stacked [num_layers, ...].
+    self.layers = layers.stack_layers(made) if config.scan_layers else nnx.List(made)
     self.layernorm = (None if v.use_mean_pooling else
                       layers.make_norm("layer_norm", d, axis_name="vision_embed", eps=v.norm_eps,
                                        dtype=dt, param_dtype=pdt))
@@ -171,11 +173,13 @@ class VisionTower(nnx.Module):
 
   def __call__(self, pixel_values: jax.Array) -> jax.Array:
     x = self.embed(pixel_values)
-    for layer in self.layers:
-      if self.config.remat:
-        x = nnx.remat(lambda mod, y: mod(y))(layer, x)
-      else:
-        x = layer(x)
+    c = self.config
+    remat = c.remat if c.vision_remat is None else c.vision_remat
+    if c.scan_layers:
+      x = layers.scan_layers(self.layers, remat, x)
+    else:
+      for layer in self.layers:
+        x = layers.call_layer(layer, remat, x)
     return part.constrain(x if self.layernorm is None else self.layernorm(x), part.RESIDUAL)
 
 

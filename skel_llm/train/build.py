@@ -22,6 +22,7 @@ from skel_llm.train import model as model_lib
 log = logging.getLogger(__name__)
 
 forward = model_lib.forward
+forward_hidden = model_lib.forward_hidden
 
 
 def tokenizer(config) -> encode_lib.TextTokenizer:
@@ -75,7 +76,9 @@ def mllm_config(config, tok: encode_lib.TextTokenizer):
     lora = models.LoRAConfig(rank=m.lora_rank, alpha=m.lora_alpha, dropout=m.lora_dropout)
   common = dict(image_size=config.render.image_size, downsample_ratio=m.downsample_ratio,
                 image_token_id=tok.token_id(chat.IMG_CONTEXT), dtype=m.dtype,
-                param_dtype=m.param_dtype, remat=m.get("remat", False), lora=lora)
+                param_dtype=m.param_dtype, remat=m.get("remat", False),
+                vision_remat=m.get("vision_remat", "") or None,
+                scan_layers=bool(m.get("scan_layers", False)), lora=lora)
   if m.preset == "tiny":
     vision = models.VisionConfig(
         hidden_size=m.vision_width, num_layers=m.vision_layers, num_heads=m.vision_heads,

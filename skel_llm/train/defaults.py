@@ -85,6 +85,9 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
   c.log_every = 10
   c.init_from = ""  # previous stage's workdir, or "hf:<folder>" with transformers weights
   c.master_dtype = "float32"  # dtype of the trained parameters and their optimizer state
+  # > 0: the loss takes the logits this many tokens at a time (step.chunked_answer_loss), so
+  # float32[B, L, V] logits never exist whole (2.2 GB per clip at L 3584, V 151,674).
+  c.loss_chunk = 0
 
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
   c.sharding_rules = SHARDING_RULES
@@ -97,7 +100,11 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
       weight_decay=0.05, b1=0.9, b2=0.999, eps=1e-8, grad_clip_norm=1.0))
 
   c.model = ml_collections.ConfigDict(dict(
-      preset="tiny", dtype="float32", param_dtype="float32", remat=False,
+      preset="tiny", dtype="float32", param_dtype="float32",
+      # Per-layer rematerialisation ("none", "full", "dots": models.layers.remat_policy);
+      # vision_remat "" = the same as remat.
+      remat="none", vision_remat="",
+      scan_layers=False,  # stacked layers under jax.lax.scan (models.InternVLConfig)
       patch_size=8, downsample_ratio=0.5,
       vision_width=64, vision_layers=2, vision_heads=4, vision_mlp=128,
       text_width=128, text_layers=2, text_heads=4, text_kv_heads=2, text_mlp=256,
@@ -179,7 +186,8 @@ def _paper(c: ml_collections.ConfigDict) -> None:
   c.model.preset = "internvl3_8b"
   c.model.dtype = "bfloat16"
   c.model.param_dtype = "bfloat16"
-  c.model.remat = True
+  c.model.remat = "full"
+  c.model.scan_layers = True
   c.model.patch_size = 14
   c.render.image_size = 448
   c.render.dense = False

@@ -72,7 +72,18 @@ class SkeletonLLM(nnx.Module):
     frames = self.render(batch["positions"], batch["num_frames"], rng)
     return self.logits_from_frames(frames, batch["input_ids"], batch["input_mask"])
 
+  def hidden(self, batch: dict[str, Any], rng: jax.Array | None) -> jax.Array:
+    """The LLM's final-normed states float[B, L, D]; `self.mllm.logits` maps them to logits."""
+    frames = self.render(batch["positions"], batch["num_frames"], rng)
+    return self.mllm.hidden_states(batch["input_ids"], batch["input_mask"],
+                                   self.pixel_values(frames))
+
 
 def forward(model: SkeletonLLM, batch: dict, rng: jax.Array, training: bool) -> jax.Array:
   """logits float32[B, L, V]; frames drawn at random per segment only when `training`."""
   return model(batch, rng if training else None)
+
+
+def forward_hidden(model: SkeletonLLM, batch: dict, rng: jax.Array, training: bool):
+  """(hidden float[B, L, D], logits_fn hidden[..., D] -> float32[..., V]) as `forward`."""
+  return model.hidden(batch, rng if training else None), model.mllm.logits

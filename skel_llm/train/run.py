@@ -87,7 +87,9 @@ class Run:
     if self._step_fn is None:
       raw = step_lib.make_train_step(self.layout.graphdef, self.rng_vars, self.tx,
                                      build.forward, self.schedule,
-                                     dropout=bool(self.config.model.get("train_dropout", False)))
+                                     dropout=bool(self.config.model.get("train_dropout", False)),
+                                     forward_hidden=build.forward_hidden,
+                                     loss_chunk=int(self.config.get("loss_chunk", 0)))
       raw = shd.with_activation_sharding(raw, self.rules, self.mesh)
       if max_traces is not None:
         import chex

@@ -55,9 +55,51 @@ def answer_loss(logits: jax.Array, input_ids: jax.Array, loss_mask: jax.Array
   return loss, {"accuracy": jnp.sum(hits * mask) / denom, "answer_tokens": count}
 
 
+def chunked_answer_loss(logits_fn: Callable[[jax.Array], jax.Array], hidden: jax.Array,
+                        input_ids: jax.Array, loss_mask: jax.Array, chunk: int
+                        ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """`answer_loss` without ever holding the whole float32[B, L, V] logits.
+
+  The L - 1 predicting positions are cut in chunks of `chunk` tokens (the last padded and
+  masked); a `lax.scan` computes each chunk's logits, cross-entropy and hits and adds them
+  up, rematerialised, so forward and backward hold one chunk's logits at a time.
+
+  Args:
+    logits_fn: float[B, C, D] -> float32[B, C, V] (the model's output projection).
+    hidden: float[B, L, D] final hidden states.
+    input_ids: int32[B, L].
+    loss_mask: float32[B, L].
+    chunk: tokens per chunk.
+  """
+  b, n = input_ids.shape
+  h, targets = hidden[:, :-1], input_ids[:, 1:]
+  mask = loss_mask[:, 1:].astype(jnp.float32)
+  pad = (-(n - 1)) % chunk
+  if pad:
+    h = jnp.pad(h, ((0, 0), (0, pad), (0, 0)))
+    targets = jnp.pad(targets, ((0, 0), (0, pad)))
+    mask = jnp.pad(mask, ((0, 0), (0, pad)))
+  c = h.shape[1] // chunk
+  split = lambda x: jnp.moveaxis(x.reshape(b, c, chunk, *x.shape[2:]), 1, 0)  # noqa: E731
+
+  @jax.checkpoint
+  def body(carry, xs):
+    hc, tc, mc = xs
+    logits = logits_fn(hc).astype(jnp.float32)
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, tc)
+    hits = (jnp.argmax(logits, axis=-1) == tc).astype(jnp.float32)
+    return (carry[0] + jnp.sum(ce * mc), carry[1] + jnp.sum(hits * mc)), None
+  zero = jnp.zeros((), jnp.float32)
+  (ce_sum, hit_sum), _ = jax.lax.scan(body, (zero, zero), (split(h), split(targets), split(mask)))
+  count = jnp.sum(mask)
+  denom = jnp.maximum(count, 1.0)
+  return ce_sum / denom, {"accuracy": hit_sum / denom, "answer_tokens": count}
+
+
 def make_train_step(graphdef: nnx.GraphDef, rng_vars: Any, tx: optax.GradientTransformation,
                     forward: Forward, schedule: optax.Schedule | None = None,
-                    dropout: bool = False) -> Callable[[dict, dict, jax.Array], tuple[dict, dict]]:
+                    dropout: bool = False, forward_hidden: Callable | None = None,
+                    loss_chunk: int = 0) -> Callable[[dict, dict, jax.Array], tuple[dict, dict]]:
   """Builds the pure step for one model graph and optimizer.
 
   Args:
@@ -67,7 +109,12 @@ def make_train_step(graphdef: nnx.GraphDef, rng_vars: Any, tx: optax.GradientTra
     forward: `forward(model, batch, rng, training) -> logits float32[B, L, V]`.
     schedule: learning-rate schedule, only to report `lr`.
     dropout: run dropout layers (LoRA dropout) in training mode.
+    forward_hidden: `(model, batch, rng, training) -> (hidden, logits_fn)`, needed with
+      `loss_chunk`.
+    loss_chunk: > 0: the loss is taken `chunk` tokens at a time (`chunked_answer_loss`).
   """
+  if loss_chunk and forward_hidden is None:
+    raise ValueError("make_train_step: loss_chunk needs forward_hidden")
 
   def train_step(state: dict, batch: dict, rng: jax.Array) -> tuple[dict, dict]:
     step = state["step"]
@@ -77,8 +124,13 @@ def make_train_step(graphdef: nnx.GraphDef, rng_vars: Any, tx: optax.GradientTra
     def loss_fn(params):
       model = nnx.merge(graphdef, params, state["frozen"], rng_vars)
       if dropout:
-        nnx.reseed(model, dropout=k_drop)
+        # match_shape: stacked (scanned) layers hold one stream per layer.
+        nnx.reseed(model, dropout=k_drop, policy="match_shape")
         model.set_attributes(deterministic=False, raise_if_not_found=False)
+      if loss_chunk:
+        hidden, logits_fn = forward_hidden(model, batch, k_data, True)
+        return chunked_answer_loss(logits_fn, hidden, batch["input_ids"], batch["loss_mask"],
+                                   loss_chunk)
       logits = forward(model, batch, k_data, True)
       return answer_loss(logits, batch["input_ids"], batch["loss_mask"])
 

@@ -7,15 +7,18 @@ allocated, every sharded dimension divides, and only the trainable subset has op
 
 import jax
 import numpy as np
+import pytest
 from flax import nnx
 
 from skel_llm import models, render
 from skel_llm.train import defaults, model as model_lib, optimizer, sharding, state
 
 
-def test_paper_model_layout_is_sharded_and_frozen_parts_have_no_optimizer_state():
+@pytest.mark.parametrize("scan", [False, True])
+def test_paper_model_layout_is_sharded_and_frozen_parts_have_no_optimizer_state(scan):
   cfg = models.internvl3_8b(image_size=448, dtype="bfloat16", param_dtype="bfloat16",
-                            lora=models.LoRAConfig(rank=32, alpha=64.0, dropout=0.05))
+                            lora=models.LoRAConfig(rank=32, alpha=64.0, dropout=0.05),
+                            scan_layers=scan)
 
   def make():
     rngs = nnx.Rngs(0)
