@@ -1,4 +1,4 @@
-"""Pins skel_llm/evaluate.py's protocol groups and its one-line errors."""
+"""Pins skel_llm/eval/runner.py's protocol groups and skel_llm/evaluate.py's one-line errors."""
 
 import json
 import subprocess
@@ -7,8 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from skel_llm import evaluate
-from skel_llm.eval import registry
+from skel_llm.eval import registry, runner
 
 
 def _run(tmp_path, name, protocol, strict):
@@ -22,18 +21,18 @@ def _run(tmp_path, name, protocol, strict):
 def test_group_reports_each_split_and_mean_std(tmp_path):
   runs = [_run(tmp_path, f"r{i}", f"ntu60_smie_{i}", v)
           for i, v in zip((2, 1, 3), (0.5, 0.25, 0.75))]
-  table = evaluate.group_table("ntu60_smie", runs)
+  table = runner.group_table("ntu60_smie", runs)
   assert "| ntu60_smie_1 | heldout | strict | 25.00 |" in table
   assert "| ntu60_smie_3 | heldout | strict | 75.00 |" in table
   std = 100 * np.std([0.25, 0.5, 0.75])
   assert f"| **ntu60_smie mean +- std** | heldout | strict | 50.00 +- {std:.2f} |" in table
   with pytest.raises(ValueError, match=r"group ntu60_smie: no run of \['ntu60_smie_3'\]"):
-    evaluate.group_table("ntu60_smie", runs[:2])
+    runner.group_table("ntu60_smie", runs[:2])
   other = _run(tmp_path, "x", "ntu60_48_12", 0.1)
   with pytest.raises(ValueError, match="trained on protocol 'ntu60_48_12', not one of group"):
-    evaluate.group_table("ntu60_smie", [*runs[:2], other])
+    runner.group_table("ntu60_smie", [*runs[:2], other])
   with pytest.raises(ValueError, match="protocol ntu60_smie_2 given twice"):
-    evaluate.group_table("ntu60_smie", [*runs, runs[0]])
+    runner.group_table("ntu60_smie", [*runs, runs[0]])
 
 
 def test_markdown_table_and_history(tmp_path):

@@ -20,8 +20,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from skel_llm import evaluate
-from skel_llm.eval import options
+from skel_llm.eval import options, runner
 from skel_llm.train import defaults, trainer
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -129,7 +128,7 @@ def test_evaluate_cli_reproduces_the_runs_last_evaluation_bitwise_twice(trained,
           for n in ("heldout", "heldout_score")}
   for attempt in range(2):
     out = tmp_path / f"again{attempt}"
-    step, results = evaluate.evaluate_run(config.copy_and_resolve_references(), str(workdir),
+    step, results = runner.evaluate_run(config.copy_and_resolve_references(), str(workdir),
                                           out_dir=str(out), devices=jax.devices()[:1])
     assert step == 300
     for name, rec in want.items():

@@ -13,6 +13,7 @@ import shutil
 
 import jax
 import numpy as np
+from flax import nnx
 import pytest
 
 from skel_llm.models.tokenizer import TINY_TOKENIZER_DIR, tiny_tokenizer_ids
@@ -100,9 +101,11 @@ def test_hf_weights_reach_every_shard_and_match_transformers(started):
   rows = slice(0, 2)
   frames = run.render_fn()(state, jax.numpy.asarray(batch["positions"]),
                            jax.numpy.asarray(batch["num_frames"]))
+  model = nnx.merge(run.layout.graphdef, state["params"], state["frozen"], run.rng_vars)
   with jax.default_matmul_precision("highest"):
-    got = np.asarray(run.logits_fn()(state, frames[rows], batch["input_ids"][rows],
-                                     batch["input_mask"][rows]))
+    got = np.asarray(model.logits_from_frames(frames[rows],
+                                              jax.numpy.asarray(batch["input_ids"][rows]),
+                                              jax.numpy.asarray(batch["input_mask"][rows])))
   px = np.array(frames[rows]).transpose(0, 1, 4, 2, 3)  # [B, n, 3, S, S]
   with torch.no_grad():
     want = hf(input_ids=torch.as_tensor(batch["input_ids"][rows], dtype=torch.long),
