@@ -51,13 +51,12 @@ class Robustness:
     curves: dict[str, Any] = {}
     scalars: dict[str, float] = {"clean": clean[key]}
     drops = []
-    for kind, levels, scale in (("dropout", self.ev.dropout, 1.0),
-                                ("noise", self.ev.noise_cm, 1.0)):
+    for kind, levels in (("dropout", self.ev.dropout), ("noise", self.ev.noise_cm)):
       points = [{"level": 0.0, "mean": clean[key], "std": 0.0, "seeds": [clean[key]]}]
       for level in levels:
         values = []
         for seed in range(int(self.ev.seeds)):
-          self.base.corruption = (kind, float(level) * scale, seed)
+          self.base.corruption = (kind, float(level), seed)
           values.append(self.base.run(state)[0][key])
         mean, std = metrics.mean_std(values)
         points.append({"level": float(level), "mean": mean, "std": std, "seeds": values})

@@ -112,7 +112,6 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
     summary.write_strip(run, state, workdir, "frames_start", writer, 0, write=is_main)
   train_step = run.step_fn()
   last: dict[str, float] = {}
-  evals: dict[str, dict[str, float]] = {}
   t0, t_last, n_last = time.time(), time.time(), start
   bar = progress.Progress(start, config.total_steps, enabled=is_main)
   # One line per step and process: which data it read (a resumed run must continue the same
@@ -148,9 +147,10 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
         if stopping:
           ckpt.close()
           raise Preempted(done)
+        # Periodic evaluations; the last step's is the final one, after the loop.
         due = evaluators.due(done, final=False) if done < config.total_steps else []
         if due:
-          evals.update(evaluators.run(state, done, out_dir=eval_dir, writer=writer, names=due))
+          evaluators.run(state, done, out_dir=eval_dir, writer=writer, names=due)
         for hook in hooks:
           hook(done, saved)
       checked.flush()
