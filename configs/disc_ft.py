@@ -6,7 +6,9 @@ ntu60_similar_actions.json) or, when empty, from shared words in the class names
 
 Demo:
   python -m skel_llm.main --config=configs/disc_ft.py --workdir=/tmp/skel_llm/disc_ft
-prints the YES/NO training loss and, at the end, the held-out MQA accuracy next to chance.
+prints the YES/NO training loss and, every 100 steps and at the end, the held-out MQA accuracy
+and the YES/NO evaluator (accuracy on positive and on negative questions, and their mean)
+next to chance. (Four-stage demo chain: README, "The four stages".)
 Paper (from the warm-up run):
   python -m skel_llm.main --config=configs/disc_ft.py:paper --workdir=/runs/disc_ft \
       --config.init_from=/runs/warmup \
@@ -14,6 +16,7 @@ Paper (from the warm-up run):
 All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
 """
 
+from skel_llm.eval import options
 from skel_llm.train import defaults
 
 
@@ -21,6 +24,10 @@ def get_config(arg=None):
   c = defaults.base(arg)
   c.data.task = "yesno"
   c.data.eval_task = "mqa"
+  presets = (arg or "").split(",")
+  if "smoke" not in presets and "paper" not in presets:
+    # What this stage trains: YES/NO about the true class and a confusable one.
+    c.evals.yesno = options.evaluator("yesno", every_steps=100)
   if "paper" in (arg or ""):
     c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
     c.init_from = "/runs/warmup"
