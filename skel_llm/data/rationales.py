@@ -16,6 +16,18 @@ from skel_llm.data import sources
 log = logging.getLogger(__name__)
 
 
+def json_lines(path: str, f):
+  """(line number, object) of every non-empty line of a JSONL file open as `f`; a line that is
+  not JSON raises naming `path:line`."""
+  for n, line in enumerate(f, 1):
+    if not line.strip():
+      continue
+    try:
+      yield n, json.loads(line)
+    except ValueError as e:
+      raise ValueError(f"{path}:{n}: not a JSON line ({e})") from None
+
+
 def read_rationales(path: str) -> dict[str, str]:
   """id -> rationale of a teach output (JSONL) or a legacy JSON `{id: text}` file."""
   with open(path, encoding="utf-8") as f:
@@ -27,13 +39,7 @@ def read_rationales(path: str) -> dict[str, str]:
         raise ValueError(f"{path}: expected a JSON object {{id: rationale}}")
       return {str(k): str(v) for k, v in data.items()}
     out: dict[str, str] = {}
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        rec = json.loads(line)
-      except ValueError as e:
-        raise ValueError(f"{path}:{n}: not a JSON line ({e})") from None
+    for n, rec in json_lines(path, f):
       for field in ("id", "rationale"):
         if not isinstance(rec, dict) or not isinstance(rec.get(field), str):
           raise ValueError(f"{path}:{n}: expected a string field {field!r} (the lines of "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 
+from skel_llm.data import rationales
 from skel_llm.teachers import base, job, prompts
 
 URL = "/v1/chat/completions"
@@ -47,13 +48,7 @@ def read_results(path: str) -> dict[str, dict]:
   """custom_id -> result line of a Batch output file (errors kept, with their message)."""
   out = {}
   with open(path, encoding="utf-8") as f:
-    for n, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        rec = json.loads(line)
-      except ValueError as e:
-        raise ValueError(f"{path}:{n}: not a JSON line ({e})") from None
+    for n, rec in rationales.json_lines(path, f):
       if not isinstance(rec, dict) or not isinstance(rec.get("custom_id"), str):
         raise ValueError(f"{path}:{n}: expected an object with a string 'custom_id' (OpenAI "
                          f"Batch output)")
