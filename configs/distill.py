@@ -19,6 +19,9 @@ Rationales from a teacher instead of the generator (README, "Teacher rationales"
   python -m skel_llm.teach --config=configs/distill.py --teacher=kinematic --out=/tmp/r.jsonl
   python -m skel_llm.main --config=configs/distill.py --workdir=/tmp/skel_llm/distill_kin \
       --config.data.rationale_file=/tmp/r.jsonl
+One checkpoint, three tasks (reasoning 0.5, captioning 0.25, Skeleton-QA 0.25; evaluators
+for recognition, captions and QA; README, "Captioning and question answering"):
+  python -m skel_llm.main --config=configs/distill.py:multitask --workdir=/tmp/skel_llm/multitask
 All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
 """
 
@@ -29,6 +32,8 @@ def get_config(arg=None):
   c = defaults.base(arg)
   c.data.task = "reason"
   c.data.eval_task = "reason"
+  if "multitask" in (arg or "").split(","):
+    defaults.multitask(c)
   if "paper" in (arg or ""):
     c.trainable = (defaults.RENDERER, defaults.PROJECTOR, defaults.LORA)
     c.model.lora_rank = 32

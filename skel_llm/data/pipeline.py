@@ -74,6 +74,64 @@ def confusable_by_names(class_names: Sequence[str], k: int = 5) -> dict[int, lis
   return out
 
 
+def parse_task_mix(spec: str) -> list[tuple[str, float]]:
+  """`config.data.task`: one task ('reason') or a weighted mixture ('reason:0.5,caption:0.25,
+  qa:0.25'); weights are normalised to sum to 1. Raises naming the bad entry."""
+  out = []
+  for part in str(spec).split(","):
+    part = part.strip()
+    name, _, weight = part.partition(":")
+    name = name.strip()
+    if name not in prompts.TASKS:
+      raise ValueError(f"config.data.task {spec!r}: task {name!r} is unknown; known: "
+                       f"{prompts.TASKS} (a mixture is 'task:weight,task:weight')")
+    try:
+      w = float(weight) if weight else 1.0
+    except ValueError:
+      raise ValueError(f"config.data.task {spec!r}: weight {weight!r} of {name!r} is not a "
+                       f"number") from None
+    if not w > 0:
+      raise ValueError(f"config.data.task {spec!r}: weight of {name!r} must be positive")
+    if any(n == name for n, _ in out):
+      raise ValueError(f"config.data.task {spec!r} names {name!r} twice")
+    out.append((name, w))
+  total = sum(w for _, w in out)
+  return [(n, w / total) for n, w in out]
+
+
+class MixtureBuilder:
+  """A weighted mixture of `ConversationBuilder`s: each sample's task is drawn from its rng
+  (so it is a pure function of (seed, position), like every other choice of a sample)."""
+
+  def __init__(self, builders: Sequence["ConversationBuilder"], weights: Sequence[float]):
+    self.builders = list(builders)
+    self.cum = np.cumsum(np.asarray(weights, np.float64))
+    self.task = ",".join(b.task for b in self.builders)
+    self.num_frames = self.builders[0].num_frames
+
+  @staticmethod
+  def serves(task: str, clip: Clip) -> bool:
+    """Whether a clip has what `task` needs (QA questions, captions); other tasks always."""
+    if task == "qa":
+      return bool(clip.qa)
+    if task == "caption":
+      return bool(clip.captions)
+    return True
+
+  def __call__(self, clip: Clip, rng: np.random.Generator | None) -> tuple[str, str]:
+    if rng is None:
+      return self.builders[0](clip, None)
+    # A clip that a drawn task cannot serve (a two-person clip has no QA questions) is drawn
+    # again among the tasks that can, with their weights; a clip no task serves raises there.
+    ok = np.asarray([self.serves(b.task, clip) for b in self.builders])
+    weights = np.diff(np.concatenate([[0.0], self.cum])) * ok
+    if not weights.any():
+      return self.builders[0](clip, rng)
+    cum = np.cumsum(weights)
+    k = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
+    return self.builders[min(k, len(self.builders) - 1)](clip, rng)
+
+
 class ConversationBuilder:
   """Turns a clip into (user message, answer) for one stage task."""
 
@@ -92,6 +150,10 @@ class ConversationBuilder:
       self.confusable = confusable_by_names(self.class_names)
 
   def __call__(self, clip: Clip, rng: np.random.Generator | None) -> tuple[str, str]:
+    if self.task == "caption":
+      return self._caption(clip, rng)
+    if self.task == "qa":
+      return self._qa(clip, rng)
     names = self.class_names
     if clip.label not in self.candidate_ids:
       raise ValueError(f"clip {clip.key!r}: label {names[clip.label]!r} is not among the "
@@ -116,6 +178,28 @@ class ConversationBuilder:
                        f"rationales, or the synthetic generator's descriptions)")
     return (prompts.reason_question(self.num_frames, cands if self.reason_with_candidates else None),
             prompts.reason_answer(clip.rationale))
+
+
+  def _caption(self, clip: Clip, rng: np.random.Generator | None) -> tuple[str, str]:
+    caps = [c for c in (clip.captions or ()) if c and c.strip()]
+    if not caps:
+      raise ValueError(f"clip {clip.key!r} has no caption: the caption task needs reference "
+                       f"captions (HumanML3D texts/<id>.txt next to new_joints/, or the "
+                       f"synthetic generator's descriptions)")
+    # One reference per sample; a training sample's rng differs per epoch, so each epoch
+    # may see another of the clip's captions. Evaluation (rng None) prompts only.
+    pick = caps[int(rng.integers(len(caps)))] if rng is not None else caps[0]
+    return prompts.caption_question(self.num_frames), prompts.caption_answer(pick)
+
+  def _qa(self, clip: Clip, rng: np.random.Generator | None) -> tuple[str, str]:
+    items = clip.qa or ()
+    if not items:
+      raise ValueError(f"clip {clip.key!r} has no QA questions (two-person synthetic classes "
+                       f"have none; the 'qa' config of synthetic_actions holds only clips "
+                       f"with questions)")
+    item = items[int(rng.integers(len(items)))] if rng is not None else items[0]
+    return (prompts.qa_question(self.num_frames, item.question, item.options),
+            prompts.qa_answer(item.options, item.answer))
 
 
 class Pipeline:
@@ -228,16 +312,20 @@ def make_pipeline(data_cfg: Any, split: str, *, encoder: encode_lib.Conversation
   """A `Pipeline` for `config.data` and `split` ('train' or 'eval')."""
   factory = source_factory or sources_lib.make_source
   source = factory(data_cfg, split)
-  task = data_cfg.task if training else data_cfg.get("eval_task", "mqa")
-  confusable = None
-  if task == "yesno" and data_cfg.get("confusable_file"):
-    path = data_cfg.confusable_file
-    if not os.path.exists(path):
-      raise FileNotFoundError(f"config.data.confusable_file {path} does not exist")
-    confusable = load_confusable(path, source.class_names)
-  builder = ConversationBuilder(task, source.class_names, source.candidate_ids,
-                                num_frames, confusable=confusable,
-                                reason_with_candidates=data_cfg.get("reason_with_candidates", True))
+  spec = data_cfg.task if training else data_cfg.get("eval_task", "mqa")
+  mix = parse_task_mix(spec)
+  builders = []
+  for task, _ in mix:
+    confusable = None
+    if task == "yesno" and data_cfg.get("confusable_file"):
+      path = data_cfg.confusable_file
+      if not os.path.exists(path):
+        raise FileNotFoundError(f"config.data.confusable_file {path} does not exist")
+      confusable = load_confusable(path, source.class_names)
+    builders.append(ConversationBuilder(
+        task, source.class_names, source.candidate_ids, num_frames, confusable=confusable,
+        reason_with_candidates=data_cfg.get("reason_with_candidates", True)))
+  builder = builders[0] if len(builders) == 1 else MixtureBuilder(builders, [w for _, w in mix])
   pipe = Pipeline(source, builder, encoder, global_batch=global_batch,
                   max_frames=data_cfg.max_frames, max_persons=data_cfg.max_persons, seed=seed,
                   shuffle=training, with_answer=training, process_index=process_index,

@@ -25,6 +25,8 @@ class Clip:
   label: int  # index into the source's class names
   rationale: str | None = None  # teacher / generator step-by-step text ending "Label: ..."
   key: str = ""
+  captions: tuple[str, ...] | None = None  # reference captions (HumanML3D texts, generator)
+  qa: tuple | None = None  # `skel_llm.synthetic.qa.QAItem`s about this clip
 
 
 class ClipSource(abc.ABC):
@@ -109,8 +111,13 @@ class SyntheticSource(ClipSource):
     if int(meta.get("label_index", label)) != label:
       raise ValueError(f"synthetic clip {index}: asked for class {label}, generator labelled it "
                        f"{meta.get('label_index')}")
+    from skel_llm.synthetic import captions, qa
+    desc = meta.get("description")
+    key = f"{self.name}/{index}"
     clip = Clip(positions=np.asarray(rec.positions, np.float32), label=label,
-                rationale=meta.get("description"), key=f"{self.name}/{index}")
+                rationale=desc, key=key, captions=captions.captions(desc),
+                qa=qa.questions(label, desc, clip_of_class=index // len(self.candidate_ids),
+                                seed=self.seed_offset, where=key))
     with self._lock:
       self._cache[index] = clip
     return clip

@@ -33,10 +33,15 @@ class TfdsSource(sources.ClipSource):
     self.class_names = list(class_names)
     self._rationales = rationales
     self._placement = placement
-    labels = np.asarray([int(self._ds[i]["label"]) for i in range(len(self._ds))], np.int64)
+    # Builds without a class label (HumanML3D: captions only) read every clip with label -1;
+    # only the caption task can use them.
+    info = getattr(data_source, "dataset_info", None)
+    labelled = info is None or "label" in info.features
+    labels = np.asarray([int(self._ds[i]["label"]) if labelled else -1
+                         for i in range(len(self._ds))], np.int64)
     if keep_labels is None:
       self._index = np.arange(len(labels))
-      self.candidate_ids = sorted(set(labels.tolist()))
+      self.candidate_ids = sorted(set(labels.tolist()) - {-1})
     else:
       keep = np.isin(labels, keep_labels)
       self._index = np.nonzero(keep)[0]
@@ -58,7 +63,8 @@ class TfdsSource(sources.ClipSource):
       raise ValueError(f"config.data: cannot open TFDS {data_cfg.tfds_name!r} split "
                        f"{tfds_split!r} in {data_cfg.data_dir or '~/tensorflow_datasets'}: {e}"
                        ) from e
-    names = list(ds.dataset_info.features["label"].names)
+    feats = ds.dataset_info.features
+    names = list(feats["label"].names) if "label" in feats else []
     want = data_cfg.get("topology")
     if want and len(ds) and "format" in ds.dataset_info.features:
       held = _text(ds[0]["format"])
@@ -67,6 +73,9 @@ class TfdsSource(sources.ClipSource):
                          f"holds {held!r} skeletons; set config.data.topology and "
                          f"config.render.topology to {held!r}")
     keep = None
+    if data_cfg.protocol and not names:
+      raise ValueError(f"config.data.protocol {data_cfg.protocol!r}: {data_cfg.tfds_name} has "
+                       f"no class labels")
     if data_cfg.protocol:
       from skel_llm.data import protocols
       proto = protocols.get(data_cfg.protocol)
@@ -104,5 +113,12 @@ class TfdsSource(sources.ClipSource):
       rationale = self._rationales.get(key)
     else:
       rationale = _text(ex["description"]) if "description" in ex else None
-    return sources.Clip(positions=positions, label=int(ex["label"]), rationale=rationale,
-                key=f"{self.name}/{key}")
+    caps = None
+    if "captions" in ex:
+      caps = tuple(_text(c) for c in ex["captions"])
+    qa = None
+    if "qa" in ex:
+      from skel_llm.synthetic import qa as qa_lib
+      qa = qa_lib.items_from_text(_text(ex["qa"]), where=f"{self.name}/{key}")
+    return sources.Clip(positions=positions, label=int(ex["label"]) if "label" in ex else -1,
+                        rationale=rationale, key=f"{self.name}/{key}", captions=caps, qa=qa)

@@ -119,7 +119,8 @@ class EvalData:
     candidate_ids: their labels in `source.class_names`.
   """
 
-  def __init__(self, config: Any, ev: Any, encoder: Any, *, prompt: str, rows: list[int]):
+  def __init__(self, config: Any, ev: Any, encoder: Any, *, prompt: str, rows: list[int],
+               needs_candidates: bool = True):
     self.data_cfg = data_config(config.data, ev.get("data", {}), num_clips=ev.num_clips,
                                 prompt=prompt)
     self.batch_size = int(ev.batch_size)
@@ -129,7 +130,7 @@ class EvalData:
         rows=rows)
     self.num_clips = min(int(ev.num_clips), len(self.source))
     self.candidate_ids = list(self.source.candidate_ids)
-    if not self.candidate_ids:
+    if not self.candidate_ids and needs_candidates:
       raise ValueError(f"evaluator data {self.source.name}: the candidate list is empty")
     self.candidates = [self.source.class_names[i] for i in self.candidate_ids]
     self.topology = self.data_cfg.topology
@@ -148,10 +149,15 @@ class EvalData:
     index among the candidates), `persons` and `index` (global clip position)."""
     b = self.pipe.batch(step)
     pos_of = {c: i for i, c in enumerate(self.candidate_ids)}
-    b["candidate"] = np.asarray([pos_of[int(x)] for x in b["label"]], np.int32)
+    # -1: a clip whose label is not a candidate (label-less captioning data).
+    b["candidate"] = np.asarray([pos_of.get(int(x), -1) for x in b["label"]], np.int32)
     b["persons"] = np.any(b["positions"] != 0, axis=(1, 3, 4)).sum(axis=1).astype(np.int32)
     b["index"] = np.asarray([step * self.batch_size + r for r in self.pipe.rows], np.int32)
     return b
+
+  def clip(self, index: int):
+    """The source clip at global evaluation position `index` (in-order reading)."""
+    return self.source[self.pipe._index(int(index) % len(self.source))]
 
   def question(self, asked: str) -> str:
     """A YES/NO question about one class (the Disc-FT prompt)."""

@@ -24,11 +24,16 @@ TYPE_OPTIONS = {
     # max_new_tokens 0: the longest answer of the training task + 8 (`Context.answer_budget`).
     "recognition": dict(method="decode", max_new_tokens=0, repetition_penalty=1.0, topk=5),
     "yesno": dict(max_new_tokens=4),
+    # bertscore_model: a local model folder (else BERTScore is absent, with the reason);
+    # bertscore_layers: its layer (bert_score's table); bertscore_baseline: a rescale file.
+    "captioning": dict(max_new_tokens=0, bertscore_model="", bertscore_layers=0,
+                       bertscore_baseline="", bertscore_idf=True),
+    "qa": dict(max_new_tokens=24),
     # of: the recognition evaluator to corrupt; num_clips 0: as many clips as it has.
     "robustness": dict(of="", dropout=(0.1, 0.2, 0.3, 0.5), noise_cm=(2.0, 5.0, 10.0), seeds=3,
                        num_clips=0),
 }
-WITH_DATA_TYPES = ("recognition", "yesno")
+WITH_DATA_TYPES = ("recognition", "yesno", "captioning", "qa")
 
 
 def options(kind: str) -> dict[str, Any]:

@@ -26,11 +26,11 @@ import jax
 
 from skel_llm.eval import data as data_lib
 from skel_llm.eval import options as options_lib
-from skel_llm.eval import plots, recognition, robustness, yesno
+from skel_llm.eval import captioning, plots, qa, recognition, robustness, yesno
 from skel_llm.eval.predict import PredictFns
 
 TYPES = {"recognition": recognition.Recognition, "yesno": yesno.YesNo,
-         "robustness": robustness.Robustness}
+         "robustness": robustness.Robustness, "captioning": captioning.Captioning, "qa": qa.QA}
 with_defaults = options_lib.with_defaults
 
 
@@ -171,7 +171,8 @@ def _write(out_dir: str, name: str, step: int, ev, scalars: dict, details: dict)
 
 
 # The curves worth a picture: each evaluator type's accuracies.
-CURVE_METRICS = ("strict", "authors", "top1", "top5", "balanced", "chance")
+CURVE_METRICS = ("strict", "authors", "top1", "top5", "balanced", "accuracy", "cider_d",
+                 "chance")
 
 
 def history(out_dir: str) -> dict[str, list[tuple[int, float]]]:

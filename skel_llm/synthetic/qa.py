@@ -23,6 +23,7 @@ test_qa.py does so from the joint positions alone). Two-person classes have no q
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from typing import Sequence
 
@@ -96,6 +97,22 @@ def item_from_json(d: dict, *, where: str = "") -> QAItem:
                      f"answer")
   return make_item(d["type"], d.get("template", ""), d["question"], d["options"], d["answer"],
                    d.get("tags", ()), where=where)
+
+
+def items_to_text(items: Sequence[QAItem]) -> str:
+  """The questions of a clip as one JSON string (the `qa` feature of the TFDS build)."""
+  return json.dumps([q.to_json() for q in items])
+
+
+def items_from_text(text: str, *, where: str) -> tuple[QAItem, ...]:
+  """The inverse of `items_to_text`; every entry checked (`item_from_json`)."""
+  try:
+    raw = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{where}: the qa field is not JSON ({e})") from None
+  if not isinstance(raw, list):
+    raise ValueError(f"{where}: the qa field must be a JSON list of questions")
+  return tuple(item_from_json(d, where=f"{where} question {i}") for i, d in enumerate(raw))
 
 
 def answer_position(seed: int, label: int, template: int, clip_of_class: int, k: int) -> int:

@@ -53,6 +53,32 @@ def match_label(text: str, candidates: Sequence[str]) -> int | None:
   return best
 
 
+_ANSWER_RE = re.compile(r"answer\s*:\s*(.*)", re.IGNORECASE)
+_LETTER_RE = re.compile(r"^\(?([a-h])\)?(?:[\s.):]|$)", re.IGNORECASE)
+
+
+def parse_choice(text: str, options: Sequence[str]) -> int | None:
+  """Index of the option a QA reply picks, or None.
+
+  Reads the last 'Answer:' line (else the whole reply): a leading letter '(B)', 'B)' or
+  'B.' picks that option when it exists; otherwise the option whose normalised text the reply
+  names (exactly, else the longest contained, as `match_label`).
+  """
+  text = text.split(_IM_END)[0]
+  said = None
+  for line in text.splitlines():
+    m = _ANSWER_RE.search(line)
+    if m:
+      said = m.group(1)
+  said = (said if said is not None else text).strip()
+  m = _LETTER_RE.match(said)
+  if m:
+    k = "abcdefgh".index(m.group(1).lower())
+    if k < len(options):
+      return k
+  return match_label(said, options)
+
+
 def parse_yes_no(text: str) -> bool | None:
   """True for a reply starting with YES, False for NO, None otherwise."""
   head = normalise(text.split(_IM_END)[0]).split(" ")[0] if text.strip() else ""

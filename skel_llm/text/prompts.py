@@ -5,6 +5,8 @@
 | `mqa` | 1 warm-up, 4 refinement | frames + candidate labels, pick one | `Label: <name>` |
 | `yesno` | 2 Disc-FT | frames + "is the action '<X>'?" | `YES` / `NO` |
 | `reason` | 3 CR-Distill | frames (+ candidates), describe then decide | rationale ending `Label: <name>` |
+| `caption` | captioning | frames, describe the motion | one reference caption |
+| `qa` | question answering | frames + a question + lettered options | `Answer: (<letter>) <option>` |
 
 The MQA answer carries the same `Label:` prefix as the rationale so that one
 parser (`skel_llm.text.answers`) reads every stage's output. Wording is ours.
@@ -16,7 +18,8 @@ from typing import Sequence
 
 from skel_llm.text.chat import IMAGE_PLACEHOLDER
 
-TASKS = ("mqa", "yesno", "reason")
+TASKS = ("mqa", "yesno", "reason", "caption", "qa")
+LETTERS = "ABCDEFGH"
 
 _INTRO = ("The {n} frames above are renderings of a 3D human skeleton sequence, in time order. "
           "Colours encode depth and motion.")
@@ -69,3 +72,31 @@ def reason_answer(rationale: str) -> str:
     raise ValueError(f"rationale has no 'Label: ...' line (such rationales are dropped upstream): "
                      f"{rationale[:120]!r}")
   return rationale.strip()
+
+
+def caption_question(num_frames: int) -> str:
+  """Motion captioning: the user message asks for a description of the motion."""
+  return (_frames(num_frames) + _INTRO.format(n=num_frames)
+          + "\nDescribe the motion of the person in one or two sentences.")
+
+
+def caption_answer(caption: str) -> str:
+  caption = " ".join(caption.split())
+  if not caption:
+    raise ValueError("a caption target must not be empty")
+  return caption
+
+
+def qa_question(num_frames: int, question: str, options: Sequence[str]) -> str:
+  """Skeleton question answering: a question and lettered options (A), (B), ..."""
+  if not 2 <= len(options) <= len(LETTERS):
+    raise ValueError(f"a QA question needs 2..{len(LETTERS)} options, got {len(options)}")
+  lines = "\n".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(options))
+  return (_frames(num_frames) + _INTRO.format(n=num_frames) + f"\n{question}\n{lines}"
+          + "\nReply with one option as 'Answer: (<letter>) <option>'.")
+
+
+def qa_answer(options: Sequence[str], answer: int) -> str:
+  if not 0 <= answer < len(options):
+    raise ValueError(f"QA answer index {answer} outside the {len(options)} options")
+  return f"Answer: ({LETTERS[answer]}) {options[answer]}"

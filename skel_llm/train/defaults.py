@@ -139,15 +139,28 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
   c.export = ml_collections.ConfigDict(dict(renderer=True, merged_hf=False))
 
   for preset in (arg or "").split(","):
-    if preset in ("", "demo"):
+    if preset in ("", "demo", "multitask"):  # multitask: applied by the stage file (multitask())
       continue
     if preset == "smoke":
       _smoke(c)
     elif preset == "paper":
       _paper(c)
     else:
-      raise ValueError(f"unknown config preset {preset!r}; known: demo (default), paper, smoke")
+      raise ValueError(f"unknown config preset {preset!r}; known: demo (default), paper, smoke, "
+                       f"multitask")
   return c
+
+
+# The multi-task mixture of one checkpoint (issue 14, the paper's Table 4): recognition by
+# reasoning, captioning and Skeleton-QA, each sample's task drawn with these weights.
+MULTITASK = "reason:0.5,caption:0.25,qa:0.25"
+
+
+def multitask(c: ml_collections.ConfigDict) -> None:
+  """The mixture `MULTITASK` and the evaluators of all three tasks on one checkpoint."""
+  c.data.task = MULTITASK
+  c.evals.captions = options.evaluator("captioning", num_clips=48, every_steps=0)
+  c.evals.qa = options.evaluator("qa", num_clips=48, every_steps=0)
 
 
 def _smoke(c: ml_collections.ConfigDict) -> None:

@@ -72,6 +72,14 @@ def _print_eval(results: dict[str, dict[str, float]]) -> None:
     elif "balanced" in s:
       line = (f"YES/NO balanced {100 * s['balanced']:.1f}% (positive "
               f"{100 * s['positive']:.1f}%, negative {100 * s['negative']:.1f}%)")
+    elif "cider_d" in s:
+      line = (f"captions BLEU-1 {100 * s['bleu1']:.1f}, BLEU-4 {100 * s['bleu4']:.1f} "
+              f"(sacrebleu {100 * s['bleu4_sacrebleu']:.1f}), METEOR {100 * s['meteor']:.1f}, "
+              f"ROUGE-L {100 * s['rouge_l']:.1f}, CIDEr-D {s['cider_d']:.3f}")
+    elif "temporal_accuracy" in s or "causal_accuracy" in s or "spatial_accuracy" in s:
+      parts = [f"{t} {100 * s[t + '_accuracy']:.1f}% (chance {100 * s[t + '_chance']:.1f}%)"
+               for t in ("temporal", "causal", "spatial") if t + "_accuracy" in s]
+      line = f"QA {100 * s['accuracy']:.1f}%: " + ", ".join(parts)
     elif "mean_drop" in s:
       line = f"clean {100 * s['clean']:.1f}%, mean drop {100 * s['mean_drop']:.1f} points"
     else:

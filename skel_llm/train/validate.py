@@ -25,9 +25,11 @@ def check_config(config, workdir: str | None = None) -> None:
   d = config.data
   if d.source not in sources.KINDS:
     raise ValueError(f"config.data.source {d.source!r} is unknown; use one of {sources.KINDS}")
-  for key in ("task", "eval_task"):
-    if d.get(key) not in prompts.TASKS:
-      raise ValueError(f"config.data.{key} {d.get(key)!r} is unknown; use one of {prompts.TASKS}")
+  from skel_llm.data import pipeline
+  pipeline.parse_task_mix(d.get("task"))  # one task or a weighted mixture; raises naming it
+  if d.get("eval_task") not in prompts.TASKS:
+    raise ValueError(f"config.data.eval_task {d.get('eval_task')!r} is unknown; use one of "
+                     f"{prompts.TASKS}")
   for key, value in (("data.topology", d.get("topology")),
                      ("render.topology", config.render.get("topology"))):
     if value not in topology.names():
