@@ -159,6 +159,12 @@ MULTITASK = "reason:0.5,caption:0.25,qa:0.25"
 def multitask(c: ml_collections.ConfigDict) -> None:
   """The mixture `MULTITASK` and the evaluators of all three tasks on one checkpoint."""
   c.data.task = MULTITASK
+  # One evaluation of each task at the end (the likelihood ranking and the robustness sweep of
+  # the recognition demo are left to configs/distill.py without the mixture).
+  c.evals = ml_collections.ConfigDict(dict(
+      heldout=options.evaluator("recognition", method="decode", every_steps=0,
+                                num_clips=c.evals.heldout.num_clips,
+                                batch_size=c.evals.heldout.batch_size)))
   c.evals.captions = options.evaluator("captioning", num_clips=48, every_steps=0)
   c.evals.qa = options.evaluator("qa", num_clips=48, every_steps=0)
 
