@@ -29,6 +29,21 @@ class Clip:
   qa: tuple | None = None  # `skel_llm.synthetic.qa.QAItem`s about this clip
 
 
+def clip_from_record(record: Any, *, label: int = -1, key: str = "") -> Clip:
+  """A `Clip` of a parsed `SkeletonRecord` (`skel_llm.skeleton.load`), with its captions.
+
+  HumanML3D records carry `metadata['captions']` (None when no texts folder was found); the
+  caption task raises for a clip without captions, naming it.
+  """
+  meta = dict(getattr(record, "metadata", None) or {})
+  caps = meta.get("captions")
+  if caps is not None:
+    caps = tuple(c["caption"] if isinstance(c, dict) else str(c) for c in caps)
+  name = key or str(getattr(record, "source", "") or meta.get("name", ""))
+  return Clip(positions=np.asarray(record.positions, np.float32), label=int(label),
+              rationale=meta.get("description"), key=name, captions=caps)
+
+
 class ClipSource(abc.ABC):
   """Indexable clips of one split."""
 

@@ -93,10 +93,11 @@ def bertscore(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, model: str,
 
 def score(hyps: Mapping[object, str], refs: Mapping[object, Sequence[str]], *,
           bertscore_model: str = "", bertscore_layers: int = 0, bertscore_baseline: str = "",
-          bertscore_idf: bool = True) -> tuple[dict[str, float], dict[str, str]]:
+          bertscore_idf: bool = True) -> tuple[dict[str, float], dict]:
   """(scalars, notes): the metrics above over {clip: hypothesis} and {clip: [references]}.
 
-  `notes` holds `protocol`, and `bertscore` (how it was computed, or why it is absent).
+  `notes` holds `protocol`, `bertscore` (how it was computed, or why it is absent) and
+  `per_clip` ({metric: {clip: value}}).
   """
   keys, h, r = _checked(hyps, refs)
   from pycocoevalcap.bleu.bleu import Bleu
@@ -107,16 +108,25 @@ def score(hyps: Mapping[object, str], refs: Mapping[object, Sequence[str]], *,
   th = {k: tok[("h", k)] for k in keys}
   tr = {k: tok[("r", k)] for k in keys}
   scalars: dict[str, float] = {}
-  bleu, _ = Bleu(4).compute_score(tr, th, verbose=0)
+  per: dict[str, list] = {}
+  bleu, bleu_each = Bleu(4).compute_score(tr, th, verbose=0)
   scalars.update({f"bleu{i + 1}": float(b) for i, b in enumerate(bleu)})
+  per.update({f"bleu{i + 1}": list(b) for i, b in enumerate(bleu_each)})
   meteor = Meteor()  # a Java subprocess, ended when the object is collected
-  scalars["meteor"] = float(meteor.compute_score(tr, th)[0])
+  value, per["meteor"] = meteor.compute_score(tr, th)
+  scalars["meteor"] = float(value)
   del meteor
-  scalars["rouge_l"] = float(Rouge().compute_score(tr, th)[0])
-  scalars["cider_d"] = float(Cider().compute_score(tr, th)[0])
+  value, per["rouge_l"] = Rouge().compute_score(tr, th)
+  scalars["rouge_l"] = float(value)
+  value, per["cider_d"] = Cider().compute_score(tr, th)
+  scalars["cider_d"] = float(value)
   scalars["bleu4_sacrebleu"] = sacrebleu_bleu4({k: th[k][0] for k in keys}, tr)
   scalars["num_clips"] = float(len(keys))
-  notes = {"protocol": PROTOCOL}
+  # Per clip, in the order of `hyps` (pycocoevalcap's per-image values, e.g. BLEU with its
+  # clip-level brevity penalty).
+  notes: dict = {"protocol": PROTOCOL,
+                 "per_clip": {m: {str(k): float(v) for k, v in zip(keys, vals)}
+                              for m, vals in per.items()}}
   if bertscore_model:
     if int(bertscore_layers) <= 0:
       raise ValueError("bertscore_layers must name the layer of the local BERTScore model "
