@@ -13,9 +13,18 @@ Read:
 
 Configs: `default` (every class in every split), `compositional` (train and
 test_seen hold the seen classes of `compositional_split(0)`, test_unseen the
-held-out verb/part combinations) and `smoke` (two training clips and one test
-clip per class). Clip i of a split is
-`generate_clip(label = i % C, seed = split_seed + i)`, so a build is reproducible.
+held-out verb/part combinations), `smoke` (two training clips and one test
+clip per class) and `qa`, Skeleton-QA (ours; docs/skeleton_qa.md): the single-person
+classes, each clip with its questions (`qa`, JSON: type, template, question, options,
+answer, tags) and reference captions (`captions`):
+
+    python -m data_prep.build data_prep/synthetic_actions --config=qa --data_dir=...
+    ds = tfds.data_source("synthetic_actions/qa", split="test")
+    questions = skel_llm.synthetic.qa.items_from_text(ds[0]["qa"].decode(), where="test 0")
+
+Clip i of a split is `generate_clip(label = labels[i % C], seed = split_seed + i)` and its
+questions `qa.questions(label, description, clip_of_class = i // C, seed = split_seed)`, so a
+build is reproducible.
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     num_frames: frames per clip.
     compositional: split classes by `synthetic.compositional_split(0)`.
     topology: skeleton format of the clips (`skel_llm.synthetic.formats.FORMATS`).
+    qa: Skeleton-QA: only classes with questions (`skel_llm.synthetic.qa.QA_LABELS`), each
+      clip with its questions and captions.
   """
 
   num_train: int = 16384
@@ -46,6 +57,7 @@ class SyntheticConfig(tfds.core.BuilderConfig):
   num_frames: int = 48
   compositional: bool = False
   topology: str = "ntu25"
+  qa: bool = False
 
 
 # Seeds of the splits are far apart so no clip appears in two splits.
@@ -64,16 +76,21 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       SyntheticConfig(name="smoke", num_train=2 * len(synthetic.CLASS_NAMES),
                       num_test=len(synthetic.CLASS_NAMES),
                       description="Two training clips and one test clip of every class."),
+      SyntheticConfig(name="qa", qa=True, num_train=8192, num_test=1024,
+                      description="Skeleton-QA (ours): questions and captions of every clip."),
   ]
 
   def _info(self) -> tfds.core.DatasetInfo:
+    extra = {}
+    if self.builder_config.qa:
+      extra = dict(qa=tfds.features.Text(), captions=tfds.features.Sequence(tfds.features.Text()))
     return self.dataset_info_from_configs(
         description=__doc__,
         features=common.skeleton_features(
             label=tfds.features.ClassLabel(names=synthetic.CLASS_NAMES),
             description=tfds.features.Text(),
             verb=tfds.features.Text(), side=tfds.features.Text(), part=tfds.features.Text(),
-            seed=tfds.features.Scalar(dtype=np.int64)),
+            seed=tfds.features.Scalar(dtype=np.int64), **extra),
         supervised_keys=None)
 
   def _split_generators(self, dl_manager):
@@ -85,6 +102,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
               "test_seen": self._generate_examples("test_seen", seen, cfg.num_test),
               "test_unseen": self._generate_examples("test_unseen", unseen, cfg.num_test)}
     every = tuple(range(len(synthetic.CLASS_NAMES)))
+    if cfg.qa:
+      from skel_llm.synthetic import qa
+      every = qa.QA_LABELS
     return {"train": self._generate_examples("train", every, cfg.num_train),
             "test": self._generate_examples("test", every, cfg.num_test)}
 
@@ -95,6 +115,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       cfg = self.builder_config
       rec = synthetic.generate_clip(label, seed, num_frames=cfg.num_frames, topology=cfg.topology)
       md = rec.metadata
+      extra = {}
+      if cfg.qa:
+        from skel_llm.synthetic import captions, qa
+        items = qa.questions(label, md["description"], clip_of_class=i // len(labels),
+                             seed=base, where=f"{split}_{i}")
+        extra = dict(qa=qa.items_to_text(items), captions=list(captions.captions(
+            md["description"])))
       yield f"{split}_{i}", common.encode(
           rec, f"{split}_{i:07d}", label=label, description=md["description"], verb=md["verb"],
-          side=md["side"], part=md["part"], seed=seed)
+          side=md["side"], part=md["part"], seed=seed, **extra)
