@@ -80,7 +80,11 @@ def bertscore(hyps: Sequence[str], refs: Sequence[Sequence[str]], *, model: str,
     raise FileNotFoundError(f"bertscore_model {model!r} is not a local model folder")
   if baseline and not os.path.isfile(baseline):
     raise FileNotFoundError(f"bertscore_baseline {baseline!r} does not exist")
-  import bert_score
+  try:
+    import bert_score
+  except ImportError:
+    raise ImportError("BERTScore needs bert-score and torch: pip install bert-score==0.3.13 "
+                      "torch==2.13.0 (requirements-test.txt pins both)") from None
   _, _, f1 = bert_score.score(list(hyps), [list(r) for r in refs], model_type=model,
                               num_layers=int(num_layers), idf=idf,
                               rescale_with_baseline=bool(baseline),

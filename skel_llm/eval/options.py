@@ -28,7 +28,8 @@ TYPE_OPTIONS = {
     # bertscore_layers: its layer (bert_score's table); bertscore_baseline: a rescale file.
     "captioning": dict(max_new_tokens=0, bertscore_model="", bertscore_layers=0,
                        bertscore_baseline="", bertscore_idf=True),
-    "qa": dict(max_new_tokens=24),
+    # text_baseline_clips: training clips whose questions give the text-only baseline.
+    "qa": dict(max_new_tokens=24, text_baseline_clips=512),
     # of: the recognition evaluator to corrupt; num_clips 0: as many clips as it has.
     "robustness": dict(of="", dropout=(0.1, 0.2, 0.3, 0.5), noise_cm=(2.0, 5.0, 10.0), seeds=3,
                        num_clips=0),

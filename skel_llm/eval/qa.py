@@ -5,11 +5,19 @@ clip's options in their stored order) and answered greedily; the reply is read b
 `skel_llm.text.answers.parse_choice` (a leading letter, else the option it names). An
 unreadable reply counts as wrong and as `unparsed`. Chance is the mean of 1 / options over
 the asked questions, per type and overall.
+
+Some templates have one answer per question text (docs/skeleton_qa.md), so a model can score
+above chance without looking at the skeleton. `text_only` (per type too) is the accuracy of
+a baseline that never sees the clip: for each asked question, the answer most often given to
+the same question text with the same options among the first `text_baseline_clips` training
+clips (0 turns it off).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import collections
 
 import numpy as np
 
@@ -40,6 +48,13 @@ class QA:
                          f"classes with questions, `skel_llm.synthetic.qa.QA_LABELS`)")
       self.items[g] = clip.qa
     self.slots = max(len(v) for v in self.items.values())
+    self.text_answers = None
+    n = int(ev.text_baseline_clips)
+    if n > 0:
+      from skel_llm.data import sources
+      train = sources.make_source(d.data_cfg, "train")
+      self.text_answers = text_answers(
+          [q for i in range(min(n, len(train))) for q in (train[i].qa or ())])
 
   @property
   def main_metric(self) -> str:
@@ -82,7 +97,22 @@ class QA:
                           "picked": None if said is None else item.options[said],
                           "hit": said == item.answer, "chance": 1.0 / len(item.options)})
     records.sort(key=lambda x: (x["index"], x["slot"]))
+    if self.text_answers is not None:
+      for r in records:
+        r["text_only_hit"] = self.text_answers.get(_key(r["question"], r["options"])) == r["answer"]
     return summarise(records), {"records": records}
+
+
+def _key(question: str, options) -> tuple:
+  return (question, tuple(sorted(options)))
+
+
+def text_answers(items) -> dict[tuple, str]:
+  """{(question, sorted options): the answer most often given} over training questions."""
+  votes: dict[tuple, collections.Counter] = collections.defaultdict(collections.Counter)
+  for q in items:
+    votes[_key(q.question, q.options)][q.answer_text] += 1
+  return {k: v.most_common(1)[0][0] for k, v in votes.items()}
 
 
 def summarise(records: list[dict]) -> dict[str, float]:
@@ -96,6 +126,8 @@ def summarise(records: list[dict]) -> dict[str, float]:
     out[f"{key}accuracy"] = float(np.mean([r["hit"] for r in sel]))
     out[f"{key}chance"] = float(np.mean([r["chance"] for r in sel]))
     out[f"{key}questions"] = float(len(sel))
+    if all("text_only_hit" in r for r in sel):
+      out[f"{key}text_only"] = float(np.mean([r["text_only_hit"] for r in sel]))
   out["unparsed"] = float(np.mean([r["picked"] is None for r in records])) if records else 0.0
   out["num_clips"] = float(len({r["index"] for r in records}))
   return out

@@ -60,6 +60,12 @@ def _write_json(path: str, obj: Any) -> None:
   os.replace(tmp, path)
 
 
+def _qa_cell(s: dict[str, float], t: str) -> str:
+  """'<accuracy>% (chance <c>%, text-only <b>%)' of QA scalars with prefix t ('' or 'causal_')."""
+  blind = f", text-only {100 * s[t + 'text_only']:.1f}%" if t + "text_only" in s else ""
+  return f"{100 * s[t + 'accuracy']:.1f}% (chance {100 * s[t + 'chance']:.1f}%{blind})"
+
+
 def _print_eval(results: dict[str, dict[str, float]]) -> None:
   for name, s in results.items():
     if "strict" in s:
@@ -77,9 +83,9 @@ def _print_eval(results: dict[str, dict[str, float]]) -> None:
               f"(sacrebleu {100 * s['bleu4_sacrebleu']:.1f}), METEOR {100 * s['meteor']:.1f}, "
               f"ROUGE-L {100 * s['rouge_l']:.1f}, CIDEr-D {s['cider_d']:.3f}")
     elif "temporal_accuracy" in s or "causal_accuracy" in s or "spatial_accuracy" in s:
-      parts = [f"{t} {100 * s[t + '_accuracy']:.1f}% (chance {100 * s[t + '_chance']:.1f}%)"
-               for t in ("temporal", "causal", "spatial") if t + "_accuracy" in s]
-      line = f"QA {100 * s['accuracy']:.1f}%: " + ", ".join(parts)
+      parts = [f"{t} {_qa_cell(s, t + '_')}" for t in ("temporal", "causal", "spatial")
+               if t + "_accuracy" in s]
+      line = f"QA {_qa_cell(s, '')}: " + ", ".join(parts)
     elif "mean_drop" in s:
       line = f"clean {100 * s['clean']:.1f}%, mean drop {100 * s['mean_drop']:.1f} points"
     else:

@@ -22,7 +22,8 @@ def smoke_run():
   c.data.classes = ("squat", "kick right leg", "raise left arm", "jump")
   c.evals = ml_collections.ConfigDict(dict(
       caps=options.evaluator("captioning", num_clips=4, batch_size=4, max_new_tokens=6),
-      qa=options.evaluator("qa", num_clips=5, batch_size=4, max_new_tokens=10)))
+      qa=options.evaluator("qa", num_clips=5, batch_size=4, max_new_tokens=10,
+                           text_baseline_clips=16)))
   validate.check_config(c)
   run = trainer.Run(c, devices=jax.devices()[:1])
   return run, run.init_state()
@@ -47,6 +48,13 @@ def test_qa_asks_every_question_of_every_clip_and_counts_per_type(smoke_run):
     assert scalars[f"{t}_accuracy"] == pytest.approx(np.mean([r["hit"] for r in sel]))
     assert scalars[f"{t}_chance"] == pytest.approx(np.mean([1 / len(r["options"]) for r in sel]))
   assert scalars["num_clips"] == 5
+  # The text-only baseline: the training split's most frequent answer to the same question.
+  from skel_llm.data import sources
+  src = sources.make_source(ev.data.data_cfg, "train")
+  votes = qa_eval.text_answers([q for i in range(16) for q in src[i].qa])
+  want = np.mean([votes.get((r["question"], tuple(sorted(r["options"])))) == r["answer"]
+                  for r in recs])
+  assert scalars["text_only"] == pytest.approx(want)
 
 
 def test_qa_summary_by_hand():
@@ -54,6 +62,7 @@ def test_qa_summary_by_hand():
           dict(index=0, type="causal", hit=False, picked=None, chance=0.25),
           dict(index=1, type="causal", hit=True, picked="b", chance=0.25)]
   s = qa_eval.summarise(recs)
+  assert "text_only" not in s
   assert s["accuracy"] == pytest.approx(2 / 3) and s["causal_accuracy"] == 0.5
   assert s["temporal_chance"] == 0.5 and s["chance"] == pytest.approx(1 / 3)
   assert s["unparsed"] == pytest.approx(1 / 3) and s["num_clips"] == 2

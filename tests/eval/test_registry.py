@@ -18,7 +18,7 @@ def _config(**evals):
 
 
 @pytest.mark.parametrize("evals,message", [
-    (dict(x=dict(type="bleu")), r"config.evals.x.type 'bleu' is unknown; known: \['recognition'"),
+    (dict(x=dict(type="bleu")), r"config.evals.x.type 'bleu' is unknown; known: \['captioning', 'qa', 'recognition'"),
     (dict(x=options.evaluator("recognition") | dict(beam=4)),
      r"config.evals.x: unknown option\(s\) \['beam'\] for type 'recognition'"),
     (dict(x=options.evaluator("recognition", data=dict(source="tfds", tfds_name="ntu_rgbd/"
