@@ -22,7 +22,7 @@ def _config(name="distill.py", arg="smoke"):
     (lambda c: c.mesh.update({"data": 3}), "needs 3 devices but 8 are in use"),
     (lambda c: c.mesh.update({"pipeline": 2}), "config.mesh has unknown axes ['pipeline']"),
     (lambda c: c.data.update({"source": "kinetics"}), "config.data.source 'kinetics' is unknown"),
-    (lambda c: c.data.update({"task": "caption"}), "config.data.task 'caption' is unknown"),
+    (lambda c: c.data.update({"task": "story"}), "config.data.task 'story' is unknown"),
     (lambda c: c.update({"init_from": "/nonexistent/warmup"}),
      "folder /nonexistent/warmup does not exist; it must be the previous stage's --workdir"),
     (lambda c: c.update({"init_from": "hf:/nonexistent/InternVL3-8B"}),
@@ -118,7 +118,8 @@ def test_invalid_value_after_loading_leaves_no_workdir(tmp_path):
               "--config.data.task=foo", timeout=300)
   assert out.returncode == 2
   assert out.stderr.strip().splitlines()[-1] == (
-      "[skel_llm] error: config.data.task 'foo' is unknown; use one of ('mqa', 'yesno', 'reason')")
+      "[skel_llm] error: config.data.task 'foo' is unknown; use one of ('mqa', 'yesno', 'reason', "
+      "'caption', 'qa'), or a mixture 'task:weight,task:weight'")
   assert "Traceback" not in out.stderr
   assert not workdir.exists()
   # A workdir that existed before the failed start is the user's: it stays.

@@ -82,6 +82,9 @@ def parse_task_mix(spec: str) -> list[tuple[str, float]]:
     part = part.strip()
     name, _, weight = part.partition(":")
     name = name.strip()
+    if name not in prompts.TASKS and "," not in str(spec) and ":" not in str(spec):
+      raise ValueError(f"config.data.task {spec!r} is unknown; use one of {prompts.TASKS}, or "
+                       f"a mixture 'task:weight,task:weight'")
     if name not in prompts.TASKS:
       raise ValueError(f"config.data.task {spec!r}: task {name!r} is unknown; known: "
                        f"{prompts.TASKS} (a mixture is 'task:weight,task:weight')")
