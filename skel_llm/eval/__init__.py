@@ -6,7 +6,9 @@
 - `predict`: `PredictFns` (render, generate, score) built from the train state.
 - `data`: an evaluator's own split, batches and the robustness corruptions.
 - `recognition`: zero-shot recognition by greedy decoding (the authors' and the strict rule)
-  and by likelihood ranking; `yesno`: Disc-FT questions; `robustness`: accuracy vs corruption.
+  and by likelihood ranking; `yesno`: Disc-FT questions; `robustness`: accuracy vs corruption;
+  `captioning`: motion captions scored by `caption_metrics` (pycocoevalcap, sacrebleu,
+  bert-score); `qa`: Skeleton-QA accuracy per question type.
 - `metrics`: the scoring rules and summaries; `plots`: confusion matrices and curves.
 
 `python -m skel_llm.evaluate` runs the same registry on a finished run.

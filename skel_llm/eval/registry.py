@@ -2,7 +2,7 @@
 
 Each entry of `config.evals` is a dict with `type` (a module of `skel_llm.eval`: one of
 `TYPES`), `every_steps` (0: only at the end of training; every evaluator also runs at the
-end), and the type's options. Recognition and YES/NO evaluators also take:
+end), and the type's options. Recognition, YES/NO, captioning and QA evaluators also take:
   num_clips   clips evaluated (0 turns the evaluator off; fewer when the split is smaller)
   batch_size  global evaluation batch (a multiple of the data-parallel size)
   prompt      'mqa' or 'reason' for recognition ('' = config.data.eval_task)

@@ -4,7 +4,9 @@
 motion (joint-angle trajectories through forward kinematics) with a true
 step-by-step description ending in `Label: <name>`; `CLASS_NAMES` lists the
 actions (index = label); `compositional_split()` holds out unseen verb/part
-combinations for zero-shot experiments.
+combinations for zero-shot experiments. `captions.captions(description)` gives a clip's
+reference captions and `qa.questions(label, description, ...)` its Skeleton-QA questions
+(docs/skeleton_qa.md).
 """
 
 from skel_llm.synthetic.classes import (CLASS_NAMES, CLASSES, TWO_PERSON_LABELS, ActionClass,
