@@ -19,3 +19,12 @@ def get_config(arg=None):
   if "paper" in (arg or ""):
     c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
   return c
+
+
+def sweep(arg=None):
+  """Work units of `launch/xm_launch.py --config=configs/warmup.py --sweep` (big_vision's
+  hyper-parameter sweeps as a list): one {config key: value} override per work unit, each in
+  its own workdir ROOT/warmup/<i>. Paper: the learning rate; demo and smoke: the seed."""
+  if "paper" in (arg or ""):
+    return [{"optim.lr": lr} for lr in (1e-5, 2e-5, 5e-5)]
+  return [{"seed": s} for s in (0, 1)]

@@ -6,6 +6,9 @@
 #     bash launch/tpu_pod.sh [--config.key=value ...]
 #
 # The mesh comes from the config (config.mesh, e.g. data=-1 fsdp=8 tensor=4): no code changes.
+# This assumes the workers already hold the checkout at REPO_DIR; launch/gcloud_tpu.sh also
+# provisions the TPU, copies and installs the code, keeps one log per worker and stops all
+# workers when one fails.
 set -euo pipefail
 : "${TPU:?set TPU to the pod slice name}" "${ZONE:?set ZONE}" "${CONFIG:?set CONFIG}" "${WORKDIR:?set WORKDIR}"
 REPO_DIR=${REPO_DIR:-~/skel_llm}

@@ -49,7 +49,8 @@ def main(argv, hooks=()):
   logging.set_verbosity(logging.WARNING)
   from skel_llm.train import progress, trainer
   progress.announce_start()
-  existed = os.path.exists(workdir)
+  from skel_llm import fs
+  existed = fs.exists(workdir)  # local or gs://
   try:
     trainer.train_and_evaluate(config, workdir, hooks=hooks)
   except trainer.Preempted as e:
@@ -63,7 +64,10 @@ def main(argv, hooks=()):
 
 
 def _remove_if_empty(folder: str) -> None:
-  """Removes a workdir this run created when it holds no file (a start that failed validation)."""
+  """Removes a workdir this run created when it holds no file (a start that failed validation).
+  A gs:// workdir has no empty folders to remove."""
+  if "://" in folder:
+    return
   if any(files for _, _, files in os.walk(folder)):
     return
   for root, _, _ in sorted(os.walk(folder), key=lambda w: -len(w[0])):

@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from skel_llm import fs
 from skel_llm.data import sources as sources_lib
 from skel_llm.text import encode as encode_lib
 from skel_llm.text import prompts
@@ -42,8 +43,7 @@ def load_confusable(path: str, class_names: Sequence[str]) -> dict[int, list[int
   neither the file's keys nor `class_names` raises, naming the entry.
   """
   from skel_llm.text.answers import normalise
-  with open(path) as f:
-    table = json.load(f)
+  table = json.loads(fs.read_text(path))  # local or gs://
   index = {normalise(n): i for i, n in enumerate(class_names)}
   out: dict[int, list[int]] = {}
   for key, names in table.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 
+from skel_llm import fs
 from skel_llm.data import sources
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def json_lines(path: str, f):
 
 def read_rationales(path: str) -> dict[str, str]:
   """id -> rationale of a teach output (JSONL) or a legacy JSON `{id: text}` file."""
-  with open(path, encoding="utf-8") as f:
+  with fs.path(path).open(encoding="utf-8") as f:  # local or gs://
     head = f.read(1)
     f.seek(0)
     if head == "{" and not path.endswith(".jsonl"):

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from skel_llm import fs
+
 
 def _pyplot():
   import matplotlib
@@ -34,7 +36,7 @@ def confusion_png(path: str, confusion: dict, title: str) -> None:
                 color="white" if frac[i, j] > 0.5 else "black")
   ax.set_title(title, fontsize=9)
   fig.tight_layout()
-  fig.savefig(path)
+  fs.save_figure(path, fig)
   plt.close(fig)
 
 
@@ -55,7 +57,7 @@ def robustness_png(path: str, details: dict[str, Any], title: str) -> None:
     ax.grid(alpha=0.3)
   fig.suptitle(title, fontsize=9)
   fig.tight_layout()
-  fig.savefig(path)
+  fs.save_figure(path, fig)
   plt.close(fig)
 
 
@@ -74,5 +76,5 @@ def history_png(path: str, series: dict[str, list[tuple[int, float]]], title: st
   ax.legend(fontsize=8)
   ax.set_title(title, fontsize=9)
   fig.tight_layout()
-  fig.savefig(path)
+  fs.save_figure(path, fig)
   plt.close(fig)

@@ -18,12 +18,11 @@ robustness curve as PNG, and the scalars to TensorBoard as `<name>/<metric>`.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import Any, Callable
 
 import jax
 
+from skel_llm import fs
 from skel_llm.eval import data as data_lib
 from skel_llm.eval import options as options_lib
 from skel_llm.eval import captioning, plots, qa, recognition, robustness, yesno
@@ -152,21 +151,18 @@ class Evaluators:
 
 
 def _write(out_dir: str, name: str, step: int, ev, scalars: dict, details: dict) -> None:
-  folder = os.path.join(out_dir, name)
-  os.makedirs(folder, exist_ok=True)
+  folder = fs.join(out_dir, name)
+  fs.makedirs(folder)
   record = {"name": name, "type": ev.type, "step": int(step), "scalars": scalars,
             "options": ev.to_dict(), **details}
-  for path in (os.path.join(folder, f"step{step}.json"), os.path.join(out_dir, f"{name}.json")):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(record, f, indent=1)
-    os.replace(tmp, path)
+  for path in (fs.join(folder, f"step{step}.json"), fs.join(out_dir, f"{name}.json")):
+    fs.write_json(path, record, indent=1)
   if "confusion" in details:
-    plots.confusion_png(os.path.join(folder, f"step{step}_confusion.png"), details["confusion"],
+    plots.confusion_png(fs.join(folder, f"step{step}_confusion.png"), details["confusion"],
                         f"{name} at step {step} ({ev.get('method', '')}, {scalars['num_clips']:.0f}"
                         f" clips)")
   if "curves" in details:
-    plots.robustness_png(os.path.join(folder, f"step{step}_robustness.png"), details,
+    plots.robustness_png(fs.join(folder, f"step{step}_robustness.png"), details,
                          f"{name} at step {step}")
 
 
@@ -180,17 +176,16 @@ def history(out_dir: str) -> dict[str, list[tuple[int, float]]]:
   'chance' (that of the first evaluator reporting one)."""
   series: dict[str, list[tuple[int, float]]] = {}
   chance_of = None
-  if not os.path.isdir(out_dir):
+  if not fs.isdir(out_dir):
     return series
-  for name in sorted(os.listdir(out_dir)):
-    folder = os.path.join(out_dir, name)
-    if not os.path.isdir(folder):
+  for name in fs.listdir(out_dir):
+    folder = fs.join(out_dir, name)
+    if not fs.isdir(folder):
       continue
-    for fname in sorted(os.listdir(folder)):
+    for fname in fs.listdir(folder):
       if not (fname.startswith("step") and fname.endswith(".json")):
         continue
-      with open(os.path.join(folder, fname)) as f:
-        rec = json.load(f)
+      rec = fs.read_json(fs.join(folder, fname))
       step, scalars = int(rec["step"]), rec["scalars"]
       for key in CURVE_METRICS:
         if key not in scalars:
@@ -211,7 +206,7 @@ def write_history(out_dir: str) -> str | None:
   series = history(out_dir)
   if not series or jax.process_index() != 0:
     return None
-  path = os.path.join(out_dir, "curves.png")
+  path = fs.join(out_dir, "curves.png")
   plots.history_png(path, series, "held-out accuracy during training")
   return path
 

@@ -6,35 +6,44 @@ config's evaluators; `group_table` summarises the runs of one protocol group.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
+
+from skel_llm import fs
 
 
 def evaluate_run(config, workdir: str, *, step: int | None = None, from_export: bool = False,
                  out_dir: str | None = None, devices=None) -> tuple[int, dict]:
   """(step evaluated, {evaluator: scalars}) of a run's checkpoint or exports."""
-  from skel_llm.train import checkpoint, run as run_lib
-  if not os.path.isdir(workdir):
+  if not fs.isdir(workdir):
     raise FileNotFoundError(f"--workdir {workdir} does not exist")
-  if from_export:
-    renderer = os.path.join(workdir, "export", "draction.safetensors")
-    hf = os.path.join(workdir, "export", "internvl_merged")
-    missing = [p for p in (renderer, hf) if not os.path.exists(p)]
-    if missing:
-      raise FileNotFoundError(f"--from_export: {missing} missing; the run must export both "
-                              f"(config.export.renderer and config.export.merged_hf)")
-    config.render.init = renderer
-    config.init_from = "hf:" + hf
-    config.model.lora_rank = 0  # the merged export holds the adapters folded in
+  with contextlib.ExitStack() as stack:
+    if from_export:
+      renderer = fs.join(workdir, "export", "draction.safetensors")
+      hf = fs.join(workdir, "export", "internvl_merged")
+      missing = [p for p in (renderer, hf) if not fs.exists(p)]
+      if missing:
+        raise FileNotFoundError(f"--from_export: {missing} missing; the run must export both "
+                                f"(config.export.renderer and config.export.merged_hf)")
+      # The loaders read local files: a gs:// export folder is downloaded first.
+      local = stack.enter_context(fs.local_copy(fs.join(workdir, "export")))
+      config.render.init = fs.join(local, "draction.safetensors")
+      config.init_from = "hf:" + fs.join(local, "internvl_merged")
+      config.model.lora_rank = 0  # the merged export holds the adapters folded in
+    return _evaluate(config, workdir, step, from_export, out_dir, devices)
+
+
+def _evaluate(config, workdir, step, from_export, out_dir, devices):
+  from skel_llm.train import checkpoint, run as run_lib
   run = run_lib.Run(config, None, devices)
   state = run.init_state()
   if from_export:
     from skel_llm.train import build
     state = build.load_init_from(run, state, config.init_from)
-    with open(os.path.join(workdir, "result.json")) as f:
-      step = int(json.load(f).get("eval_step", config.total_steps))
+    step = int(fs.read_json(fs.join(workdir, "result.json")).get("eval_step",
+                                                                    config.total_steps))
   else:
-    ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), keep=10**6,
+    ckpt = checkpoint.Checkpointer(fs.join(workdir, "checkpoints"), keep=10**6,
                                    every_steps=1, async_save=False)
     steps = ckpt.all_steps()
     if not steps:
@@ -46,7 +55,7 @@ def evaluate_run(config, workdir: str, *, step: int | None = None, from_export: 
     ckpt.close()
   evaluators = run.evaluators()
   results = evaluators.run(state, int(step), final=True,
-                           out_dir=out_dir or os.path.join(workdir, "evaluate"))
+                           out_dir=out_dir or fs.join(workdir, "evaluate"))
   return int(step), results
 
 
@@ -57,7 +66,7 @@ def group_table(group: str, workdirs: list[str]) -> str:
   members = {p.name for p in protocols.group(group)}
   by_split: dict[str, dict[str, dict]] = {}
   for w in workdirs:
-    with open(os.path.join(w, "result.json")) as f:
+    with fs.path(fs.join(w, "result.json")).open() as f:
       result = json.load(f)
     proto = result.get("protocol")
     if proto not in members:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import json
 import math
 import os
 import re
@@ -44,6 +43,8 @@ os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from skel_llm import fs
 
 # Per-chip HBM (bytes), peak dense bf16 FLOP/s and HBM bandwidth (bytes/s) of each TPU
 # generation, by `device_kind`, from the Cloud TPU system-architecture pages
@@ -421,8 +422,7 @@ def main(argv):
         "without remat) / (s/step x peak); total = arguments + non-donated outputs + "
         "temporaries.")
   if f.json:
-    with open(f.json, "w") as fh:
-      json.dump([r.row() for r in reports], fh, indent=1)
+    fs.write_json(f.json, [r.row() for r in reports], indent=1)  # local or gs://
 
 
 def _define_flags():

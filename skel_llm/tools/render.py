@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from skel_llm import fs
 from skel_llm.render import baselines, camera, checkpoint, layout, renderer
 from skel_llm.skeleton import sampling, topology as topology_lib
 
@@ -124,7 +125,6 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 
 def save_strip(frames: np.ndarray, path: str, columns: int | None = None, gap: int = 2) -> None:
   """PNG of float32[n, S, S, 3] frames in a grid (one row by default), grey gaps between."""
-  from PIL import Image
 
   n, s = frames.shape[:2]
   cols = columns or n
@@ -133,14 +133,15 @@ def save_strip(frames: np.ndarray, path: str, columns: int | None = None, gap: i
   for i, f in enumerate(to_uint8(frames)):
     r, c = divmod(i, cols)
     canvas[r * (s + gap):r * (s + gap) + s, c * (s + gap):c * (s + gap) + s] = f
-  Image.fromarray(canvas).save(path)
+  fs.save_image(path, canvas)  # local or gs://
 
 
 def save_gif(frames: np.ndarray, path: str, ms_per_frame: int = 150) -> None:
   from PIL import Image
 
   images = [Image.fromarray(f) for f in to_uint8(frames)]
-  images[0].save(path, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+  fs.save_image(path, images[0], save_all=True, append_images=images[1:], duration=ms_per_frame,
+                loop=0)
 
 
 def main(argv=None) -> int:

@@ -19,6 +19,7 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw
 
+from skel_llm import fs
 from skel_llm.skeleton import load, sampling
 from skel_llm.skeleton.record import SkeletonRecord
 
@@ -106,15 +107,15 @@ def render(record: SkeletonRecord, out: str, *, frames: int = 8, size: int = 256
     step = max(1, record.num_frames // 120)  # at most ~120 GIF frames
     images = draw_frames(record, np.arange(0, record.num_frames, step), size=size)
     rate = fps or (record.fps / step if record.fps > 0 else 10.0)
-    images[0].save(out, save_all=True, append_images=images[1:], loop=0,
-                   duration=int(round(1000 / rate)))
+    fs.save_image(out, images[0], save_all=True, append_images=images[1:], loop=0,
+                  duration=int(round(1000 / rate)))
   elif ext == ".png":
     idx = sampling.segment_indices(record.num_frames, min(frames, record.num_frames))
     images = draw_frames(record, idx, size=size)
     strip = Image.new("RGB", (size * len(images), size), (255, 255, 255))
     for k, img in enumerate(images):
       strip.paste(img, (k * size, 0))
-    strip.save(out, optimize=True)
+    fs.save_image(out, strip, optimize=True)  # local or gs://
   else:
     raise ValueError(f"output must end in .png or .gif, got {out!r}")
   return out

@@ -10,11 +10,12 @@ checkpoint written on one mesh restores onto another.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from skel_llm import fs
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class Checkpointer:
 
   def __init__(self, directory: str, *, keep: int = 3, every_steps: int = 100,
                async_save: bool = True):
-    self.directory = os.path.abspath(directory)
+    self.directory = fs.absolute(directory)  # local or gs:// (orbax: epath + tensorstore)
     self.every_steps = max(1, int(every_steps))
     # The interval is applied here (orbax would also save the first step it sees).
     options = ocp.CheckpointManagerOptions(
@@ -98,17 +99,17 @@ def restore_variables_from(directory: str, abstract_vars: Any,
     (variables, missing): restored arrays, with None where the checkpoint has
     no such variable (e.g. LoRA added in stage 3), and the missing paths.
   """
-  directory = os.path.abspath(directory)
-  if os.path.isdir(os.path.join(directory, "checkpoints")):
-    directory = os.path.join(directory, "checkpoints")
-  if not os.path.isdir(directory):
+  directory = fs.absolute(directory)
+  if fs.isdir(fs.join(directory, "checkpoints")):
+    directory = fs.join(directory, "checkpoints")
+  if not fs.isdir(directory):
     raise FileNotFoundError(f"config.init_from: checkpoint folder {directory} does not exist; "
                             f"point it at the previous stage's --workdir")
-  steps = sorted(int(d) for d in os.listdir(directory) if d.isdigit())
+  steps = sorted(int(d) for d in fs.listdir(directory) if d.isdigit())
   if not steps:
     raise FileNotFoundError(f"config.init_from: no committed checkpoint steps in {directory}")
   step = steps[-1] if step is None else step
-  path = os.path.join(directory, str(step), "state")
+  path = fs.path(directory) / str(step) / "state"
   ckptr = ocp.PyTreeCheckpointer()
   saved = ckptr.metadata(path).item_metadata.tree
   missing: list[str] = []

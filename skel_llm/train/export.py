@@ -4,11 +4,11 @@ optionally, the LoRA-merged LLM in the transformers layout (`config.export`).
 
 from __future__ import annotations
 
-import os
-
 import jax
 import numpy as np
 from flax import nnx
+
+from skel_llm import fs
 
 
 def export(run, state: dict, workdir: str) -> None:
@@ -38,16 +38,20 @@ def export(run, state: dict, workdir: str) -> None:
     params = {**shapes(state["params"]), **params}
     frozen = {**shapes(state["frozen"]), **frozen}
   model = nnx.merge(run.layout.graphdef, params, frozen, run.rng_vars)
-  out_dir = os.path.join(workdir, "export")
-  os.makedirs(out_dir, exist_ok=True)
+  out_dir = fs.join(workdir, "export")
+  # safetensors and the transformers layout write local files: on gs:// they are written to a
+  # local folder and uploaded.
+  with fs.local_dir(out_dir) as local:
+    if ex.get("renderer", False):
+      from skel_llm import render
+      render.export_released(model.renderer.weights(), fs.join(local, "draction.safetensors"))
+    if ex.get("merged_hf", False):
+      from skel_llm import models
+      models.merge_lora(model.mllm)
+      models.export_hf(model.mllm, fs.join(local, "internvl_merged"), tokenizer=run.tokenizer.raw)
   if ex.get("renderer", False):
-    from skel_llm import render
-    path = os.path.join(out_dir, "draction.safetensors")
-    render.export_released(model.renderer.weights(), path)
-    print(f"[skel_llm] renderer exported to {path}", flush=True)
+    print(f"[skel_llm] renderer exported to {fs.join(out_dir, 'draction.safetensors')}",
+          flush=True)
   if ex.get("merged_hf", False):
-    from skel_llm import models
-    path = os.path.join(out_dir, "internvl_merged")
-    models.merge_lora(model.mllm)
-    models.export_hf(model.mllm, path, tokenizer=run.tokenizer.raw)
-    print(f"[skel_llm] LoRA-merged model exported to {path}", flush=True)
+    print(f"[skel_llm] LoRA-merged model exported to {fs.join(out_dir, 'internvl_merged')}",
+          flush=True)

@@ -9,9 +9,9 @@ The progress line lives in `skel_llm.train.progress`.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from skel_llm import fs
 
 PANEL_PX = 128  # smallest panel side of a strip; 32^2 frames are drawn 4x
 _BACKGROUND = 40
@@ -26,8 +26,10 @@ class Writer:
   def __init__(self, workdir: str | None):
     self._w = None
     if workdir is not None:
+      # tensorboardX writes gs:// itself (through google-cloud-storage), re-uploading the
+      # whole event file at every flush.
       from tensorboardX import SummaryWriter
-      self._w = SummaryWriter(os.path.join(workdir, "tensorboard"))
+      self._w = SummaryWriter(fs.join(workdir, "tensorboard"))
 
   def scalars(self, step: int, values: dict[str, float]) -> None:
     if self._w is None:
@@ -97,8 +99,7 @@ def strip_image(frames: np.ndarray, class_names: list[str] | None = None,
 
 
 def save_strip(path: str, image: np.ndarray) -> None:
-  from PIL import Image
-  Image.fromarray(image).save(path)
+  fs.save_image(path, image)
 
 
 def write_strip(run, state: dict, workdir: str, name: str, writer: Writer, step: int,
@@ -119,6 +120,6 @@ def write_strip(run, state: dict, workdir: str, name: str, writer: Writer, step:
                       for x in samples])
   image = strip_image(frames, [names[int(x["label"])] for x in samples], indices)
   if write:
-    save_strip(os.path.join(workdir, f"{name}.png"), image)
+    save_strip(fs.join(workdir, f"{name}.png"), image)
     writer.image(step, f"strips/{name}", image)
   return image

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
 
+from skel_llm import fs
 from skel_llm.train import checkpoint, export, lifecycle
 from skel_llm.train.lifecycle import NonFiniteError, Preempted, check_finite  # noqa: F401
 from skel_llm.train.run import Run  # noqa: F401  (the trainer's public names)
@@ -54,10 +54,7 @@ def _digest(batch: dict[str, np.ndarray]) -> str:
 
 
 def _write_json(path: str, obj: Any) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2)
-  os.replace(tmp, path)
+  fs.write_json(path, obj)
 
 
 def _qa_cell(s: dict[str, float], t: str) -> str:
@@ -104,10 +101,10 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
   """
   from skel_llm.train import progress, summary
 
-  os.makedirs(workdir, exist_ok=True)
+  fs.makedirs(workdir)
   run = Run(config, workdir, devices)
   is_main = jax.process_index() == 0
-  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
+  ckpt = checkpoint.Checkpointer(fs.join(workdir, "checkpoints"),
                                  keep=config.checkpoint.keep,
                                  every_steps=config.checkpoint.every_steps,
                                  async_save=config.checkpoint.async_save)
@@ -115,7 +112,7 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
   evaluators = run.evaluators()  # built (and checked) before the step compiles
   rng = jax.random.key(config.seed)
   writer = summary.Writer(workdir if is_main else None)
-  eval_dir = os.path.join(workdir, "eval")
+  eval_dir = fs.join(workdir, "eval")
   lay = run.layout
   print(f"[skel_llm] task {config.data.task} (eval {config.data.eval_task}); "
         f"mesh {dict(run.mesh.shape)} on {jax.device_count()} {jax.devices()[0].platform}"
@@ -134,7 +131,7 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
                 else f"data_order.process{jax.process_index()}.jsonl")
   rows = _row_runs(run.batch_rows)
   try:
-    with lifecycle.Stopper() as stopper, open(os.path.join(workdir, order_name), "a") as order:
+    with lifecycle.Stopper() as stopper, fs.Appender(fs.join(workdir, order_name)) as order:
       checked = lifecycle.FiniteCheck()
       for step, batch in run.train_data.iterate(start, config.total_steps - start,
                                                 prefetch=config.data.get("prefetch", 2)):
@@ -143,7 +140,6 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
         bar.tick(done)
         checked.push(done, metrics)
         order.write(json.dumps({"step": done, "digest": _digest(batch), "rows": rows}) + "\n")
-        order.flush()
         stopping = stopper.stop_at(done)
         if done % config.log_every == 0 or done == config.total_steps or stopping:
           last = lifecycle.host_metrics(metrics)
@@ -156,6 +152,7 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
         saved = False
         if done % config.checkpoint.every_steps == 0 or done == config.total_steps or stopping:
           checked.flush()  # a non-finite state is never written
+          order.sync()  # on gs:// the data order is uploaded with each checkpoint
           saved = ckpt.save(done, state, {"next_step": done, "seed": config.data.seed},
                             force=True)
         if stopping:
@@ -176,11 +173,10 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
     bar.close()
   ckpt.wait()
   train_time = time.time() - t0
-  previous = os.path.join(workdir, "result.json")
-  if start >= config.total_steps and os.path.exists(previous):
+  previous = fs.join(workdir, "result.json")
+  if start >= config.total_steps and fs.exists(previous):
     # Nothing left to train (a rerun of a finished stage): keep the training record.
-    with open(previous) as f:
-      earlier = json.load(f)
+    earlier = fs.read_json(previous)
     last, train_time = earlier.get("train", last), earlier.get("train_seconds", train_time)
   result: dict[str, Any] = {"train": last, "train_seconds": train_time}
   summary.write_strip(run, state, workdir, "frames_end", writer, config.total_steps,
@@ -195,7 +191,7 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
   result["protocol"] = config.data.get("protocol", "")
   export.export(run, state, workdir)  # every process: it gathers sharded variables
   if is_main:
-    _write_json(os.path.join(workdir, "result.json"), result)
+    _write_json(fs.join(workdir, "result.json"), result)
   writer.close()
   ckpt.close()
   return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from skel_llm import fs
 from skel_llm.data import protocols, sources
 from skel_llm.skeleton import topology
 from skel_llm.text import prompts
@@ -46,17 +47,18 @@ def check_config(config, workdir: str | None = None) -> None:
       raise ValueError(f"config.data.protocol {d.protocol!r} selects classes of a TFDS build; "
                        f"with config.data.source={d.source!r} leave it empty (the synthetic "
                        f"source takes its classes from config.data.classes)")
-  if d.get("confusable_file") and not os.path.isfile(d.confusable_file):
+  if d.get("confusable_file") and not fs.isfile(d.confusable_file):
     raise FileNotFoundError(f"config.data.confusable_file {d.confusable_file} does not exist")
-  if d.get("rationale_file") and not os.path.isfile(d.rationale_file):
+  if d.get("rationale_file") and not fs.isfile(d.rationale_file):
     raise FileNotFoundError(f"config.data.rationale_file {d.rationale_file} does not exist")
-  if d.source == "tfds" and d.get("data_dir") and not os.path.isdir(d.data_dir):
+  if d.source == "tfds" and d.get("data_dir") and not fs.isdir(d.data_dir):
     raise FileNotFoundError(f"config.data.data_dir {d.data_dir} does not exist; build the "
                             f"dataset with the command in data_prep/ first")
   init_from = config.get("init_from", "")
   if init_from:
     folder = init_from[3:] if init_from.startswith("hf:") else init_from
-    if not os.path.isdir(folder):
+    # A previous stage's workdir may be on gs://; Hugging Face folders are read locally.
+    if not (os.path.isdir(folder) if init_from.startswith("hf:") else fs.isdir(folder)):
       what = ("a Hugging Face model folder (config.json + *.safetensors)"
               if init_from.startswith("hf:") else "the previous stage's --workdir")
       raise FileNotFoundError(f"config.init_from {init_from!r}: folder {folder} does not exist; "
