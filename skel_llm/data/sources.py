@@ -55,13 +55,19 @@ class SyntheticSource(ClipSource):
 
   Training and evaluation use disjoint generator seeds (`seed_offset`), so the
   evaluation clips are held out: same classes, never-seen bodies, speeds and
-  timings. The generator's step-by-step description is the rationale.
+  timings. The generator's step-by-step description is the rationale. Clips of any
+  `synthetic.formats` topology are written in that format's units and placed in front of the
+  camera by `placement` (`skel_llm.render.camera.place`; 'auto' by the topology).
   """
 
   def __init__(self, *, num_clips: int, seed_offset: int, num_frames: int, topology: str,
                classes: Sequence[str] | None = None, name: str = "synthetic",
-               knobs: dict | None = None):
+               knobs: dict | None = None, placement: str = "auto"):
     from skel_llm import synthetic
+    from skel_llm.render import camera
+    if placement not in camera.RULES:
+      raise ValueError(f"config.data.placement {placement!r}: use one of {list(camera.RULES)}")
+    self._place = lambda p: camera.place(p, placement, topology)
     self._gen = synthetic.generate_clip
     all_names = list(synthetic.CLASS_NAMES)
     if classes:
@@ -109,7 +115,7 @@ class SyntheticSource(ClipSource):
     if int(meta.get("label_index", label)) != label:
       raise ValueError(f"synthetic clip {index}: asked for class {label}, generator labelled it "
                        f"{meta.get('label_index')}")
-    clip = Clip(positions=np.asarray(rec.positions, np.float32), label=label,
+    clip = Clip(positions=self._place(np.asarray(rec.positions, np.float32)), label=label,
                 rationale=meta.get("description"), key=f"{self.name}/{index}")
     with self._lock:
       self._cache[index] = clip
@@ -143,7 +149,8 @@ def _make_source(data_cfg: Any, split: str) -> ClipSource:
     return SyntheticSource(num_clips=n, seed_offset=offset, num_frames=data_cfg.clip_frames,
                            topology=data_cfg.topology, classes=data_cfg.get("classes") or None,
                            name=f"synthetic/{split}",
-                           knobs=dict(data_cfg.get("synthetic_knobs") or {}))
+                           knobs=dict(data_cfg.get("synthetic_knobs") or {}),
+                           placement=data_cfg.get("placement", "auto"))
   if kind == "tfds":
     from skel_llm.data import tfds_source
     return tfds_source.TfdsSource.from_config(data_cfg, split)

@@ -117,7 +117,9 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(
       source="synthetic", task="mqa", eval_task="mqa", seed=0,
       num_train_clips=4096, num_eval_clips=48, eval_seed_offset=10_000_000, clip_frames=48,
-      topology="ntu25",
+      # Camera placement of the clips (skel_llm.render.camera.place): 'auto' by the topology's
+      # units / up axis / 2D flag, or 'kinect', 'humanml3d', 'normalise', 'none'.
+      topology="ntu25", placement="auto",
       classes=DEMO_CLASSES, synthetic_knobs=dict(DEMO_KNOBS),
       max_frames=48, max_persons=2, max_len=400, prefetch=2,
       confusable_file="", rationale_file="", reason_with_candidates=False,
