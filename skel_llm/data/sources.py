@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 KINDS = ("synthetic", "tfds")
+# Evaluation only (`skel_llm.data.crossformat`): a folder of BVH files, one subfolder per class.
+EVAL_KINDS = KINDS + ("bvh_folder",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +142,9 @@ def _make_source(data_cfg: Any, split: str) -> ClipSource:
   if split not in ("train", "eval"):
     raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
   kind = data_cfg.source
+  if data_cfg.get("crossformat") and split == "eval":
+    from skel_llm.data import crossformat
+    return crossformat.make_source(data_cfg)
   if kind == "synthetic":
     n = data_cfg.num_train_clips if split == "train" else data_cfg.num_eval_clips
     # Evaluation seeds start far beyond any training seed, so the clips are held out;

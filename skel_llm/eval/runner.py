@@ -13,7 +13,7 @@ import os
 def evaluate_run(config, workdir: str, *, step: int | None = None, from_export: bool = False,
                  out_dir: str | None = None, devices=None) -> tuple[int, dict]:
   """(step evaluated, {evaluator: scalars}) of a run's checkpoint or exports."""
-  from skel_llm.train import checkpoint, run as run_lib
+  from skel_llm.train import run as run_lib
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f"--workdir {workdir} does not exist")
   if from_export:
@@ -27,27 +27,35 @@ def evaluate_run(config, workdir: str, *, step: int | None = None, from_export: 
     config.init_from = "hf:" + hf
     config.model.lora_rank = 0  # the merged export holds the adapters folded in
   run = run_lib.Run(config, None, devices)
-  state = run.init_state()
   if from_export:
+    state = run.init_state()
     from skel_llm.train import build
     state = build.load_init_from(run, state, config.init_from)
     with open(os.path.join(workdir, "result.json")) as f:
       step = int(json.load(f).get("eval_step", config.total_steps))
   else:
-    ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), keep=10**6,
-                                   every_steps=1, async_save=False)
-    steps = ckpt.all_steps()
-    if not steps:
-      raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint; train first or give "
-                              f"--from_export")
-    if step is not None and step not in steps:
-      raise ValueError(f"--step {step}: {workdir}/checkpoints has steps {steps}")
-    state, _, step = ckpt.restore(run.layout.abstract, step)
-    ckpt.close()
+    state, step = restore_state(run, workdir, step)
   evaluators = run.evaluators()
   results = evaluators.run(state, int(step), final=True,
                            out_dir=out_dir or os.path.join(workdir, "evaluate"))
   return int(step), results
+
+
+def restore_state(run, workdir: str, step: int | None = None) -> tuple[dict, int]:
+  """(state, step) of a run's checkpoint `step` (default the latest) for `run`'s layout."""
+  from skel_llm.train import checkpoint
+  run.init_state()  # the model's rng variables and abstract layout
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), keep=10**6,
+                                 every_steps=1, async_save=False)
+  steps = ckpt.all_steps()
+  if not steps:
+    raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint; train first or give "
+                            f"--from_export")
+  if step is not None and step not in steps:
+    raise ValueError(f"--step {step}: {workdir}/checkpoints has steps {steps}")
+  state, _, step = ckpt.restore(run.layout.abstract, step)
+  ckpt.close()
+  return state, int(step)
 
 
 def group_table(group: str, workdirs: list[str]) -> str:

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from skel_llm.render import baselines, camera, checkpoint, layout, renderer
+from skel_llm.render import baselines, camera, checkpoint, renderer
 from skel_llm.skeleton import sampling
 
 def read_clip(spec: str, frames: int, persons: int = 2, placement: str = "auto"):
@@ -65,8 +65,7 @@ def draction_weights(path: str, topology: str) -> dict:
   weights = checkpoint.load_released(path)
   if topology == "ntu25":
     return weights
-  spb = "proportional" if topology == "smpl22" else 10
-  return checkpoint.transfer(weights, layout.build_layout(topology, samples_per_bone=spb))
+  return checkpoint.transfer_to(weights, topology)
 
 
 def render_clip(poses, vels, topology: str, *, kind: str, weights_path: str | None,

@@ -124,7 +124,9 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
       max_frames=48, max_persons=2, max_len=400, prefetch=2,
       confusable_file="", rationale_file="", reason_with_candidates=False,
       # tfds sources (data_prep/): builder name, folder, split names, zero-shot protocol
-      tfds_name="", data_dir="", train_split="train", eval_split="test", protocol=""))
+      tfds_name="", data_dir="", train_split="train", eval_split="test", protocol="",
+      # Evaluators only: a cross-format protocol (skel_llm.data.crossformat) for their split.
+      crossformat=""))
 
   c.text = ml_collections.ConfigDict(dict(tokenizer="tiny", template="internvl2_5",
                                           system="short"))
