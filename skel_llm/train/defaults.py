@@ -149,9 +149,30 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
       _smoke(c)
     elif preset == "paper":
       _paper(c)
+    elif preset == "crossformat":
+      _crossformat(c)
     else:
-      raise ValueError(f"unknown config preset {preset!r}; known: demo (default), paper, smoke")
+      raise ValueError(f"unknown config preset {preset!r}; known: demo (default), paper, smoke, "
+                       f"crossformat")
   return c
+
+
+# Other formats the synthetic generator writes (skel_llm.synthetic.formats) that the
+# `crossformat` preset evaluates a run on, with its renderer transferred.
+CROSS_FORMATS = ("kinect20", "smpl22", "coco17")
+
+
+def _crossformat(c: ml_collections.ConfigDict) -> None:
+  """Adds `heldout_<fmt>` / `heldout_score_<fmt>`: the held-out evaluators on the same clips
+  written as each of `CROSS_FORMATS` (placed by `config.data.placement`), drawn by the run's
+  renderer transferred to that topology; robustness is left out."""
+  evals = {k: v for k, v in c.evals.items() if k != "robustness"}
+  for fmt in CROSS_FORMATS:
+    for name in ("heldout", "heldout_score"):
+      ev = dict(c.evals[name])
+      ev["data"] = dict(ev["data"], topology=fmt)
+      evals[f"{name}_{fmt}"] = ev
+  c.evals = ml_collections.ConfigDict(evals)
 
 
 def _smoke(c: ml_collections.ConfigDict) -> None:
