@@ -68,6 +68,7 @@ class PredictFns:
 
     self._render_with = jax.jit(frames_with)
     self._transferred: tuple[Any, str, dict] | None = None
+    self._topology: str | None = None
 
   def _model(self, state):
     return nnx.merge(self.graphdef, state["params"], state["frozen"], self.rng_vars)
@@ -92,8 +93,9 @@ class PredictFns:
     renderer is transferred to it first (`render.checkpoint.transfer_to`: appearance MLP,
     NFM and depth mix copied, per-Gaussian features interpolated per bank), with no training.
     """
-    renderer = self._model(state).renderer
-    if topology is None or topology == renderer.topology:
+    if self._topology is None:  # static: part of the model's structure
+      self._topology = self._model(state).renderer.topology
+    if topology is None or topology == self._topology:
       return self._render(state, positions, lengths)
     return self._render_with(state, self.transferred(state, topology), positions, lengths)
 

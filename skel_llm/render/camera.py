@@ -154,7 +154,8 @@ def place_humanml3d(positions: np.ndarray, depth: float = 2.5, fit_fov_deg: floa
 def place_normalised(positions: np.ndarray, up_axis: str, is_2d: bool) -> np.ndarray:
   """Any units and up axis (2D, pixels, [0, 1], cm, z-up): +y up, centred, first person 1.7 m.
 
-  The clip is turned +y-up, centred on the median of its present joints and scaled so that
+  The clip is turned +y-up (y-down frames by a half turn about z, so left and right stay as
+  in Kinect data), centred on the median of its present joints and scaled so that
   the first person's height (1st to 99th percentile of its joints' heights over the clip) is
   `PERSON_HEIGHT_M`; its centre goes `DEPTH_M` in front of the camera (2D clips: every joint
   at that depth). A joint at exactly (0, 0, 0) inside a present person is a missing
@@ -167,7 +168,10 @@ def place_normalised(positions: np.ndarray, up_axis: str, is_2d: bool) -> np.nda
   detected = np.any(pos != 0, axis=-1)  # [T, P, J]
   out = pos.copy()
   if up_axis == "-y":
-    out[..., 1] = -out[..., 1]
+    # A half turn about the viewing axis (a rotation; negating y alone would mirror the
+    # clip): image and y-down camera frames then match Kinect's, where a subject facing the
+    # camera has their right side at +x, as the renderer sees NTU data.
+    out[..., :2] = -out[..., :2]
   elif up_axis == "+z":
     out = out[..., [0, 2, 1]] * np.array([1, 1, -1], np.float32)
   elif up_axis != "+y":

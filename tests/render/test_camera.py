@@ -146,3 +146,19 @@ def test_auto_placement_puts_each_format_upright_in_front_of_the_camera(shared_d
       # Height from the projection: pixel extent x depth / focal length, frame by frame.
       metres = (uv[..., 1].max(-1) - uv[..., 1].min(-1)) * np.median(q[..., 2], -1) / f
       assert 1.15 <= np.percentile(metres, 90) <= 2.0, (name, np.percentile(metres, 90))
+
+
+def test_every_format_of_one_clip_keeps_kinects_left_and_right():
+  """The generator writes one clip in every format; placed, the subject (facing the camera in
+  Kinect's frame) keeps their left shoulder at -x in all of them but SMPL-22, which the
+  HumanML3D rule shows from behind (HumanML3D subjects face +z, away from the camera)."""
+  from skel_llm.skeleton import topology
+  from skel_llm.synthetic import formats, generator
+  sides = {}
+  for fmt in formats.FORMATS:
+    rec = generator.generate_clip("raise left arm", 7, num_frames=30, topology=fmt)
+    names = topology.get(fmt).joint_names
+    p = camera.place(rec.positions, "auto", fmt)[:, 0]
+    d = p[:, names.index("left_shoulder")] - p[:, names.index("right_shoulder")]
+    sides[fmt] = float(np.sign(np.median(d[:, 0])))
+  assert sides == {f: (1.0 if f == "smpl22" else -1.0) for f in formats.FORMATS}, sides
