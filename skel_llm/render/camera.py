@@ -113,7 +113,7 @@ def random_view_rotation(rng: jax.Array, poses: jax.Array, vels: jax.Array,
 # its heights), the scene centre this far in front of the camera.
 PERSON_HEIGHT_M = 1.7
 DEPTH_M = 3.5
-RULES = ("auto", "kinect", "humanml3d", "normalise", "none")
+RULES = ("auto", "kinect", "humanml3d", "humanml3d_front", "normalise", "none")
 
 
 def place_kinect(positions: np.ndarray) -> np.ndarray:
@@ -149,6 +149,19 @@ def place_humanml3d(positions: np.ndarray, depth: float = 2.5, fit_fov_deg: floa
   shift = np.array([x[0] - pts[0, 0], -np.median(pts[:, 1]), d - np.median(pts[:, 2])],
                    np.float32)
   return np.where(present[..., None, None], positions + shift, positions).astype(np.float32)
+
+
+def place_humanml3d_front(positions: np.ndarray) -> np.ndarray:
+  """Half a turn about the vertical axis, then `place_humanml3d` (centring and view fit).
+
+  HumanML3D subjects face +z, away from the camera, so the release's rule shows them from
+  behind, left and right swapped against the front view Kinect data gives; turned, they face
+  the camera as NTU subjects do (ours; 'auto' for SMPL-22).
+  """
+  pos = np.asarray(positions, np.float32)
+  present = np.any(pos != 0, axis=(-1, -2))
+  turned = np.where(present[..., None, None], pos * np.array([-1.0, 1.0, -1.0], np.float32), pos)
+  return place_humanml3d(turned)
 
 
 def place_normalised(positions: np.ndarray, up_axis: str, is_2d: bool) -> np.ndarray:
@@ -195,12 +208,12 @@ def place_normalised(positions: np.ndarray, up_axis: str, is_2d: bool) -> np.nda
 def auto_rule(topology) -> str:
   """The placement rule of a topology (`Topology` or registry name) by its units and up axis.
 
-  Metric 3D y-up formats keep raw metres (`kinect`), SMPL-22 follows the HumanML3D rule,
-  anything else (2D, pixels, normalised, cm, other up axes, BVH units) is `normalise`d.
+  Metric 3D y-up formats keep raw metres (`kinect`), SMPL-22 follows the HumanML3D rule
+  turned to face the camera (`humanml3d_front`), anything else (2D, pixels, normalised, cm, other up axes, BVH units) is `normalise`d.
   """
   topo = _topology(topology)
   if topo.units == "m" and not topo.is_2d and topo.up_axis == "+y":
-    return "humanml3d" if topo.name == "smpl22" else "kinect"
+    return "humanml3d_front" if topo.name == "smpl22" else "kinect"
   return "normalise"
 
 
@@ -219,8 +232,9 @@ def place(positions: np.ndarray, rule: str, topology=None, *, is_2d: bool | None
 
   Args:
     positions: float32[T, P, J, 3] in the source's units; all-zero persons stay all zero.
-    rule: one of `RULES`: 'auto' (by the topology, `auto_rule`), 'kinect', 'humanml3d',
-      'normalise' or 'none' (already camera metres).
+    rule: one of `RULES`: 'auto' (by the topology, `auto_rule`), 'kinect', 'humanml3d'
+      (the release's), 'humanml3d_front' (turned to face the camera), 'normalise' or 'none'
+      (already camera metres).
     topology: a `Topology` or registry name; needed by 'auto' and 'normalise'.
     is_2d: the positions carry no depth (default: the topology's flag).
   """
@@ -232,6 +246,8 @@ def place(positions: np.ndarray, rule: str, topology=None, *, is_2d: bool | None
     return place_kinect(positions)
   if rule == "humanml3d":
     return place_humanml3d(positions)
+  if rule == "humanml3d_front":
+    return place_humanml3d_front(positions)
   if rule == "none":
     return np.asarray(positions, np.float32)
   topo = _topology(topology)

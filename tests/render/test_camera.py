@@ -70,6 +70,11 @@ def test_placement_rules():
   # x is centred on the middle of its range (our addition to the release's rule), z kept apart.
   np.testing.assert_allclose(out[..., 0], h[..., 0] - 0.1, atol=1e-6)
   np.testing.assert_allclose(np.diff(out[0, 0, :, 2]), np.diff(h[0, 0, :, 2]), atol=1e-6)
+  front = camera.place(h, "humanml3d_front")  # turned about the vertical: x and z reversed
+  np.testing.assert_allclose(front[..., 1], out[..., 1], atol=1e-6)
+  np.testing.assert_allclose(np.diff(front[0, 0, :, 0]), -np.diff(h[0, 0, :, 0]), atol=1e-6)
+  np.testing.assert_allclose(np.diff(front[0, 0, :, 2]), -np.diff(h[0, 0, :, 2]), atol=1e-6)
+  np.testing.assert_allclose(np.median(front[..., 2]), 2.5, atol=1e-6)
 
 
 def test_unknown_rule_and_missing_topology_are_named():
@@ -82,7 +87,7 @@ def test_unknown_rule_and_missing_topology_are_named():
 
 def test_auto_rule_follows_units_up_axis_and_2d_flag():
   assert [camera.auto_rule(n) for n in ("ntu25", "kinect20", "smpl22", "coco17", "openpose18",
-                                        "h36m17")] == ["kinect", "kinect", "humanml3d",
+                                        "h36m17")] == ["kinect", "kinect", "humanml3d_front",
                                                        "normalise", "normalise", "normalise"]
 
 
@@ -149,9 +154,10 @@ def test_auto_placement_puts_each_format_upright_in_front_of_the_camera(shared_d
 
 
 def test_every_format_of_one_clip_keeps_kinects_left_and_right():
-  """The generator writes one clip in every format; placed, the subject (facing the camera in
-  Kinect's frame) keeps their left shoulder at -x in all of them but SMPL-22, which the
-  HumanML3D rule shows from behind (HumanML3D subjects face +z, away from the camera)."""
+  """The generator writes one clip in every format; placed by 'auto', the subject (facing the
+  camera in Kinect's frame) keeps their left shoulder at -x in all of them. The release's
+  HumanML3D rule shows SMPL-22 from behind (HumanML3D subjects face +z, away from the
+  camera): left and right swapped."""
   from skel_llm.skeleton import topology
   from skel_llm.synthetic import formats, generator
   sides = {}
@@ -161,4 +167,8 @@ def test_every_format_of_one_clip_keeps_kinects_left_and_right():
     p = camera.place(rec.positions, "auto", fmt)[:, 0]
     d = p[:, names.index("left_shoulder")] - p[:, names.index("right_shoulder")]
     sides[fmt] = float(np.sign(np.median(d[:, 0])))
-  assert sides == {f: (1.0 if f == "smpl22" else -1.0) for f in formats.FORMATS}, sides
+    if fmt == "smpl22":
+      back = camera.place(rec.positions, "humanml3d")[:, 0]
+      d = back[:, names.index("left_shoulder")] - back[:, names.index("right_shoulder")]
+      assert np.median(d[:, 0]) > 0  # seen from behind
+  assert sides == {f: -1.0 for f in formats.FORMATS}, sides
