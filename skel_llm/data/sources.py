@@ -14,9 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-KINDS = ("synthetic", "tfds")
-# Evaluation only (`skel_llm.data.crossformat`): a folder of BVH files, one subfolder per class.
-EVAL_KINDS = KINDS + ("bvh_folder",)
+KINDS = ("synthetic", "tfds")  # evaluators also read `skel_llm.data.crossformat` targets
 
 
 @dataclasses.dataclass(frozen=True)
