@@ -31,6 +31,7 @@ def _config(name="distill.py", arg="smoke"):
     (lambda c: c.render.update({"topology": "coco17"}),
      "config.render.topology 'coco17' differs from config.data.topology 'ntu25'"),
     (lambda c: c.data.update({"protocol": "ntu60_99_1"}), "config.data.protocol 'ntu60_99_1' is unknown"),
+    (lambda c: c.data.update({"placement": "kinnect"}), "config.data.placement 'kinnect' is unknown"),
     (lambda c: c.data.update({"protocol": "ntu60_55_5"}),
      "with config.data.source='synthetic' leave it empty"),
     (lambda c: c.text.update({"template": "llama3"}), "config.text.template 'llama3' is unknown"),
@@ -58,6 +59,12 @@ def test_presets_and_unknown_preset():
                                                      r"mllm/multi_modal_projector/.*")
   with pytest.raises(ValueError, match="unknown config preset 'huge'"):
     _config("warmup.py", "huge")
+  cross = _config("distill.py", "crossformat")  # the run's evaluators, each on 3 more formats
+  assert sorted(cross.evals) == sorted(
+      [f"{n}{s}" for n in ("heldout", "heldout_score") for s in
+       ("", "_kinect20", "_smpl22", "_coco17")])
+  assert cross.evals.heldout_smpl22.data.topology == "smpl22"
+  assert cross.evals.heldout_smpl22.method == cross.evals.heldout.method == "decode"
 
 
 def _main(*args, cwd=REPO, timeout=600):

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-KINDS = ("synthetic", "tfds")
+KINDS = ("synthetic", "tfds")  # evaluators also read `skel_llm.data.crossformat` targets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,13 +72,19 @@ class SyntheticSource(ClipSource):
 
   Training and evaluation use disjoint generator seeds (`seed_offset`), so the
   evaluation clips are held out: same classes, never-seen bodies, speeds and
-  timings. The generator's step-by-step description is the rationale.
+  timings. The generator's step-by-step description is the rationale. Clips of any
+  `synthetic.formats` topology are written in that format's units and placed in front of the
+  camera by `placement` (`skel_llm.render.camera.place`; 'auto' by the topology).
   """
 
   def __init__(self, *, num_clips: int, seed_offset: int, num_frames: int, topology: str,
                classes: Sequence[str] | None = None, name: str = "synthetic",
-               knobs: dict | None = None):
+               knobs: dict | None = None, placement: str = "auto"):
     from skel_llm import synthetic
+    from skel_llm.render import camera
+    if placement not in camera.RULES:
+      raise ValueError(f"config.data.placement {placement!r}: use one of {list(camera.RULES)}")
+    self._place = lambda p: camera.place(p, placement, topology)
     self._gen = synthetic.generate_clip
     all_names = list(synthetic.CLASS_NAMES)
     if classes:
@@ -129,7 +135,7 @@ class SyntheticSource(ClipSource):
     from skel_llm.synthetic import captions, qa
     desc = meta.get("description")
     key = f"{self.name}/{index}"
-    clip = Clip(positions=np.asarray(rec.positions, np.float32), label=label,
+    clip = Clip(positions=self._place(np.asarray(rec.positions, np.float32)), label=label,
                 rationale=desc, key=key, captions=captions.captions(desc),
                 qa=qa.questions(label, desc, clip_of_class=index // len(self.candidate_ids),
                                 seed=self.seed_offset, where=key))
@@ -156,6 +162,9 @@ def _make_source(data_cfg: Any, split: str) -> ClipSource:
   if split not in ("train", "eval"):
     raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
   kind = data_cfg.source
+  if data_cfg.get("crossformat") and split == "eval":
+    from skel_llm.data import crossformat
+    return crossformat.make_source(data_cfg)
   if kind == "synthetic":
     n = data_cfg.num_train_clips if split == "train" else data_cfg.num_eval_clips
     # Evaluation seeds start far beyond any training seed, so the clips are held out;
@@ -165,7 +174,8 @@ def _make_source(data_cfg: Any, split: str) -> ClipSource:
     return SyntheticSource(num_clips=n, seed_offset=offset, num_frames=data_cfg.clip_frames,
                            topology=data_cfg.topology, classes=data_cfg.get("classes") or None,
                            name=f"synthetic/{split}",
-                           knobs=dict(data_cfg.get("synthetic_knobs") or {}))
+                           knobs=dict(data_cfg.get("synthetic_knobs") or {}),
+                           placement=data_cfg.get("placement", "auto"))
   if kind == "tfds":
     from skel_llm.data import tfds_source
     return tfds_source.TfdsSource.from_config(data_cfg, split)

@@ -7,6 +7,8 @@ in `skel_llm.data.protocols`) keeps the seen classes for training and the unseen
 evaluation, and offers only those as candidates. Rationales for stage 3 come from
 `config.data.rationale_file` (joined in by `sources.make_source`), else the examples'
 descriptions; a training clip without one raises when the reason task asks for it.
+Positions are placed in front of the camera by `config.data.placement`
+(`skel_llm.render.camera.place`; 'auto' picks the rule from the build's topology).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from skel_llm.data import sources
-from skel_llm.skeleton import sampling
+from skel_llm.render import camera
 
 
 def _text(value: Any) -> str:
@@ -27,8 +29,12 @@ class TfdsSource(sources.ClipSource):
   """One split of a TFDS build, optionally restricted to a protocol's seen or unseen classes."""
 
   def __init__(self, data_source, *, class_names: list[str], keep_labels: list[int] | None,
-               name: str, rationales: dict[str, str] | None = None, placement: str = "kinect"):
+               name: str, rationales: dict[str, str] | None = None, placement: str = "auto",
+               topology: str = "ntu25"):
+    if placement not in camera.RULES:
+      raise ValueError(f"config.data.placement {placement!r}: use one of {list(camera.RULES)}")
     self._ds = data_source
+    self.topology = topology
     self.name = name
     self.class_names = list(class_names)
     self._rationales = rationales
@@ -66,6 +72,7 @@ class TfdsSource(sources.ClipSource):
     feats = ds.dataset_info.features
     names = list(feats["label"].names) if "label" in feats else []
     want = data_cfg.get("topology")
+    held = want or "ntu25"
     if want and len(ds) and "format" in ds.dataset_info.features:
       held = _text(ds[0]["format"])
       if held != want:
@@ -87,7 +94,7 @@ class TfdsSource(sources.ClipSource):
     # `config.data.rationale_file` is joined in by `sources.make_source` (data/rationales.py).
     source = cls(ds, class_names=names, keep_labels=keep, rationales=None,
                  name=f"{data_cfg.tfds_name}/{tfds_split}",
-                 placement=data_cfg.get("placement", "kinect"))
+                 placement=data_cfg.get("placement", "auto"), topology=held)
     if data_cfg.tfds_name.startswith("ntu_rgbd/"):
       from skel_llm.data import classnames
       source.two_person_labels = tuple(i for i in classnames.NTU_TWO_PERSON_LABELS
@@ -104,10 +111,7 @@ class TfdsSource(sources.ClipSource):
     ex = self._ds[int(self._index[index])]
     shape = (int(ex["num_frames"]), int(ex["num_persons"]), int(ex["num_joints"]), 3)
     positions = np.asarray(ex["positions"], np.float32).reshape(shape)
-    if self._placement == "kinect":
-      positions = sampling.depth_shift(positions)
-    elif self._placement != "none":
-      raise ValueError(f"config.data.placement {self._placement!r}: use 'kinect' or 'none'")
+    positions = camera.place(positions, self._placement, self.topology)
     key = _text(ex["name"])
     if self._rationales is not None:
       rationale = self._rationales.get(key)

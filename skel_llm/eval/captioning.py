@@ -47,7 +47,7 @@ class Captioning:
       b = d.batch(s)
       dev = ctx.predict.to_device({k: b[k] for k in ("positions", "num_frames", "input_ids",
                                                      "input_mask", "index")}, bsz)
-      frames = ctx.predict.render(state, dev["positions"], dev["num_frames"])
+      frames = ctx.predict.render(state, dev["positions"], dev["num_frames"], d.topology)
       new = ctx.predict.generate(state, frames, dev["input_ids"], dev["input_mask"],
                                  max_new_tokens=self.max_new, stop_id=enc.im_end_id,
                                  pad_id=enc.pad_id)

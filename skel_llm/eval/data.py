@@ -36,6 +36,7 @@ def data_config(run_data: Any, overrides: Any, *, num_clips: int, prompt: str) -
   if unlocked is not None:
     unlocked.__enter__()
   try:
+    overridden = set()
     for key, value in dict(overrides or {}).items():
       if key not in options.DATA_KEYS:
         raise ValueError(f"evaluator data option {key!r} is unknown; known: "
@@ -43,6 +44,10 @@ def data_config(run_data: Any, overrides: Any, *, num_clips: int, prompt: str) -
       if value in options.KEEP:
         continue
       d[key] = value
+      overridden.add(key)
+    if d.get("crossformat"):
+      from skel_llm.data import crossformat
+      crossformat.resolve(d, overridden)
     d.eval_task = prompt
     if d.source == "synthetic":
       d.num_eval_clips = int(num_clips)
@@ -133,7 +138,8 @@ class EvalData:
     if not self.candidate_ids and needs_candidates:
       raise ValueError(f"evaluator data {self.source.name}: the candidate list is empty")
     self.candidates = [self.source.class_names[i] for i in self.candidate_ids]
-    self.topology = self.data_cfg.topology
+    # A BVH folder's skeleton is registered by its source.
+    self.topology = getattr(self.source, "topology", None) or self.data_cfg.topology
     self.prompt = prompt
     self.num_steps = -(-self.num_clips // self.batch_size)
 

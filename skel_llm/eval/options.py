@@ -14,7 +14,7 @@ import ml_collections
 # config.data keys an evaluator may override for its split; "" (or -1 for eval_seed_offset)
 # keeps the run's value.
 DATA_KEYS = ("source", "tfds_name", "eval_split", "protocol", "topology", "placement",
-             "data_dir", "eval_seed_offset")
+             "data_dir", "eval_seed_offset", "crossformat")
 KEEP = ("", -1)
 
 COMMON = dict(type="", every_steps=0)

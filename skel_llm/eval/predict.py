@@ -30,6 +30,15 @@ def gather(x: jax.Array) -> np.ndarray:
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
+def _whole(x) -> np.ndarray:
+  """A (replicated or sharded) array as one host numpy array."""
+  if getattr(x, "is_fully_addressable", True):
+    return np.asarray(x)
+  if x.is_fully_replicated:
+    return np.asarray(x.addressable_shards[0].data)
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
 @dataclasses.dataclass
 class PredictFns:
   """Render / generate / score over the run's model, given the train state's variables.
@@ -53,6 +62,14 @@ class PredictFns:
 
     self._render = jax.jit(frames)
 
+    def frames_with(state, weights, positions, lengths):
+      model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
+      return model.render(positions, lengths, None, weights)
+
+    self._render_with = jax.jit(frames_with)
+    self._transferred: tuple[Any, str, dict] | None = None
+    self._topology: str | None = None
+
   def _model(self, state):
     return nnx.merge(self.graphdef, state["params"], state["frozen"], self.rng_vars)
 
@@ -68,9 +85,35 @@ class PredictFns:
           shd.batch_sharding(self.mesh, v.ndim), v, (global_batch,) + v.shape[1:])
     return out
 
-  def render(self, state, positions: jax.Array, lengths: jax.Array) -> jax.Array:
-    """float32[B, n, S, S, 3] midpoint frames (deterministic), batch-sharded."""
-    return self._render(state, positions, lengths)
+  def render(self, state, positions: jax.Array, lengths: jax.Array,
+             topology: str | None = None) -> jax.Array:
+    """float32[B, n, S, S, 3] midpoint frames (deterministic), batch-sharded.
+
+    `topology` other than the run renderer's (a cross-format evaluation): the state's
+    renderer is transferred to it first (`render.checkpoint.transfer_to`: appearance MLP,
+    NFM and depth mix copied, per-Gaussian features interpolated per bank), with no training.
+    """
+    if self._topology is None:  # static: part of the model's structure
+      self._topology = self._model(state).renderer.topology
+    if topology is None or topology == self._topology:
+      return self._render(state, positions, lengths)
+    return self._render_with(state, self.transferred(state, topology), positions, lengths)
+
+  def transferred(self, state, topology: str) -> dict:
+    """The state's renderer weights transferred to `topology` (replicated; cached per state)."""
+    hit = self._transferred
+    if hit is not None and hit[0] is state and hit[1] == topology:
+      return hit[2]
+    from skel_llm.render import checkpoint
+    renderer = self._model(state).renderer
+    source = jax.tree.map(_whole, renderer.weights())
+    spb = tuple(int(n) for n in renderer.samples_per_bone) or None
+    weights = checkpoint.transfer_to(source, topology, source_samples_per_bone=spb)
+    replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+    weights = jax.tree.map(lambda x: jax.device_put(np.asarray(x, np.float32), replicated),
+                           weights)
+    self._transferred = (state, topology, weights)
+    return weights
 
   def generate(self, state, frames: jax.Array, input_ids: jax.Array, input_mask: jax.Array, *,
                max_new_tokens: int, stop_id: int, pad_id: int,

@@ -69,7 +69,8 @@ class QA:
       b = d.batch(s)
       clips = ctx.predict.to_device({"positions": b["positions"],
                                      "num_frames": b["num_frames"]}, bsz)
-      frames = ctx.predict.render(state, clips["positions"], clips["num_frames"])  # once
+      frames = ctx.predict.render(state, clips["positions"], clips["num_frames"],
+                                  d.topology)  # once
       for q in range(self.slots):
         rows = [self.items.get(int(g) % max(d.num_clips, 1), ()) for g in b["index"]]
         asked = [items[q] if q < len(items) else items[0] for items in rows]

@@ -98,7 +98,7 @@ class Recognition:
                "input_ids": b["input_ids"], "input_mask": b["input_mask"],
                "candidate": b["candidate"], "persons": b["persons"], "index": b["index"]}
       dev = ctx.predict.to_device(local, bsz)
-      frames = ctx.predict.render(state, dev["positions"], dev["num_frames"])
+      frames = ctx.predict.render(state, dev["positions"], dev["num_frames"], d.topology)
       truth, persons, index = (predict_lib.gather(dev[k])
                                for k in ("candidate", "persons", "index"))
       replies = [""] * bsz

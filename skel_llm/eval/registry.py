@@ -59,10 +59,18 @@ def check(config) -> None:
     if int(ev.num_clips) < 0 or int(ev.batch_size) <= 0:
       raise ValueError(f"config.evals.{name}: num_clips must be >= 0 and batch_size positive")
     d = data_lib.data_config(config.data, ev.data, num_clips=ev.num_clips, prompt="mqa")
-    if d.topology != config.render.topology:
-      raise ValueError(f"config.evals.{name}.data.topology {d.topology!r} differs from "
-                       f"config.render.topology {config.render.topology!r}; the run's renderer "
-                       f"draws {config.render.topology!r} skeletons")
+    # Another topology than the renderer's is a cross-format evaluation: the evaluator
+    # transfers the trained renderer to it (`PredictFns.render`).
+    from skel_llm.skeleton import topology as topology_lib
+    if d.get("crossformat"):
+      from skel_llm.data import crossformat
+      proto = crossformat.get(d.crossformat)
+      crossformat.check_trained_on(proto, config.data)
+      if proto.target == "bvh_folder":
+        continue  # the folder's skeleton is known once its files are read
+    if d.topology not in topology_lib.names():
+      raise ValueError(f"config.evals.{name}.data.topology {d.topology!r} is unknown; use one "
+                       f"of {topology_lib.names()}")
     if d.get("protocol"):
       if d.protocol not in protocols.names():
         raise ValueError(f"config.evals.{name}.data.protocol {d.protocol!r} is unknown; use one "

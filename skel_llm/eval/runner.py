@@ -34,29 +34,37 @@ def evaluate_run(config, workdir: str, *, step: int | None = None, from_export: 
 
 
 def _evaluate(config, workdir, step, from_export, out_dir, devices):
-  from skel_llm.train import checkpoint, run as run_lib
+  from skel_llm.train import run as run_lib
   run = run_lib.Run(config, None, devices)
-  state = run.init_state()
   if from_export:
+    state = run.init_state()
     from skel_llm.train import build
     state = build.load_init_from(run, state, config.init_from)
     step = int(fs.read_json(fs.join(workdir, "result.json")).get("eval_step",
                                                                     config.total_steps))
   else:
-    ckpt = checkpoint.Checkpointer(fs.join(workdir, "checkpoints"), keep=10**6,
-                                   every_steps=1, async_save=False)
-    steps = ckpt.all_steps()
-    if not steps:
-      raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint; train first or give "
-                              f"--from_export")
-    if step is not None and step not in steps:
-      raise ValueError(f"--step {step}: {workdir}/checkpoints has steps {steps}")
-    state, _, step = ckpt.restore(run.layout.abstract, step)
-    ckpt.close()
+    state, step = restore_state(run, workdir, step)
   evaluators = run.evaluators()
   results = evaluators.run(state, int(step), final=True,
                            out_dir=out_dir or fs.join(workdir, "evaluate"))
   return int(step), results
+
+
+def restore_state(run, workdir: str, step: int | None = None) -> tuple[dict, int]:
+  """(state, step) of a run's checkpoint `step` (default the latest) for `run`'s layout."""
+  from skel_llm.train import checkpoint
+  run.init_state()  # the model's rng variables and abstract layout
+  ckpt = checkpoint.Checkpointer(fs.join(workdir, "checkpoints"), keep=10**6,
+                                 every_steps=1, async_save=False)
+  steps = ckpt.all_steps()
+  if not steps:
+    raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint; train first or give "
+                            f"--from_export")
+  if step is not None and step not in steps:
+    raise ValueError(f"--step {step}: {workdir}/checkpoints has steps {steps}")
+  state, _, step = ckpt.restore(run.layout.abstract, step)
+  ckpt.close()
+  return state, int(step)
 
 
 def group_table(group: str, workdirs: list[str]) -> str:

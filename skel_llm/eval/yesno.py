@@ -59,7 +59,8 @@ class YesNo:
       b = d.batch(s)
       clips = ctx.predict.to_device({"positions": b["positions"],
                                      "num_frames": b["num_frames"]}, bsz)
-      frames = ctx.predict.render(state, clips["positions"], clips["num_frames"])  # once
+      frames = ctx.predict.render(state, clips["positions"], clips["num_frames"],
+                                  d.topology)  # once
       for positive in (True, False):
         asked = [int(x) if positive else self.negative[int(x)] for x in b["label"]]
         enc_q = [enc.encode(d.question(names[a]), None) for a in asked]

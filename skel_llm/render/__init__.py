@@ -35,8 +35,11 @@ Frame selection: two equivalent forms.
   int32[B]: `frames.select_frames_batch(positions, lengths, 12, rng=key)`
   (rng=None: segment midpoints for evaluation). Static shapes throughout.
 
-Placement before rendering (host, numpy): `camera.place(positions, 'kinect')`
-(z + 1 when the median z < 0.5) or `'humanml3d'` (centre y, median depth 2.5 m).
+Placement before rendering (host, numpy): `camera.place(positions, rule, topology)` with
+rule 'kinect' (z + 1 when the median z < 0.5), 'humanml3d' (centre y, median depth 2.5 m),
+'normalise' (+y up, centred, first person 1.7 m tall at 3.5 m: 2D, pixels, other up axes),
+'none', or 'auto' (chosen from the topology's units, up axis and 2D flag). Training,
+evaluation (`config.data.placement`), the tools and the server all place clips through it.
 Training augmentation inside jit: `camera.random_view_rotation(key, poses, vels)`.
 
 Other topologies: `layout.build_layout(name, samples_per_bone=10 | 'proportional')`

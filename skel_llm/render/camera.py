@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from skel_llm.skeleton import sampling
+from skel_llm.skeleton import topology as topology_lib
 
 MIN_DEPTH = 1e-4
 SCREEN_EPS = 1e-5
@@ -108,13 +109,27 @@ def random_view_rotation(rng: jax.Array, poses: jax.Array, vels: jax.Array,
   return new_poses, new_vels
 
 
+# The `normalise` rule's target: the first person this tall (joint span, 1st-99th percentile of
+# its heights), the scene centre this far in front of the camera.
+PERSON_HEIGHT_M = 1.7
+DEPTH_M = 3.5
+RULES = ("auto", "kinect", "humanml3d", "humanml3d_front", "normalise", "none")
+
+
 def place_kinect(positions: np.ndarray) -> np.ndarray:
   """Raw Kinect metres: z + 1 for present skeletons only when their median z < 0.5."""
   return sampling.depth_shift(positions, threshold=0.5, shift=1.0)
 
 
-def place_humanml3d(positions: np.ndarray, depth: float = 2.5) -> np.ndarray:
+def place_humanml3d(positions: np.ndarray, depth: float = 2.5, fit_fov_deg: float = 60.0
+                    ) -> np.ndarray:
   """HumanML3D (y-up metres, origin at the floor under the root): centre y, median depth `depth`.
+
+  The release centres y on the median and moves the median depth to 2.5 m. HumanML3D clips
+  walk (the sample 012314 travels 3 m sideways), so we also centre x on the middle of the
+  clip's x range and, when a joint would still leave a `fit_fov_deg` view (5% margin), move
+  the clip back just far enough; a clip that stays in view is placed as by the release
+  except for the x centring.
 
   Args:
     positions: float32[T, P, J, 3]; all-zero persons are left untouched.
@@ -123,18 +138,117 @@ def place_humanml3d(positions: np.ndarray, depth: float = 2.5) -> np.ndarray:
   present = np.any(positions != 0, axis=(-1, -2))
   if not present.any():
     return positions
-  pts = positions[present]  # [N, J, 3]
-  shift = np.array([0.0, -np.median(pts[..., 1]), depth - np.median(pts[..., 2])], np.float32)
+  pts = positions[present].reshape(-1, 3)  # [N * J, 3]
+  x = pts[:, 0] - 0.5 * (pts[:, 0].max() + pts[:, 0].min())
+  y = pts[:, 1] - np.median(pts[:, 1])
+  rel_z = pts[:, 2] - np.median(pts[:, 2])
+  half = 0.95 * math.tan(math.radians(fit_fov_deg) / 2.0)
+  # Joint i is in view at median depth d when max(|x_i|, |y_i|) <= half * (d + rel_z_i).
+  needed = float(np.max(np.maximum(np.abs(x), np.abs(y)) / half - rel_z))
+  d = max(depth, needed)
+  shift = np.array([x[0] - pts[0, 0], -np.median(pts[:, 1]), d - np.median(pts[:, 2])],
+                   np.float32)
   return np.where(present[..., None, None], positions + shift, positions).astype(np.float32)
 
 
-PLACEMENTS = {"kinect": place_kinect, "humanml3d": place_humanml3d, "none": lambda p: p}
+def place_humanml3d_front(positions: np.ndarray) -> np.ndarray:
+  """Half a turn about the vertical axis, then `place_humanml3d` (centring and view fit).
+
+  HumanML3D subjects face +z, away from the camera, so the release's rule shows them from
+  behind, left and right swapped against the front view Kinect data gives; turned, they face
+  the camera as NTU subjects do (ours; 'auto' for SMPL-22).
+  """
+  pos = np.asarray(positions, np.float32)
+  present = np.any(pos != 0, axis=(-1, -2))
+  turned = np.where(present[..., None, None], pos * np.array([-1.0, 1.0, -1.0], np.float32), pos)
+  return place_humanml3d(turned)
 
 
-def place(positions: np.ndarray, rule: str) -> np.ndarray:
-  """Apply a placement rule by name ('kinect', 'humanml3d' or 'none')."""
-  try:
-    fn = PLACEMENTS[rule]
-  except KeyError:
-    raise ValueError(f"unknown placement rule {rule!r}; known: {sorted(PLACEMENTS)}") from None
-  return fn(positions)
+def place_normalised(positions: np.ndarray, up_axis: str, is_2d: bool) -> np.ndarray:
+  """Any units and up axis (2D, pixels, [0, 1], cm, z-up): +y up, centred, first person 1.7 m.
+
+  The clip is turned +y-up (y-down frames by a half turn about z, so left and right stay as
+  in Kinect data), centred on the median of its present joints and scaled so that
+  the first person's height (1st to 99th percentile of its joints' heights over the clip) is
+  `PERSON_HEIGHT_M`; its centre goes `DEPTH_M` in front of the camera (2D clips: every joint
+  at that depth). A joint at exactly (0, 0, 0) inside a present person is a missing
+  detection (OpenPose / COCO write undetected keypoints so): it is left out of the
+  statistics and put on the mean of that person's detected joints in that frame, instead of
+  at the image corner the zeros would map to.
+  """
+  pos = np.asarray(positions, np.float32)
+  present = np.any(pos != 0, axis=(-1, -2))  # [T, P]
+  detected = np.any(pos != 0, axis=-1)  # [T, P, J]
+  out = pos.copy()
+  if up_axis == "-y":
+    # A half turn about the viewing axis (a rotation; negating y alone would mirror the
+    # clip): image and y-down camera frames then match Kinect's, where a subject facing the
+    # camera has their right side at +x, as the renderer sees NTU data.
+    out[..., :2] = -out[..., :2]
+  elif up_axis == "+z":
+    out = out[..., [0, 2, 1]] * np.array([1, 1, -1], np.float32)
+  elif up_axis != "+y":
+    raise ValueError(f"up axis {up_axis!r}: expected '+y', '-y' or '+z'")
+  pts = out[detected]  # [N, 3]
+  if pts.size == 0:
+    return pos
+  first = out[:, 0][detected[:, 0]] if detected[:, 0].any() else pts
+  height = float(np.percentile(first[:, 1], 99) - np.percentile(first[:, 1], 1))
+  scale = PERSON_HEIGHT_M / max(height, 1e-6)
+  centre = np.median(pts, axis=0)
+  out = (out - centre) * scale
+  out[..., 2] = out[..., 2] + DEPTH_M if not is_2d else DEPTH_M
+  w = detected[..., None].astype(np.float32)
+  body = np.sum(out * w, axis=-2, keepdims=True) / np.maximum(np.sum(w, axis=-2, keepdims=True),
+                                                               1.0)
+  out = np.where(detected[..., None], out, body)
+  return np.where(present[..., None, None], out, 0.0).astype(np.float32)
+
+
+def auto_rule(topology) -> str:
+  """The placement rule of a topology (`Topology` or registry name) by its units and up axis.
+
+  Metric 3D y-up formats keep raw metres (`kinect`), SMPL-22 follows the HumanML3D rule
+  turned to face the camera (`humanml3d_front`), anything else (2D, pixels, normalised, cm, other up axes, BVH units) is `normalise`d.
+  """
+  topo = _topology(topology)
+  if topo.units == "m" and not topo.is_2d and topo.up_axis == "+y":
+    return "humanml3d_front" if topo.name == "smpl22" else "kinect"
+  return "normalise"
+
+
+def _topology(topology):
+  if isinstance(topology, str):
+    return topology_lib.get(topology)
+  if topology is None or not hasattr(topology, "up_axis"):
+    raise ValueError(f"placement needs the clip's topology (a Topology or a registry name), "
+                     f"got {topology!r}")
+  return topology
+
+
+def place(positions: np.ndarray, rule: str, topology=None, *, is_2d: bool | None = None
+          ) -> np.ndarray:
+  """float32[T, P, J, 3] in camera metres (+y up, +z away) by a placement rule.
+
+  Args:
+    positions: float32[T, P, J, 3] in the source's units; all-zero persons stay all zero.
+    rule: one of `RULES`: 'auto' (by the topology, `auto_rule`), 'kinect', 'humanml3d'
+      (the release's), 'humanml3d_front' (turned to face the camera), 'normalise' or 'none'
+      (already camera metres).
+    topology: a `Topology` or registry name; needed by 'auto' and 'normalise'.
+    is_2d: the positions carry no depth (default: the topology's flag).
+  """
+  if rule not in RULES:
+    raise ValueError(f"unknown placement rule {rule!r}; known: {list(RULES)}")
+  if rule == "auto":
+    rule = auto_rule(topology)
+  if rule == "kinect":
+    return place_kinect(positions)
+  if rule == "humanml3d":
+    return place_humanml3d(positions)
+  if rule == "humanml3d_front":
+    return place_humanml3d_front(positions)
+  if rule == "none":
+    return np.asarray(positions, np.float32)
+  topo = _topology(topology)
+  return place_normalised(positions, topo.up_axis, topo.is_2d if is_2d is None else bool(is_2d))

@@ -270,3 +270,19 @@ def transfer(weights: dict, target: layout_lib.GaussianLayout,
   out = {"params": params, "buffers": buffers}
   validate(out, source=f"transfer to {target.topology}")
   return out
+
+
+def target_layout(topology: str) -> layout_lib.GaussianLayout:
+  """The layout a transfer to `topology` renders with: the authors' SMPL-22 setting
+  (bone-length-proportional samples, gamma 0, joint 0.026 m, bone 0.016 m), 10 samples per
+  bone with the default radii for every other topology."""
+  if topology == "smpl22":
+    return layout_lib.build_layout(topology, samples_per_bone="proportional", gamma=0.0,
+                                   joint_radius=0.026, bone_radius=0.016)
+  return layout_lib.build_layout(topology, samples_per_bone=10)
+
+
+def transfer_to(weights: dict, topology: str,
+                source_samples_per_bone: tuple[int, ...] | None = None) -> dict:
+  """`transfer(weights, target_layout(topology), source_samples_per_bone)`."""
+  return transfer(weights, target_layout(topology), source_samples_per_bone)

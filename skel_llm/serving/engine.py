@@ -177,7 +177,7 @@ class Engine:
     topo = topology_lib.get(self.config.render.topology)
     if "path" in spec:
       from skel_llm import skeleton
-      from skel_llm.tools.render import to_camera
+      from skel_llm.render import camera
       try:
         rec = skeleton.load(str(spec["path"]))
       except (OSError, ValueError) as e:
@@ -185,7 +185,8 @@ class Engine:
       if rec.format != topo.name:
         raise RequestError(f"{where}.skeleton.path: {rec.format} skeleton, the run renders "
                            f"{topo.name}")
-      pos = to_camera(rec.positions, topo, rec.is_2d)
+      pos = camera.place(rec.positions, self.config.data.get("placement", "auto"),
+                         rec.topology, is_2d=rec.is_2d)
     else:
       try:
         pos = np.asarray(spec["joints"], np.float32)

@@ -9,7 +9,8 @@ and, with two persons, relates them (distance between them at the start and the 
 the closest approach of a hand to the other body). The text ends with `Label: <true name>`.
 
 Input positions are in metres, +y up (what the training pipeline feeds the renderer:
-`skel_llm.tools.render.to_camera` for raw files, the sources' placement for clips).
+`skel_llm.render.camera.place(positions, 'auto', topology)` for raw files, the sources'
+placement (`config.data.placement`) for clips).
 
 Displacement of part k at frame t: mean over the part's joints of |x_t - x_0| after a
 centred 5-frame moving average (sensor jitter would otherwise count as motion).
@@ -294,7 +295,7 @@ def explain_file(path: str, label: str | None = None) -> str:
   import re
 
   from skel_llm import skeleton
-  from skel_llm.tools.render import to_camera
+  from skel_llm.render import camera
   rec = skeleton.load(path)
   topo = topology_lib.get(rec.format)
   if label is None:
@@ -303,7 +304,8 @@ def explain_file(path: str, label: str | None = None) -> str:
       raise ValueError(f"{path}: give the label (only NTU file names carry one)")
     from skel_llm.data.classnames import NTU120_CLASSES
     label = NTU120_CLASSES[int(m.group(1)) - 1]
-  return rationale(to_camera(rec.positions, topo, rec.is_2d), topo.name, label)
+  return rationale(camera.place(rec.positions, "auto", rec.topology, is_2d=rec.is_2d), topo.name,
+                   label)
 
 
 def main(argv=None) -> int:

@@ -23,44 +23,14 @@ import sys
 import numpy as np
 
 from skel_llm import fs
-from skel_llm.render import baselines, camera, checkpoint, layout, renderer
-from skel_llm.skeleton import sampling, topology as topology_lib
+from skel_llm.render import baselines, camera, checkpoint, renderer
+from skel_llm.skeleton import sampling
 
-PERSON_HEIGHT_M = 1.7
-DEPTH_M = 3.5
+def read_clip(spec: str, frames: int, persons: int = 2, placement: str = "auto"):
+  """(poses float32[n, P, J, 3], vels, topology name, title) for an INPUT argument.
 
-
-def to_camera(positions: np.ndarray, topo: topology_lib.Topology, is_2d: bool) -> np.ndarray:
-  """float32[T, P, J, 3] in camera metres (+y up, +z away) from a record's native units.
-
-  Metric 3D Kinect-like formats keep raw metres (z + 1 only when the median z
-  < 0.5); SMPL-22 follows the HumanML3D rule; anything else (2D, pixels,
-  normalised, other up axes) is turned +y-up, centred and scaled to a 1.7 m
-  tall first person at 3.5 m.
+  Files are placed in front of the camera by `placement` (`skel_llm.render.camera.place`).
   """
-  pos = np.asarray(positions, np.float32)
-  present = np.any(pos != 0, axis=(-1, -2))
-  if topo.units == "m" and not is_2d and topo.up_axis == "+y":
-    return camera.place(pos, "humanml3d" if topo.name == "smpl22" else "kinect")
-  out = pos.copy()
-  if topo.up_axis == "-y":
-    out[..., 1] = -out[..., 1]
-  elif topo.up_axis == "+z":
-    out = out[..., [0, 2, 1]] * np.array([1, 1, -1], np.float32)
-  pts = out[present]
-  if pts.size == 0:
-    return pos
-  first = out[:, 0][present[:, 0]] if present[:, 0].any() else pts
-  height = float(np.percentile(first[..., 1], 99) - np.percentile(first[..., 1], 1))
-  scale = PERSON_HEIGHT_M / max(height, 1e-6)
-  centre = np.median(pts.reshape(-1, 3), axis=0)
-  out = (out - centre) * scale
-  out[..., 2] = out[..., 2] + DEPTH_M if not is_2d else DEPTH_M
-  return np.where(present[..., None, None], out, 0.0).astype(np.float32)
-
-
-def read_clip(spec: str, frames: int, persons: int = 2):
-  """(poses float32[n, P, J, 3], vels, topology name, title) for an INPUT argument."""
   if spec.startswith("synthetic:"):
     from skel_llm.synthetic import generator
 
@@ -80,8 +50,8 @@ def read_clip(spec: str, frames: int, persons: int = 2):
     kwargs = {"bodies": "first"} if spec.endswith(".skeleton") else {}
     record = load(spec, **kwargs)
     title = os.path.basename(spec)
-  topo = topology_lib.get(record.format)
-  pos = to_camera(record.positions, topo, record.is_2d)
+  topo = record.topology
+  pos = camera.place(record.positions, placement, topo, is_2d=record.is_2d)
   if pos.shape[1] > persons:
     pos = pos[:, :persons]
   elif pos.shape[1] < persons:
@@ -96,8 +66,7 @@ def draction_weights(path: str, topology: str) -> dict:
   weights = checkpoint.load_released(path)
   if topology == "ntu25":
     return weights
-  spb = "proportional" if topology == "smpl22" else 10
-  return checkpoint.transfer(weights, layout.build_layout(topology, samples_per_bone=spb))
+  return checkpoint.transfer_to(weights, topology)
 
 
 def render_clip(poses, vels, topology: str, *, kind: str, weights_path: str | None,
@@ -153,10 +122,12 @@ def main(argv=None) -> int:
   parser.add_argument("--size", type=int, default=448, help="image side in pixels")
   parser.add_argument("--frames", type=int, default=12)
   parser.add_argument("--fov", type=float, default=60.0)
+  parser.add_argument("--placement", choices=camera.RULES, default="auto",
+                      help="camera placement of a file's joints (skel_llm.render.camera.place)")
   parser.add_argument("--columns", type=int, default=None, help="frames per PNG row")
   parser.add_argument("--dense", action="store_true", help="exact dense path (slow)")
   args = parser.parse_args(argv)
-  poses, vels, topo, title = read_clip(args.input, args.frames)
+  poses, vels, topo, title = read_clip(args.input, args.frames, placement=args.placement)
   frames, overflow = render_clip(poses, vels, topo, kind=args.renderer, weights_path=args.weights,
                                  image_size=args.size, fov_deg=args.fov, dense=args.dense)
   save_strip(frames, args.out + ".png", args.columns)

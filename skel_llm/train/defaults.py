@@ -117,12 +117,16 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(
       source="synthetic", task="mqa", eval_task="mqa", seed=0,
       num_train_clips=4096, num_eval_clips=48, eval_seed_offset=10_000_000, clip_frames=48,
-      topology="ntu25",
+      # Camera placement of the clips (skel_llm.render.camera.place): 'auto' by the topology's
+      # units / up axis / 2D flag, or 'kinect', 'humanml3d', 'normalise', 'none'.
+      topology="ntu25", placement="auto",
       classes=DEMO_CLASSES, synthetic_knobs=dict(DEMO_KNOBS),
       max_frames=48, max_persons=2, max_len=400, prefetch=2,
       confusable_file="", rationale_file="", reason_with_candidates=False,
       # tfds sources (data_prep/): builder name, folder, split names, zero-shot protocol
-      tfds_name="", data_dir="", train_split="train", eval_split="test", protocol=""))
+      tfds_name="", data_dir="", train_split="train", eval_split="test", protocol="",
+      # Evaluators only: a cross-format protocol (skel_llm.data.crossformat) for their split.
+      crossformat=""))
 
   c.text = ml_collections.ConfigDict(dict(tokenizer="tiny", template="internvl2_5",
                                           system="short"))
@@ -145,9 +149,11 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
       _smoke(c)
     elif preset == "paper":
       _paper(c)
+    elif preset == "crossformat":
+      _crossformat(c)
     else:
       raise ValueError(f"unknown config preset {preset!r}; known: demo (default), paper, smoke, "
-                       f"multitask")
+                       f"multitask, crossformat")
   return c
 
 
@@ -167,6 +173,24 @@ def multitask(c: ml_collections.ConfigDict) -> None:
                                 batch_size=c.evals.heldout.batch_size)))
   c.evals.captions = options.evaluator("captioning", num_clips=48, every_steps=0)
   c.evals.qa = options.evaluator("qa", num_clips=48, every_steps=0)
+
+
+# Other formats the synthetic generator writes (skel_llm.synthetic.formats) that the
+# `crossformat` preset evaluates a run on, with its renderer transferred.
+CROSS_FORMATS = ("kinect20", "smpl22", "coco17")
+
+
+def _crossformat(c: ml_collections.ConfigDict) -> None:
+  """Adds `heldout_<fmt>` / `heldout_score_<fmt>`: the held-out evaluators on the same clips
+  written as each of `CROSS_FORMATS` (placed by `config.data.placement`), drawn by the run's
+  renderer transferred to that topology; robustness is left out."""
+  evals = {k: v for k, v in c.evals.items() if k != "robustness"}
+  for fmt in CROSS_FORMATS:
+    for name in ("heldout", "heldout_score"):
+      ev = dict(c.evals[name])
+      ev["data"] = dict(ev["data"], topology=fmt)
+      evals[f"{name}_{fmt}"] = ev
+  c.evals = ml_collections.ConfigDict(evals)
 
 
 def _smoke(c: ml_collections.ConfigDict) -> None:

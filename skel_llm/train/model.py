@@ -45,19 +45,27 @@ class SkeletonLLM(nnx.Module):
     self.dense = bool(dense)
     self.stride = int(stride)
 
-  def render(self, positions: jax.Array, lengths: jax.Array, rng: jax.Array | None
-             ) -> jax.Array:
+  def render(self, positions: jax.Array, lengths: jax.Array, rng: jax.Array | None,
+             weights: dict | None = None) -> jax.Array:
     """float32[B, T, P, J, 3], int32[B] -> frames float32[B, n, S, S, 3] in [0, 1].
 
     Selection and rendering are per clip: every array keeps the clip axis split like the
     batch (`activation_batch`), so data parallelism needs no communication here.
+    `weights`: another renderer's `{'params', 'buffers'}` (another topology's, from
+    `render.checkpoint.transfer`) drawn with this model's camera and frame settings.
     """
     clips = lambda x: part.constrain(x, (part.BATCH,) + (None,) * (x.ndim - 1))  # noqa: E731
     poses, vels, _ = frames_lib.select_frames_batch(clips(positions.astype(jnp.float32)),
                                                     lengths, self.num_frames, rng=rng,
                                                     stride=self.stride)
-    frames = self.renderer(clips(poses), clips(vels), image_size=self.image_size,
-                           fov_deg=self.fov_deg, dense=self.dense)
+    if weights is None:
+      frames = self.renderer(clips(poses), clips(vels), image_size=self.image_size,
+                             fov_deg=self.fov_deg, dense=self.dense)
+    else:
+      from skel_llm.render import renderer as renderer_lib
+      frames = renderer_lib.render_batch(weights, clips(poses), clips(vels),
+                                         image_size=self.image_size, fov_deg=self.fov_deg,
+                                         dense=self.dense)[0]
     return clips(frames)
 
   def pixel_values(self, frames: jax.Array) -> jax.Array:

@@ -39,6 +39,10 @@ def check_config(config, workdir: str | None = None) -> None:
     raise ValueError(f"config.render.topology {config.render.topology!r} differs from "
                      f"config.data.topology {d.topology!r}: the renderer draws the data's "
                      f"skeleton, set both to the same format")
+  from skel_llm.render import camera
+  if d.get("placement", "auto") not in camera.RULES:
+    raise ValueError(f"config.data.placement {d.get('placement')!r} is unknown; use one of "
+                     f"{list(camera.RULES)}")
   if d.get("protocol"):
     if d.protocol not in protocols.names():
       raise ValueError(f"config.data.protocol {d.protocol!r} is unknown; use one of "

@@ -206,3 +206,49 @@ def test_short_run_memorises_its_clips(tmp_path):
   assert ev["num_clips"] == 8 and ev["strict"] >= 0.75, ev
   assert result["evals"]["heldout_score"]["top1"] >= 0.75, result["evals"]
   assert result["train"]["loss"] < 0.1, result["train"]
+
+
+def test_other_formats_are_evaluated_with_the_ntu25_renderer_transferred(trained, tmp_path):
+  """kinect20 / smpl22 / coco17 versions of held-out clips, in one evaluator run of the
+  ntu25-trained checkpoint; the frames equal those of the run's exported renderer
+  transferred by `render.checkpoint.transfer_to` outside the evaluator."""
+  from skel_llm.render import checkpoint, renderer
+  from skel_llm.render import frames as frames_lib
+  config, workdir, _ = trained
+  c = config.copy_and_resolve_references()
+  c.evals = ml_collections.ConfigDict({
+      f"as_{t}": options.evaluator("recognition", method="score", num_clips=8,
+                                   data=dict(topology=t))
+      for t in ("kinect20", "smpl22", "coco17")})
+  out = tmp_path / "cross"
+  step, results = runner.evaluate_run(c, str(workdir), out_dir=str(out),
+                                      devices=jax.devices()[:1])
+  assert step == 300 and sorted(results) == ["as_coco17", "as_kinect20", "as_smpl22"]
+  for name, scalars in results.items():
+    assert scalars["num_clips"] == 8 and scalars["chance"] == 0.25, (name, scalars)
+    assert 0.0 <= scalars["top1"] <= 1.0
+  # The evaluator's frames against an independent path: the exported (released-format)
+  # renderer, transferred here, drawing the evaluator's placed clips.
+  run = trainer.Run(c, devices=jax.devices()[:1])
+  ckpt_state, _ = runner.restore_state(run, str(workdir))
+  released = checkpoint.load_released(workdir / "export" / "draction.safetensors")
+  evaluators = run.evaluators()
+  fns = evaluators.ctx.predict
+  for name in ("as_kinect20", "as_smpl22", "as_coco17"):
+    ev = evaluators.items[name][1]
+    b = ev.data.batch(0)
+    dev = fns.to_device({"positions": b["positions"], "num_frames": b["num_frames"]},
+                        ev.data.batch_size)
+    got = np.asarray(fns.render(ckpt_state, dev["positions"], dev["num_frames"],
+                                ev.data.topology))
+    w = checkpoint.transfer_to(released, ev.data.topology)
+    poses, vels, _ = frames_lib.select_frames_batch(jnp.asarray(b["positions"]),
+                                                    jnp.asarray(b["num_frames"]),
+                                                    c.render.num_frames, rng=None,
+                                                    stride=c.render.velocity_stride)
+    want = np.asarray(renderer.render_batch(w, poses, vels, image_size=c.render.image_size,
+                                            fov_deg=c.render.fov_deg,
+                                            dense=c.render.dense)[0])
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=2e-3)  # bf16 export of the trained features
+    assert (got.max(-1) > 1 / 255).mean() > 0.01, name  # the person is drawn

@@ -29,8 +29,11 @@ def _config(**evals):
      r"config.evals.x.data.protocol 'ntu60_55_5' needs a TFDS source"),
     (dict(x=options.evaluator("recognition", data=dict(protocol="ntu60_1_1"))),
      r"config.evals.x.data.protocol 'ntu60_1_1' is unknown"),
-    (dict(x=options.evaluator("recognition", data=dict(topology="coco17"))),
-     r"config.evals.x.data.topology 'coco17' differs from config.render.topology 'ntu25'"),
+    # Another topology than the renderer's is a cross-format evaluation; an unknown one is not.
+    (dict(x=options.evaluator("recognition", data=dict(topology="coco18"))),
+     r"config.evals.x.data.topology 'coco18' is unknown"),
+    (dict(x=options.evaluator("recognition", data=dict(crossformat="ntu_to_ucla"))),
+     r"cross-format protocol 'ntu_to_ucla' is unknown; known: \['bvh_folder'"),
     (dict(x=options.evaluator("recognition", every_steps=-1)), r"every_steps must be >= 0"),
     (dict(x=options.evaluator("recognition") | dict(data=dict(split="test"))),
      r"config.evals.x.data: unknown key\(s\) \['split'\]"),

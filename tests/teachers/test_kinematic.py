@@ -10,7 +10,7 @@ from skel_llm import skeleton, synthetic
 from skel_llm.data.classnames import NTU120_CLASSES
 from skel_llm.skeleton import topology as topology_lib
 from skel_llm.teachers import kinematic
-from skel_llm.tools.render import to_camera
+from skel_llm.render import camera
 
 NTU_FILES = ("S001C001P001R001A001", "S001C001P001R001A005", "S001C001P001R001A011",
              "S001C003P008R002A058", "S002C001P003R001A003", "S003C001P015R001A034",
@@ -21,7 +21,7 @@ WORDS = {p: kinematic.part_words(p) for p in TOPO.parts}
 
 def _load(shared_data, name):
   rec = skeleton.load(str(shared_data / "real" / "ntu_skeleton" / f"{name}.skeleton"))
-  return to_camera(rec.positions, TOPO, rec.is_2d), NTU120_CLASSES[int(name[-3:]) - 1]
+  return camera.place(rec.positions, "auto", TOPO, is_2d=rec.is_2d), NTU120_CLASSES[int(name[-3:]) - 1]
 
 
 def _raw_peak(positions, person):
@@ -120,7 +120,7 @@ def test_other_formats_name_their_top_mover(shared_data, rel):
   is described relative to the root, so the check measures the limbs the same way."""
   rec = skeleton.load(str(shared_data / "real" / rel))
   topo = topology_lib.get(rec.format)
-  pos = to_camera(rec.positions, topo, rec.is_2d)
+  pos = camera.place(rec.positions, "auto", topo, is_2d=rec.is_2d)
   text = kinematic.rationale(pos, topo.name, "some action")
   assert text.splitlines()[-1] == "Label: some action"
   persons = [p for p in range(pos.shape[1]) if np.any(pos[:, p] != 0)]
