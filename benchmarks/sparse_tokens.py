@@ -53,6 +53,7 @@ def _flops(compiled) -> float:
 
 
 def bench(k: int, image: int, batch: int, steps: int) -> dict:
+  """One row; steps 0 only compiles (no step time, no foreground count)."""
   from skel_llm.models import vision
   from skel_llm.train import trainer
   c, cells = _config(k, image, batch)
@@ -64,20 +65,29 @@ def bench(k: int, image: int, batch: int, steps: int) -> dict:
   compiled = run.step_fn().lower(state, batch_dev, rng).compile()
   compile_s = time.perf_counter() - t
   step_flops = _flops(compiled)
+  mem = compiled.memory_analysis()
+  temp_mib = mem.temp_size_in_bytes / 2**20 if mem is not None else float("nan")
 
   graphdef, rng_vars = run.layout.graphdef, run.rng_vars
   model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
-  frames = jax.jit(lambda m, b: m.render(b["positions"], b["num_frames"], None))(
-      model, batch_dev)
-  px = model.pixel_values(frames).reshape(-1, 3, image, image)
-  mcfg = model.mllm.config
-  _, fg = vision.select_cells(px, mcfg.patch_size * mcfg.shuffle_factor, cells,
-                              mcfg.foreground_threshold)
-  fg_per_frame = np.asarray(fg).sum(axis=1)
+  px = jax.ShapeDtypeStruct((batch * FRAMES, 3, image, image), np.float32)
 
   def vision_fwd(m, px):
     return m.mllm.image_tokens(px)[0]
   vision_flops = _flops(jax.jit(vision_fwd).lower(model, px).compile())
+  row = dict(k=k or cells, dense=not k, tokens=FRAMES * (k or cells), max_len=c.data.max_len,
+             step_tflops=step_flops / 1e12, vision_gflops=vision_flops / 1e9 / px.shape[0],
+             temp_mib=temp_mib, compile_s=compile_s, step_s=float("nan"), fg=None)
+  if not steps:
+    return row
+  frames = jax.jit(lambda m, b: m.render(b["positions"], b["num_frames"], None))(
+      model, batch_dev)
+  mcfg = model.mllm.config
+  _, fg = vision.select_cells(model.pixel_values(frames).reshape(px.shape),
+                              mcfg.patch_size * mcfg.shuffle_factor, cells,
+                              mcfg.foreground_threshold)
+  fg = np.asarray(fg).sum(axis=1)
+  row["fg"] = (float(fg.mean()), int(fg.min()), int(fg.max()))
 
   holder = {"state": state}
 
@@ -89,11 +99,8 @@ def bench(k: int, image: int, batch: int, steps: int) -> dict:
   for _ in range(steps):
     out = one()
   jax.block_until_ready(out)
-  step_s = (time.perf_counter() - t) / steps
-  return dict(k=k or cells, dense=not k, tokens=FRAMES * (k or cells), max_len=c.data.max_len,
-              step_tflops=step_flops / 1e12, vision_gflops=vision_flops / 1e9 / px.shape[0],
-              step_s=step_s, compile_s=compile_s, fg_mean=float(fg_per_frame.mean()),
-              fg_min=int(fg_per_frame.min()), fg_max=int(fg_per_frame.max()))
+  row["step_s"] = (time.perf_counter() - t) / steps
+  return row
 
 
 def paper_vision_tflops(k: int) -> float:
@@ -120,7 +127,7 @@ def main():
   ap.add_argument("--tokens", default="0,256,48", help="K per frame; 0 = the dense path")
   ap.add_argument("--image", type=int, default=448)
   ap.add_argument("--batch", type=int, default=2)
-  ap.add_argument("--steps", type=int, default=2)
+  ap.add_argument("--steps", type=int, default=2, help="timed steps; 0 only compiles")
   ap.add_argument("--paper_tokens", default="0,48",
                   help="K per frame for the paper model's vision FLOPs ('' skips them)")
   args = ap.parse_args()
@@ -146,20 +153,22 @@ def main():
     return
   base = rows[0]
   head = ("path", "tokens / frame", "visual tokens / clip", "max_len", "step TFLOP",
-          "vision GFLOP / frame (fwd)", "step s", "vs first row: FLOPs", "vision FLOPs",
-          "step time", "compile s")
+          "vision GFLOP / frame (fwd)", "XLA temp MiB", "step s", "vs first row: FLOPs",
+          "vision FLOPs", "temp", "step time", "compile s")
   print("| " + " | ".join(head) + " |")
   print("|" + "---|" * len(head))
   for r in rows:
     print(f"| {'dense' if r['dense'] else 'sparse'} | {r['k']} | {r['tokens']} | {r['max_len']} | "
-          f"{r['step_tflops']:.3f} | {r['vision_gflops']:.2f} | {r['step_s']:.2f} | "
-          f"{r['step_tflops'] / base['step_tflops']:.3f} | "
-          f"{r['vision_gflops'] / base['vision_gflops']:.3f} | {r['step_s'] / base['step_s']:.3f} | "
+          f"{r['step_tflops']:.3f} | {r['vision_gflops']:.2f} | {r['temp_mib']:.0f} | "
+          f"{r['step_s']:.2f} | {r['step_tflops'] / base['step_tflops']:.3f} | "
+          f"{r['vision_gflops'] / base['vision_gflops']:.3f} | "
+          f"{r['temp_mib'] / base['temp_mib']:.3f} | {r['step_s'] / base['step_s']:.3f} | "
           f"{r['compile_s']:.0f} |")
-  r = rows[0]
-  print(f"batch {args.batch} clips x {FRAMES} frames of {args.image}^2; foreground cells per "
-        f"rendered frame: mean {r['fg_mean']:.1f}, min {r['fg_min']}, max {r['fg_max']} of "
-        f"{r['k']}; load average at end {os.getloadavg()[0]:.1f}")
+  fg = rows[0]["fg"]
+  fg = (f"foreground cells per rendered frame: mean {fg[0]:.1f}, min {fg[1]}, max {fg[2]} of "
+        f"{rows[0]['k']}" if fg else "compile only (--steps 0)")
+  print(f"batch {args.batch} clips x {FRAMES} frames of {args.image}^2; {fg}; load average at "
+        f"end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
