@@ -127,6 +127,15 @@ class InternVLConfig:
       layer index: `language_model/layers/self_attn/q_proj/kernel`) and run them with
       `jax.lax.scan`, so compile time and memory do not grow with depth.
     lora: adapters on the decoder, or None.
+    visual_tokens_per_frame: K > 0 keeps only K visual tokens per image (foreground
+      sparsification, `vision.select_cells`): each cell of (patch * 1/downsample_ratio)^2
+      pixels, one visual token after the pixel shuffle, is scored by its summed intensity,
+      the K highest are kept in raster order, and InternViT runs on their patches only;
+      images with fewer than K foreground cells are padded and the padding is masked in
+      InternViT's and the LLM's attention. Prompts carry K `<IMG_CONTEXT>` per image. 0: all
+      cells (the dense path).
+    foreground_threshold: a cell is foreground when its summed intensity (all channels and
+      pixels) exceeds this (default: one 8-bit level of one channel of one pixel).
   """
 
   vision: VisionConfig = VisionConfig()
@@ -142,6 +151,8 @@ class InternVLConfig:
   vision_remat: bool | str | None = None
   scan_layers: bool = False
   lora: LoRAConfig | None = None
+  visual_tokens_per_frame: int = 0
+  foreground_threshold: float = 1 / 255
 
   def __post_init__(self):
     grid = self.image_size // self.patch_size
@@ -153,6 +164,10 @@ class InternVLConfig:
       raise ValueError(f"InternVLConfig: patch grid {grid}x{grid} (image_size {self.image_size} / "
                        f"patch {self.patch_size}) is not divisible by 1/downsample_ratio "
                        f"= {1 / self.downsample_ratio}")
+    cells = (grid // shuffle) ** 2
+    if not 0 <= self.visual_tokens_per_frame <= cells:
+      raise ValueError(f"InternVLConfig.visual_tokens_per_frame: expected 0 (all) to {cells} (the "
+                       f"cells of a {self.image_size}^2 image), got {self.visual_tokens_per_frame}")
     for name in ("remat", "vision_remat"):
       value = getattr(self, name)
       if not (isinstance(value, bool) or value in REMAT_NAMES or (name == "vision_remat"
@@ -173,9 +188,15 @@ class InternVLConfig:
     return round(1 / self.downsample_ratio)
 
   @property
-  def num_image_token(self) -> int:
-    """Visual tokens per image: (image_size / patch_size * downsample_ratio) ** 2."""
+  def cells_per_image(self) -> int:
+    """Cells (visual tokens of the dense path) per image: (image_size / patch_size *
+    downsample_ratio) ** 2."""
     return (self.image_size // self.patch_size // self.shuffle_factor) ** 2
+
+  @property
+  def num_image_token(self) -> int:
+    """Visual tokens per image fed to the LLM: `visual_tokens_per_frame` or every cell."""
+    return self.visual_tokens_per_frame or self.cells_per_image
 
   @property
   def compute_dtype(self) -> jnp.dtype:
@@ -315,7 +336,7 @@ def to_hf_dict(config: InternVLConfig) -> dict[str, Any]:
           "max_position_embeddings": t.max_position_embeddings, "hidden_act": t.hidden_act},
       "downsample_ratio": config.downsample_ratio,
       "image_token_id": config.image_token_id,
-      "image_seq_length": config.num_image_token,
+      "image_seq_length": config.cells_per_image,
       "projector_hidden_act": config.projector_hidden_act,
       "vision_feature_layer": -1,
       "vision_feature_select_strategy": "default",

@@ -40,9 +40,11 @@ def prefill(model: InternVL, input_ids, attention_mask, pixel_values, cache_size
   """
   b, n = input_ids.shape
   valid = attention_mask.astype(bool)
-  x = model.embed_inputs(input_ids, pixel_values)
+  x, keep = model.embed_inputs_masked(input_ids, pixel_values)
   cache = qwen2.init_cache(model.config.text, b, cache_size, model.config.compute_dtype)
-  kv_valid = jnp.zeros((b, cache_size), bool).at[:, :n].set(valid)
+  # Padded visual tokens (sparse path) keep their positions but are never attended to.
+  kv_valid = jnp.zeros((b, cache_size), bool).at[:, :n].set(valid if keep is None
+                                                             else valid & keep)
   slots = jnp.arange(cache_size)
   mask = (slots[None, None, :] <= jnp.arange(n)[None, :, None]) & kv_valid[:, None, :]
   hidden, cache = model.language_model(x, _positions(valid), mask, cache, 0)

@@ -6,6 +6,11 @@ L tokens, V vocabulary, D text width.
 Visual tokens replace the `<IMG_CONTEXT>` positions of the text with static shapes: the k-th
 `<IMG_CONTEXT>` (counted by a cumulative sum) takes visual token k through a gather and a
 `where`, so nothing depends on data-dependent shapes.
+
+With `config.visual_tokens_per_frame` = K (foreground sparsification) each image gives K
+tokens, those of its K most intense cells (`vision.select_cells`); an image with fewer
+foreground cells pads, and the padded tokens' positions are masked out of the LLM's
+attention (as keys) as they are in InternViT's.
 """
 
 from __future__ import annotations
@@ -46,17 +51,48 @@ class InternVL(nnx.Module):
 
   def get_image_features(self, pixel_values: jax.Array) -> jax.Array:
     """float[N, 3, H, W] -> float[N, T, D]: tower, drop class token, pixel shuffle, projector."""
-    feats = self.vision_tower(pixel_values)[:, 1:]
-    n, hw, d = feats.shape
-    g = round(hw ** 0.5)
-    feats = vision.pixel_shuffle(feats.reshape(n, g, g, d), self.config.shuffle_factor)
-    return self.multi_modal_projector(feats.reshape(n, -1, feats.shape[-1]))
+    return self.image_tokens(pixel_values)[0]
+
+  def image_tokens(self, pixel_values: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+    """(float[N, T, D] visual tokens, bool[N, T] real (False = padding) or None when dense).
+
+    Dense: every cell, T = `cells_per_image`. Sparse (`visual_tokens_per_frame` = K): the
+    tokens of the K cells `vision.select_cells` keeps, from InternViT run on their patches.
+    """
+    c = self.config
+    f = c.shuffle_factor
+    k = c.visual_tokens_per_frame
+    if not k:
+      feats = self.vision_tower(pixel_values)[:, 1:]
+      n, hw, d = feats.shape
+      g = round(hw ** 0.5)
+      feats = vision.pixel_shuffle(feats.reshape(n, g, g, d), f)
+      return self.multi_modal_projector(feats.reshape(n, -1, feats.shape[-1])), None
+    g = pixel_values.shape[-1] // c.patch_size
+    cells, valid = vision.select_cells(pixel_values, c.patch_size * f, k, c.foreground_threshold)
+    patch_index = vision.cell_patches(cells, g, f)
+    patch_valid = jnp.repeat(valid, f * f, axis=1)
+    feats = self.vision_tower.sparse(pixel_values, patch_index, patch_valid)[:, 1:]
+    n, _, d = feats.shape
+    return self.multi_modal_projector(feats.reshape(n, k, f * f * d)), valid
 
   # --- text + merge -----------------------------------------------------------------------
 
   def embed_inputs(self, input_ids: jax.Array, pixel_values: jax.Array | None = None
                    ) -> jax.Array:
     """Token embeddings float[B, L, D] with visual tokens at the `<IMG_CONTEXT>` positions.
+
+    See `embed_inputs_masked`, which also says which positions hold padded visual tokens.
+    """
+    return self.embed_inputs_masked(input_ids, pixel_values)[0]
+
+  def embed_inputs_masked(self, input_ids: jax.Array, pixel_values: jax.Array | None = None
+                          ) -> tuple[jax.Array, jax.Array | None]:
+    """(float[B, L, D] embeddings, bool[B, L] keep or None): visual tokens merged in.
+
+    keep is False at the `<IMG_CONTEXT>` positions that took a padded visual token (sparse
+    path, an image with fewer foreground cells than K); the caller masks them as keys. None
+    on the dense path and without images.
 
     Args:
       input_ids: int[B, L].
@@ -67,7 +103,7 @@ class InternVL(nnx.Module):
     """
     x = self.language_model.embed(input_ids)
     if pixel_values is None:
-      return x
+      return x, None
     is_img = input_ids == self.config.image_token_id
     if pixel_values.ndim == 5:
       b, f = pixel_values.shape[:2]
@@ -77,7 +113,7 @@ class InternVL(nnx.Module):
       pixel_values = part.constrain(pixel_values, (part.BATCH,) + (None,) * 4)
       images = part.constrain(pixel_values.reshape(b * f, *pixel_values.shape[2:]),
                               (part.BATCH,) + (None,) * 3)
-      feats = self.get_image_features(images)
+      feats, valid = self.image_tokens(images)
       # [B, F*T, D]: each row's visual tokens stay with its clip, so the merge is row-local.
       feats = part.constrain(feats.reshape(b, -1, feats.shape[-1]).astype(x.dtype),
                              part.RESIDUAL)
@@ -88,8 +124,10 @@ class InternVL(nnx.Module):
       idx = jnp.clip(jnp.cumsum(is_img, axis=1) - 1, 0, feats.shape[1] - 1)
       gathered = part.constrain(jnp.take_along_axis(feats, idx[..., None], axis=1),
                                 part.RESIDUAL)
+      if valid is not None:
+        valid = jnp.take_along_axis(valid.reshape(b, -1), idx, axis=1)
     elif pixel_values.ndim == 4:
-      feats = self.get_image_features(pixel_values)
+      feats, valid = self.image_tokens(pixel_values)
       flat = feats.reshape(-1, feats.shape[-1]).astype(x.dtype)  # [N*T, D]
       total = is_img.sum()
       if _is_concrete(total) and int(total) != flat.shape[0]:
@@ -97,10 +135,13 @@ class InternVL(nnx.Module):
                          f"images x {feats.shape[1]} visual tokens = {flat.shape[0]}")
       idx = jnp.clip(jnp.cumsum(is_img.reshape(-1)) - 1, 0, flat.shape[0] - 1)
       gathered = jnp.take(flat, idx, axis=0).reshape(x.shape)
+      if valid is not None:
+        valid = jnp.take(valid.reshape(-1), idx, axis=0).reshape(is_img.shape)
     else:
       raise ValueError(f"pixel_values: expected float[N, 3, H, W] or float[B, F, 3, H, W], "
                        f"got shape {pixel_values.shape}")
-    return part.constrain(jnp.where(is_img[..., None], gathered, x), part.RESIDUAL)
+    keep = None if valid is None else ~is_img | valid
+    return part.constrain(jnp.where(is_img[..., None], gathered, x), part.RESIDUAL), keep
 
   def logits(self, hidden: jax.Array) -> jax.Array:
     """float[B, L, D] -> float32[B, L, V] (tied or separate output projection)."""
@@ -123,7 +164,9 @@ class InternVL(nnx.Module):
       attention_mask = jnp.ones((b, n), dtype=bool)
     if positions is None:
       positions = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (b, n))
-    x = self.embed_inputs(input_ids, pixel_values)
+    x, keep = self.embed_inputs_masked(input_ids, pixel_values)
+    if keep is not None:
+      attention_mask = attention_mask.astype(bool) & keep
     hidden, _ = self.language_model(x, positions, causal_mask(attention_mask))
     return hidden
 

@@ -1,7 +1,7 @@
 """InternViT (vision tower), pixel shuffle and the MLP projector.
 
 Axis letters: N images, C channels (3), P patch side, h/w patch grid, T patches (+1 class
-token), D vision width, E text width.
+token), D vision width, E text width, K kept cells per image (sparse path).
 
 Semantics follow transformers' `InternVLVisionModel` / `InternVLMultiModalProjector`: a class
 token, absolute position embeddings (bicubic-resized with torch's `align_corners=False`, A=-0.75
@@ -67,15 +67,15 @@ class VisionAttention(nnx.Module):
     else:
       self.q_norm = self.k_norm = None
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """float[N, T, D] -> float[N, T, D]."""
+  def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """float[N, T, D] (mask: None or bool[N, 1, T], False = padding key) -> float[N, T, D]."""
     n, t, _ = x.shape
     q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
     if self.q_norm is not None:
       q, k = self.q_norm(q), self.k_norm(k)
     heads = (part.BATCH, part.LENGTH, part.HEADS, None)
     split = lambda y: part.constrain(y.reshape(n, t, self.num_heads, self.head_dim), heads)  # noqa: E731
-    out = layers.attention(split(q), split(k), split(v), None, self.head_dim ** -0.5)
+    out = layers.attention(split(q), split(k), split(v), mask, self.head_dim ** -0.5)
     out = part.constrain(out.reshape(n, t, -1), (part.BATCH, part.LENGTH, part.HEADS))
     return part.constrain(self.projection_layer(out), part.RESIDUAL)
 
@@ -113,9 +113,9 @@ class VisionLayer(nnx.Module):
     self.lambda_2 = scale()
     self.dtype = dt
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
     x = part.constrain(x, part.RESIDUAL)
-    x = x + self.lambda_1[...].astype(self.dtype) * self.attention(self.layernorm_before(x))
+    x = x + self.lambda_1[...].astype(self.dtype) * self.attention(self.layernorm_before(x), mask)
     x = part.constrain(x, part.RESIDUAL)
     return part.constrain(
         x + self.lambda_2[...].astype(self.dtype) * self.mlp(self.layernorm_after(x)),
@@ -154,8 +154,8 @@ class VisionTower(nnx.Module):
     resized = jnp.einsum("ia,jb,abd->ijd", m, m, patches, precision=jax.lax.Precision.HIGHEST)
     return jnp.concatenate([table[:, :1], resized.reshape(1, grid * grid, -1)], axis=1)
 
-  def embed(self, pixel_values: jax.Array) -> jax.Array:
-    """float[N, 3, H, W] -> float[N, 1 + h*w, D] (patch embedding + class token + positions)."""
+  def _patches(self, pixel_values: jax.Array) -> jax.Array:
+    """float[N, 3, H, W] -> patch vectors float[N, h*w, 3*P*P] in raster order."""
     n, c, hgt, wid = pixel_values.shape
     p = self.config.vision.patch_size
     if c != 3 or hgt != wid or hgt % p:
@@ -164,23 +164,98 @@ class VisionTower(nnx.Module):
     g = hgt // p
     # Patch vectors ordered (channel, row, column), matching a flattened torch Conv2d kernel.
     x = pixel_values.astype(self.config.compute_dtype).reshape(n, c, g, p, g, p)
-    x = x.transpose(0, 2, 4, 1, 3, 5).reshape(n, g * g, c * p * p)
-    x = part.constrain(x, (part.BATCH, part.LENGTH, None))
+    return x.transpose(0, 2, 4, 1, 3, 5).reshape(n, g * g, c * p * p)
+
+  def _embed(self, patches: jax.Array, positions: jax.Array) -> jax.Array:
+    """float[N, M, 3*P*P] patches with float[1 or N, 1 + M, D] positions -> float[N, 1 + M, D]."""
+    n = patches.shape[0]
+    x = part.constrain(patches, (part.BATCH, part.LENGTH, None))
     x = part.constrain(self.patch_embedding(x), part.RESIDUAL)
     cls = jnp.broadcast_to(self.cls_token[...].astype(x.dtype), (n, 1, x.shape[-1]))
     x = jnp.concatenate([cls, x], axis=1)
-    return part.constrain(x + self.position_table(g).astype(x.dtype), part.RESIDUAL)
+    return part.constrain(x + positions.astype(x.dtype), part.RESIDUAL)
 
-  def __call__(self, pixel_values: jax.Array) -> jax.Array:
-    x = self.embed(pixel_values)
+  def embed(self, pixel_values: jax.Array) -> jax.Array:
+    """float[N, 3, H, W] -> float[N, 1 + h*w, D] (patch embedding + class token + positions)."""
+    g = pixel_values.shape[-1] // self.config.vision.patch_size
+    return self._embed(self._patches(pixel_values), self.position_table(g))
+
+  def _layers(self, x: jax.Array, *mask: jax.Array) -> jax.Array:
     c = self.config
     remat = c.remat if c.vision_remat is None else c.vision_remat
     if c.scan_layers:
-      x = layers.scan_layers(self.layers, remat, x)
+      x = layers.scan_layers(self.layers, remat, x, *mask)
     else:
       for layer in self.layers:
-        x = layers.call_layer(layer, remat, x)
+        x = layers.call_layer(layer, remat, x, *mask)
     return part.constrain(x if self.layernorm is None else self.layernorm(x), part.RESIDUAL)
+
+  def __call__(self, pixel_values: jax.Array) -> jax.Array:
+    return self._layers(self.embed(pixel_values))
+
+  def sparse(self, pixel_values: jax.Array, patch_index: jax.Array, patch_valid: jax.Array
+             ) -> jax.Array:
+    """The tower on a subset of each image's patches: float[N, 1 + M, D] (class token first).
+
+    Args:
+      pixel_values: float[N, 3, H, W].
+      patch_index: int[N, M] raster indices of the patches to keep, in the order wanted.
+      patch_valid: bool[N, M]; False marks padding, which no token attends to (its own
+        output is computed but meaningless).
+
+    Only the kept patches are embedded and run; each keeps its own (interpolated) position
+    embedding, so with every patch kept in raster order this is `__call__`.
+    """
+    g = pixel_values.shape[-1] // self.config.vision.patch_size
+    patches = jnp.take_along_axis(self._patches(pixel_values), patch_index[..., None], axis=1)
+    table = self.position_table(g)
+    pos = jnp.take(table[0, 1:], patch_index, axis=0)  # [N, M, D]
+    pos = jnp.concatenate([jnp.broadcast_to(table[:, :1], (pos.shape[0], 1, pos.shape[-1])), pos],
+                          axis=1)
+    keys = jnp.concatenate([jnp.ones_like(patch_valid[:, :1]), patch_valid], axis=1)
+    return self._layers(self._embed(patches, pos), keys.astype(bool)[:, None, :])
+
+
+def select_cells(pixel_values: jax.Array, cell: int, k: int, threshold: float
+                 ) -> tuple[jax.Array, jax.Array]:
+  """The K most intense cell x cell squares of each image, in raster order.
+
+  Args:
+    pixel_values: float[N, C, H, W] with H, W multiples of `cell`.
+    cell: side in pixels of a cell (patch * shuffle factor: one visual token).
+    k: cells kept per image.
+    threshold: a cell is foreground when its summed intensity exceeds this.
+
+  Returns:
+    (int32[N, K] cell indices (row-major over the cell grid), bool[N, K] foreground). The
+    foreground cells come first in raster order; when an image has fewer than K of them the
+    rest are background cells (raster order too), marked False. Scores carry no gradient.
+  """
+  n, c, hgt, wid = pixel_values.shape
+  if hgt % cell or wid % cell:
+    raise ValueError(f"pixel_values: shape {pixel_values.shape} is not a multiple of the "
+                     f"{cell}-pixel cell")
+  a, b = hgt // cell, wid // cell
+  score = jax.lax.stop_gradient(pixel_values).astype(jnp.float32).reshape(n, c, a, cell, b, cell)
+  score = score.sum(axis=(1, 3, 5)).reshape(n, a * b)
+  top, idx = jax.lax.top_k(score, k)
+  # One sort puts the foreground first and each group in raster order.
+  key = jnp.sort(jnp.where(top > threshold, idx, idx + a * b), axis=1)
+  return (key % (a * b)).astype(jnp.int32), key < a * b
+
+
+def cell_patches(cells: jax.Array, grid: int, factor: int) -> jax.Array:
+  """int[N, K] cell indices -> int[N, K * f * f] patch indices on a grid x grid patch grid.
+
+  Within a cell the f x f patches come row-major, the element order of `pixel_shuffle`, so
+  the tower's outputs reshaped to [N, K, f*f*D] are the shuffled tokens of those cells.
+  """
+  per_row = grid // factor
+  ci, cj = cells // per_row, cells % per_row
+  off = jnp.arange(factor)
+  rows = ci[..., None, None] * factor + off[:, None]
+  cols = cj[..., None, None] * factor + off[None, :]
+  return (rows * grid + cols).reshape(cells.shape[0], -1)
 
 
 def pixel_shuffle(x: jax.Array, factor: int) -> jax.Array:

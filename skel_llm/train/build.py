@@ -33,8 +33,11 @@ def tokenizer(config) -> encode_lib.TextTokenizer:
 
 
 def tokens_per_image(config) -> int:
-  """Visual tokens per frame: (S / patch)^2 * downsample_ratio^2."""
+  """Visual tokens per frame: `model.visual_tokens_per_frame` when set (foreground
+  sparsification), else every cell, (S / patch)^2 * downsample_ratio^2."""
   m = config.model
+  if m.get("visual_tokens_per_frame", 0):
+    return int(m.visual_tokens_per_frame)
   grid = config.render.image_size // m.patch_size
   return int(round(grid * grid * m.downsample_ratio ** 2))
 
@@ -78,7 +81,8 @@ def mllm_config(config, tok: encode_lib.TextTokenizer):
                 image_token_id=tok.token_id(chat.IMG_CONTEXT), dtype=m.dtype,
                 param_dtype=m.param_dtype, remat=m.get("remat", False),
                 vision_remat=m.get("vision_remat", "") or None,
-                scan_layers=bool(m.get("scan_layers", False)), lora=lora)
+                scan_layers=bool(m.get("scan_layers", False)), lora=lora,
+                visual_tokens_per_frame=int(m.get("visual_tokens_per_frame", 0)))
   if m.preset == "tiny":
     vision = models.VisionConfig(
         hidden_size=m.vision_width, num_layers=m.vision_layers, num_heads=m.vision_heads,

@@ -108,7 +108,10 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
       patch_size=8, downsample_ratio=0.5,
       vision_width=64, vision_layers=2, vision_heads=4, vision_mlp=128,
       text_width=128, text_layers=2, text_heads=4, text_kv_heads=2, text_mlp=256,
-      lora_rank=0, lora_alpha=64.0, lora_dropout=0.0, train_dropout=False))
+      lora_rank=0, lora_alpha=64.0, lora_dropout=0.0, train_dropout=False,
+      # > 0: foreground sparsification, this many visual tokens per frame (the most intense
+      # cells; models.InternVLConfig.visual_tokens_per_frame); 0 keeps every cell.
+      visual_tokens_per_frame=0))
 
   c.render = ml_collections.ConfigDict(dict(
       image_size=32, num_frames=6, fov_deg=35.0, dense=False, velocity_stride=4,
