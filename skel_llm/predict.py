@@ -70,7 +70,7 @@ def main(argv):
 
 def run():
   from skel_llm.train import cli
-  app.run(main, argv=cli.exit_on_bad_config_args(sys.argv), flags_parser=cli.parse_flags)
+  cli.run_app(main)
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def released_weights(folder: str | None) -> str:
 
   from skel_llm.render import checkpoint, module
   path = os.path.join(tempfile.mkdtemp(prefix="draction_"), "draction_fresh.safetensors")
-  checkpoint.export_released(module.DrAction("ntu25", rngs=nnx.Rngs(0)).weights, path,
+  checkpoint.export_released(module.DrAction("ntu25", rngs=nnx.Rngs(0)).weights(), path,
                              param_dtype="float32")
   return path
 

@@ -29,7 +29,7 @@ def test_without_a_folder_the_same_synthetic_motion_comes_in_every_topology():
 def test_fresh_weights_are_written_in_the_release_format(tmp_path):
   path = notebook.released_weights(str(tmp_path))  # no authors' file there
   back = checkpoint.load_released(path)
-  fresh = module.DrAction("ntu25", rngs=nnx.Rngs(0)).weights
+  fresh = module.DrAction("ntu25", rngs=nnx.Rngs(0)).weights()
   np.testing.assert_array_equal(back["params"]["features"], fresh["params"]["features"])
 
 
