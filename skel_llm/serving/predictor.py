@@ -77,6 +77,17 @@ def parse_candidates(text: str) -> list[str]:
   return names
 
 
+def question(config, prompt: str, candidates: list[str]) -> str:
+  """The user message of the run's label prompt, as its evaluation pipeline writes it
+  (`skel_llm.data.pipeline.ConversationBuilder`: with `config.data.reason_with_candidates`
+  False the reason prompt names no candidates)."""
+  n = int(config.render.num_frames)
+  if prompt == "mqa":
+    return prompts.mqa_question(n, candidates)
+  with_candidates = config.data.get("reason_with_candidates", True)
+  return prompts.reason_question(n, candidates if with_candidates else None)
+
+
 class Predictor:
   """One restored run, asked about clips one at a time (see the module docstring)."""
 
@@ -165,10 +176,7 @@ class Predictor:
       reply = self._reply(prompts.yesno_question(self.num_frames, asked), frames)
       return Answer(spec, title, task, "yesno", reply, yes=answers.parse_yes_no(reply),
                     frames=frames)
-    if self.prompt == "mqa":
-      user = prompts.mqa_question(self.num_frames, self.candidates)
-    else:
-      user = prompts.reason_question(self.num_frames, self.candidates)
+    user = question(self.config, self.prompt, self.candidates)
     reply = self._reply(user, frames)
     said = answers.match_label(reply, self.candidates)
     out = Answer(spec, title, task, self.prompt, reply,

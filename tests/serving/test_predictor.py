@@ -113,3 +113,20 @@ def test_cli_json_equals_the_library(heldout_run, predictor, shared_data, tmp_pa
   assert Image.open(png).size == (6 * 32 + 5 * 2, 2 * 32 + 2)
   empty = _cli(f"--workdir={tmp_path / 'nothing'}", "synthetic:bow", timeout=limit.left())
   assert empty.returncode == 2 and "has no checkpoints/" in empty.stderr, empty.stderr[-2000:]
+
+
+@pytest.mark.parametrize("preset,prompt,with_candidates", [
+    (None, "reason", False),  # the demo: its reason prompt names no candidates
+    (None, "reason", True), (None, "mqa", True)])
+def test_question_is_the_one_the_evaluation_pipeline_asks(preset, prompt, with_candidates):
+  from skel_llm.eval import data as data_lib
+  from skel_llm.train import build, defaults
+  config = defaults.load_config(REPO / "configs" / "distill.py", preset)
+  config.data.reason_with_candidates = with_candidates
+  config.data.eval_task = prompt
+  enc = build.encoder(config, build.tokenizer(config))
+  ev = config.evals.heldout
+  data = data_lib.EvalData(config, ev, enc, prompt=prompt, rows=list(range(int(ev.batch_size))))
+  want = data.pipe.sample(0)["input_ids"]
+  got = enc.encode(predictor_lib.question(config, prompt, data.candidates), None).input_ids
+  np.testing.assert_array_equal(got, want)
