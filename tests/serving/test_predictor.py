@@ -101,7 +101,7 @@ def _cli(*args, timeout):
 def test_cli_json_equals_the_library(heldout_run, predictor, shared_data, tmp_path, deadline):
   _, workdir, _ = heldout_run
   png = tmp_path / "seen.png"
-  limit = deadline(90, "predict CLI")
+  limit = deadline(120, "predict CLI")
   out = _cli(f"--workdir={workdir}", "--json", "--score", "--max_new_tokens=10",
              f"--frames={png}", "synthetic:bow:3", str(shared_data / NTU), timeout=limit.left())
   assert out.returncode == 0, out.stderr[-2000:]
@@ -111,6 +111,7 @@ def test_cli_json_equals_the_library(heldout_run, predictor, shared_data, tmp_pa
   assert [r["label"] for r in got[0]["ranked"]] == [r["label"] for r in want["ranked"]]
   assert got[1]["input"] == str(shared_data / NTU) and len(got[1]["ranked"]) == 4
   assert Image.open(png).size == (6 * 32 + 5 * 2, 2 * 32 + 2)
+  limit = deadline(20, "predict CLI without checkpoints")  # stops before building the model
   empty = _cli(f"--workdir={tmp_path / 'nothing'}", "synthetic:bow", timeout=limit.left())
   assert empty.returncode == 2 and "has no checkpoints/" in empty.stderr, empty.stderr[-2000:]
 
