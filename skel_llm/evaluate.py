@@ -66,7 +66,7 @@ def main(argv):
 def run():
   """`python -m skel_llm.evaluate`: config mistakes are one line and exit 2, as in main."""
   from skel_llm.train import cli
-  app.run(main, argv=cli.exit_on_bad_config_args(sys.argv), flags_parser=cli.parse_flags)
+  cli.run_app(main)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def _remove_if_empty(folder: str) -> None:
 def run():
   """Console entry point (`skel-llm-train`, pyproject.toml) and `python -m skel_llm.main`."""
   # One line naming the flag for a config mistake, instead of absl's traceback.
-  app.run(main, argv=cli.exit_on_bad_config_args(sys.argv), flags_parser=cli.parse_flags)
+  cli.run_app(main)
 
 
 if __name__ == "__main__":

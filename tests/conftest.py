@@ -68,6 +68,20 @@ def jax_cache(tmp_path_factory) -> pathlib.Path:
   return tmp_path_factory.mktemp("jax_cache")
 
 
+@pytest.fixture(scope="session")
+def heldout_run(tmp_path_factory):
+  """(config, workdir, result) of tests/configs/heldout_mqa.py trained once per session on one
+  device (~2 min on 2 CPU cores): a tiny model that recognises held-out synthetic clips of 4
+  classes, with its checkpoints, evaluation files and exports."""
+  import jax
+
+  from skel_llm.train import defaults, trainer
+  workdir = tmp_path_factory.mktemp("heldout")
+  config = defaults.load_config(REPO / "tests" / "configs" / "heldout_mqa.py")
+  result = trainer.train_and_evaluate(config, str(workdir), devices=jax.devices()[:1])
+  return config, workdir, result
+
+
 # The fuzz suites' tally (tests/skeleton/test_fuzz.py, tests/data_prep/test_manual_corruption.py):
 # cases per parser or builder and their outcomes, printed after the run.
 _TALLY = pytest.StashKey[dict]()

@@ -35,6 +35,30 @@ def _until(ids: np.ndarray, stop_id: int) -> np.ndarray:
   return ids[:hit[0]] if hit.size else ids
 
 
+def candidate_tokens(encoder: Any, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+  """(int32[C, M] ids, int32[C, M] mask) of every candidate's answer `Label: <name><|im_end|>`,
+  right-padded: what `PredictFns.score` ranks."""
+  cand = [encoder.tok.encode(prompts.mqa_answer(n)) + [encoder.im_end_id] for n in names]
+  m = max(len(c) for c in cand)
+  ids = np.full((len(cand), m), encoder.pad_id, np.int32)
+  mask = np.zeros((len(cand), m), np.int32)
+  for i, c in enumerate(cand):
+    ids[i, :len(c)], mask[i, :len(c)] = c, 1
+  return ids, mask
+
+
+def reasoning_tokens(encoder: Any, reply: str, width: int) -> tuple[np.ndarray, np.ndarray]:
+  """(int32[width] ids, int32[width] mask): the model's own reasoning, cut before its last
+  `Label:` (the whole reply when it has none), appended to the prompt before the label line
+  is ranked."""
+  cut = reply.lower().rfind("label:")
+  tokens = encoder.tok.encode(reply[:cut] if cut >= 0 else reply)[:width]
+  ids = np.full((width,), encoder.pad_id, np.int32)
+  mask = np.zeros((width,), np.int32)
+  ids[:len(tokens)], mask[:len(tokens)] = tokens, 1
+  return ids, mask
+
+
 class Recognition:
   """One recognition evaluator (see the module docstring)."""
 
@@ -56,13 +80,7 @@ class Recognition:
     self.needs_reply = ev.method == "decode" or self.prompt == "reason"
     self.max_new = int(ev.max_new_tokens) or ctx.answer_budget()
     self._parent = data_lib.parents(self.data.topology)
-    enc = ctx.encoder
-    cand = [enc.tok.encode(prompts.mqa_answer(n)) + [enc.im_end_id] for n in self.data.candidates]
-    m = max(len(c) for c in cand)
-    self._cand_ids = np.full((len(cand), m), enc.pad_id, np.int32)
-    self._cand_mask = np.zeros((len(cand), m), np.int32)
-    for i, c in enumerate(cand):
-      self._cand_ids[i, :len(c)], self._cand_mask[i, :len(c)] = c, 1
+    self._cand_ids, self._cand_mask = candidate_tokens(ctx.encoder, self.data.candidates)
 
   @property
   def main_metric(self) -> str:
@@ -176,10 +194,7 @@ class Recognition:
       extra = np.full((rows, self.max_new), enc.pad_id, np.int32)
       extra_mask = np.zeros((rows, self.max_new), np.int32)
       for r, g in enumerate(b["index"]):
-        reply = replies[int(g) % bsz]
-        cut = reply.lower().rfind("label:")
-        ids = enc.tok.encode(reply[:cut] if cut >= 0 else reply)[:self.max_new]
-        extra[r, :len(ids)], extra_mask[r, :len(ids)] = ids, 1
+        extra[r], extra_mask[r] = reasoning_tokens(enc, replies[int(g) % bsz], self.max_new)
       prefix_ids = np.concatenate([prefix_ids, extra], axis=1)
       prefix_mask = np.concatenate([prefix_mask, extra_mask], axis=1)
     dev2 = ctx.predict.to_device({"prefix_ids": prefix_ids, "prefix_mask": prefix_mask,

@@ -90,15 +90,21 @@ class Engine:
     self._worker = threading.Thread(target=self._loop, daemon=True, name="skel_llm-engine")
     self._worker.start()
 
+  @property
+  def state(self) -> dict:
+    """The restored train state (params, frozen) the model was merged from."""
+    return self._state
+
   @classmethod
-  def load(cls, config, workdir: str, **kwargs) -> "Engine":
+  def load(cls, config, workdir: str, devices=None, **kwargs) -> "Engine":
+    """The run's model from its latest checkpoint (`devices`: a subset of the local ones)."""
     import os
 
     from skel_llm.train import checkpoint, trainer
     ckpt_dir = os.path.join(workdir, "checkpoints")
     if not os.path.isdir(ckpt_dir):
       raise FileNotFoundError(f"--workdir {workdir} has no checkpoints/; is it a skel_llm run?")
-    run = trainer.Run(config, None)
+    run = trainer.Run(config, None, devices)
     ckpt = checkpoint.Checkpointer(ckpt_dir, keep=10**6, async_save=False)
     if ckpt.latest_step() is None:
       raise FileNotFoundError(f"--workdir {workdir}: no committed checkpoint step")
@@ -176,17 +182,10 @@ class Engine:
                          f"{{'path': file}}")
     topo = topology_lib.get(self.config.render.topology)
     if "path" in spec:
-      from skel_llm import skeleton
-      from skel_llm.render import camera
       try:
-        rec = skeleton.load(str(spec["path"]))
+        pos = self.file_positions(str(spec["path"]))
       except (OSError, ValueError) as e:
         raise RequestError(f"{where}.skeleton.path: {e}") from None
-      if rec.format != topo.name:
-        raise RequestError(f"{where}.skeleton.path: {rec.format} skeleton, the run renders "
-                           f"{topo.name}")
-      pos = camera.place(rec.positions, self.config.data.get("placement", "auto"),
-                         rec.topology, is_2d=rec.is_2d)
     else:
       try:
         pos = np.asarray(spec["joints"], np.float32)
@@ -197,6 +196,27 @@ class Engine:
       if pos.ndim != 4 or pos.shape[2:] != (topo.num_joints, 3):
         raise RequestError(f"{where}.skeleton.joints: shape {pos.shape}, expected "
                            f"[T, P, {topo.num_joints}, 3] ({topo.name}, metres, +y up)")
+    return list(self.render_positions(pos))
+
+  def file_positions(self, path: str) -> np.ndarray:
+    """float32[T, P, J, 3] camera metres of a file `skel_llm.skeleton.load` reads, placed by
+    the run's `config.data.placement` (`skel_llm.render.camera.place`); ValueError when its
+    skeleton is not the run's."""
+    from skel_llm import skeleton
+    from skel_llm.render import camera
+    from skel_llm.skeleton import topology as topology_lib
+    topo = topology_lib.get(self.config.render.topology)
+    rec = skeleton.load(path)
+    if rec.format != topo.name:
+      raise ValueError(f"{path}: {rec.format} skeleton, the run renders {topo.name}")
+    return camera.place(rec.positions, self.config.data.get("placement", "auto"), rec.topology,
+                        is_2d=rec.is_2d)
+
+  def render_positions(self, pos: np.ndarray) -> np.ndarray:
+    """float32[n, S, S, 3]: the run's renderer on one clip float32[T, P, J, 3] (the first
+    config.data.max_frames frames and max_persons persons), midpoint frames as evaluated."""
+    from skel_llm.skeleton import topology as topology_lib
+    topo = topology_lib.get(self.config.render.topology)
     d = self.config.data
     pos = pos[:d.max_frames, :d.max_persons]
     if self._render is None:
@@ -204,7 +224,7 @@ class Engine:
     padded = np.zeros((1, d.max_frames, d.max_persons, topo.num_joints, 3), np.float32)
     padded[0, :pos.shape[0], :pos.shape[1]] = pos
     out = self._render(self._state, padded, np.asarray([pos.shape[0]], np.int32))
-    return list(np.asarray(out)[0])
+    return np.asarray(out)[0]
 
   def submit(self, job: Job, timeout: float | None = None) -> Job:
     self._queue.put(job)

@@ -24,7 +24,8 @@ import numpy as np
 
 from skel_llm import fs
 from skel_llm.render import baselines, camera, checkpoint, renderer
-from skel_llm.skeleton import sampling
+from skel_llm.skeleton import sampling, topology as topology_lib
+
 
 def read_clip(spec: str, frames: int, persons: int = 2, placement: str = "auto"):
   """(poses float32[n, P, J, 3], vels, topology name, title) for an INPUT argument.
@@ -50,6 +51,14 @@ def read_clip(spec: str, frames: int, persons: int = 2, placement: str = "auto")
     kwargs = {"bodies": "first"} if spec.endswith(".skeleton") else {}
     record = load(spec, **kwargs)
     title = os.path.basename(spec)
+  poses, vels, topo = record_clip(record, frames, persons, placement)
+  return poses, vels, topo, title
+
+
+def record_clip(record, frames: int, persons: int = 2, placement: str = "auto"):
+  """(poses float32[n, P, J, 3], vels, topology) of a `SkeletonRecord`: placed in camera metres
+  (`camera.place` with `placement`), P persons (cut or zero-padded), n segment-midpoint frames. The topology is the
+  registry name, or the file's own `Topology` for a BVH skeleton."""
   topo = record.topology
   pos = camera.place(record.positions, placement, topo, is_2d=record.is_2d)
   if pos.shape[1] > persons:
@@ -58,7 +67,8 @@ def read_clip(spec: str, frames: int, persons: int = 2, placement: str = "auto")
     pos = np.concatenate([pos, np.zeros((pos.shape[0], persons - pos.shape[1]) + pos.shape[2:],
                                         np.float32)], axis=1)
   poses, vels, _ = sampling.select_frames(pos, frames)
-  return poses.astype(np.float32), vels.astype(np.float32), topo.name, title
+  name = topo.name if topo.name in topology_lib.names() else topo
+  return poses.astype(np.float32), vels.astype(np.float32), name
 
 
 def draction_weights(path: str, topology: str) -> dict:
@@ -94,6 +104,12 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 
 def save_strip(frames: np.ndarray, path: str, columns: int | None = None, gap: int = 2) -> None:
   """PNG of float32[n, S, S, 3] frames in a grid (one row by default), grey gaps between."""
+  fs.save_image(path, strip_image(frames, columns, gap))  # local or gs://
+
+
+def strip_image(frames: np.ndarray, columns: int | None = None, gap: int = 2):
+  """PIL image of float32[n, S, S, 3] frames in a grid (one row by default)."""
+  from PIL import Image
 
   n, s = frames.shape[:2]
   cols = columns or n
@@ -102,7 +118,7 @@ def save_strip(frames: np.ndarray, path: str, columns: int | None = None, gap: i
   for i, f in enumerate(to_uint8(frames)):
     r, c = divmod(i, cols)
     canvas[r * (s + gap):r * (s + gap) + s, c * (s + gap):c * (s + gap) + s] = f
-  fs.save_image(path, canvas)  # local or gs://
+  return Image.fromarray(canvas)
 
 
 def save_gif(frames: np.ndarray, path: str, ms_per_frame: int = 150) -> None:

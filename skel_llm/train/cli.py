@@ -159,3 +159,10 @@ def initialize_distributed() -> None:
       coordinator_address=env.get("JAX_COORDINATOR_ADDRESS"),
       num_processes=int(env["JAX_NUM_PROCESSES"]) if "JAX_NUM_PROCESSES" in env else None,
       process_id=int(env["JAX_PROCESS_ID"]) if "JAX_PROCESS_ID" in env else None)
+
+
+def run_app(main) -> None:
+  """`absl.app.run(main)` for the command-line modules: a `--config` mistake or a bad flag
+  value is one line and EXIT_CODE instead of absl's traceback."""
+  from absl import app
+  app.run(main, argv=exit_on_bad_config_args(sys.argv), flags_parser=parse_flags)

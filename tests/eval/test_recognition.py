@@ -1,7 +1,8 @@
 """Pins skel_llm/eval/recognition.py, robustness.py, yesno.py and skel_llm/evaluate.py end to end.
 
-A shortened `configs/distill.py` run (MQA over 4 synthetic classes, a tiny model from scratch,
-the demo's narrow view/placement ranges) trains in-process with three evaluators: greedy
+A shortened `configs/distill.py` run (tests/configs/heldout_mqa.py: MQA over 4 synthetic
+classes, a tiny model from scratch, the demo's narrow view/placement ranges; the session's
+`heldout_run` fixture) trains in-process with three evaluators: greedy
 decoding scored by both rules, likelihood ranking, and robustness. On clips the model never
 saw (other generator seeds) it must generalise far above the 25 % chance; its periodic and
 final evaluation files, TensorBoard scalars and PNGs must exist; `python -m skel_llm.evaluate`
@@ -24,48 +25,17 @@ from skel_llm.eval import options, runner
 from skel_llm.train import defaults, trainer
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+HELDOUT_CONFIG = REPO / "tests" / "configs" / "heldout_mqa.py"  # the `heldout_run` fixture's
 CLASSES = ("squat", "jump", "raise left arm", "bow")
 
 
 def _config(held_out: bool):
-  c = defaults.load_config(REPO / "configs" / "distill.py", "smoke")
-  c.data.task = "mqa"
-  c.data.eval_task = "mqa"
-  c.data.classes = CLASSES
-  if held_out:
-    c.data.synthetic_knobs = dict(defaults.DEMO_KNOBS)
-    c.data.num_train_clips = 4096
-  else:
-    c.data.num_train_clips, c.data.eval_seed_offset = 8, 0
-  c.data.max_len = 224
-  c.render.image_size = 32
-  c.model.patch_size = 8
-  c.render.num_frames = 6
-  c.model.vision_width, c.model.vision_layers, c.model.vision_mlp = 64, 2, 128
-  c.model.text_width, c.model.text_layers, c.model.text_mlp = 128, 2, 256
-  c.total_steps = 300 if held_out else 100
-  c.log_every = 25
-  c.checkpoint.every_steps = 150 if held_out else 100
-  c.optim.lr = 3e-3
-  n = 32 if held_out else 8
-  c.evals = ml_collections.ConfigDict(dict(
-      heldout=options.evaluator("recognition", method="decode", num_clips=n, every_steps=150,
-                                max_new_tokens=10),
-      heldout_score=options.evaluator("recognition", method="score", num_clips=n,
-                                      every_steps=150)))
-  if held_out:
-    c.evals.robustness = options.evaluator("robustness", of="heldout_score", num_clips=16,
-                                           dropout=(0.5,), noise_cm=(10.0,), seeds=2)
-  c.export.renderer = True
-  return c
+  return defaults.load_config(HELDOUT_CONFIG, None if held_out else "memorise")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("heldout")
-  config = _config(held_out=True)
-  result = trainer.train_and_evaluate(config, str(workdir), devices=jax.devices()[:1])
-  return config, workdir, result
+def trained(heldout_run):
+  return heldout_run
 
 
 def test_short_run_recognises_held_out_clips_far_above_chance(trained):

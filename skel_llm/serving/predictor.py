@@ -1,0 +1,218 @@
+"""Asking a trained run about skeleton clips: the library behind `python -m skel_llm.predict`.
+
+`Predictor.load(config, workdir)` restores the run's latest checkpoint through the serving
+engine (`skel_llm.serving.engine.Engine`: the run's renderer, model and greedy KV-cache
+generation). `ask(spec)` loads one clip — a file `skel_llm.skeleton.load` reads, placed by
+the run's `config.data.placement` (`skel_llm.render.camera.place`), or
+`synthetic:<class>[:seed]` drawn like the run's own held-out clips — renders it with the run's renderer and asks the run's model:
+
+  task `label`: the run's evaluation prompt (`config.data.eval_task`: `mqa` picks one
+    candidate, `reason` describes the motion and ends with `Label: <action>`), answered by
+    greedy generation; with `score=True` every candidate's label line is also ranked by its
+    log-likelihood (after the model's own reasoning for `reason`), as the `recognition`
+    evaluator's `method="score"` does;
+  task `yesno`: the Disc-FT question "is the action '<asked>'?".
+
+Candidates come from the run's evaluation split, a `;`-separated list, or
+`protocol:<name>` (that zero-shot split's unseen classes, `skel_llm.data.protocols`).
+Captions and free questions are not asked: no training stage teaches them yet.
+
+Axis letters: T frames, P persons, J joints, n rendered frames, S image side, C candidates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from skel_llm.eval import recognition
+from skel_llm.serving import engine as engine_lib
+from skel_llm.text import answers, prompts
+
+TASKS = ("label", "yesno")
+
+
+@dataclasses.dataclass
+class Answer:
+  """The model's answer about one clip (`to_json` is the `--json` record)."""
+
+  input: str
+  title: str
+  task: str
+  prompt: str
+  reply: str
+  label: str | None = None  # label task: the candidate the reply names (None: none)
+  ranked: list[dict[str, float | str]] | None = None  # --score: best first
+  yes: bool | None = None  # yesno task: the parsed YES / NO
+  frames: np.ndarray | None = dataclasses.field(default=None, repr=False)  # float32[n, S, S, 3]
+
+  def to_json(self) -> dict[str, Any]:
+    out = dataclasses.asdict(self)
+    out.pop("frames")
+    return {k: v for k, v in out.items() if v is not None}
+
+  def line(self) -> str:
+    """One human-readable line."""
+    if self.task == "yesno":
+      said = {True: "YES", False: "NO", None: "unparsed"}[self.yes]
+      return f"{self.title}: {said}  (reply {self.reply!r})"
+    text = f"{self.title}: {self.label or 'no candidate named'}"
+    if self.ranked:
+      text += "  | ranked " + ", ".join(f"{r['label']} {r['logp']:.2f}" for r in self.ranked[:3])
+    if self.prompt == "reason":
+      text += f"\n    reasoning: {' '.join(self.reply.split())}"
+    return text
+
+
+def parse_candidates(text: str) -> list[str]:
+  """`a;b;c` or `protocol:<name>` (its unseen classes) -> candidate names."""
+  if text.startswith("protocol:"):
+    from skel_llm.data import protocols
+    return list(protocols.get(text.split(":", 1)[1]).unseen_names)
+  names = [n.strip() for n in text.split(";") if n.strip()]
+  if not names:
+    raise ValueError(f"--candidates {text!r}: expected 'a;b;c' or protocol:<name>")
+  return names
+
+
+def question(config, prompt: str, candidates: list[str]) -> str:
+  """The user message of the run's label prompt, as its evaluation pipeline writes it
+  (`skel_llm.data.pipeline.ConversationBuilder`: with `config.data.reason_with_candidates`
+  False the reason prompt names no candidates)."""
+  n = int(config.render.num_frames)
+  if prompt == "mqa":
+    return prompts.mqa_question(n, candidates)
+  with_candidates = config.data.get("reason_with_candidates", True)
+  return prompts.reason_question(n, candidates if with_candidates else None)
+
+
+class Predictor:
+  """One restored run, asked about clips one at a time (see the module docstring)."""
+
+  def __init__(self, engine: engine_lib.Engine, *, candidates: list[str] | None = None,
+               prompt: str | None = None):
+    self.engine, self.config = engine, engine.config
+    self.encoder = engine.encoder
+    self.num_frames = engine.num_frames
+    self.prompt = prompt or self.config.data.get("eval_task", "mqa")
+    if self.prompt not in ("mqa", "reason"):
+      raise ValueError(f"prompt {self.prompt!r}: a label is asked with 'mqa' or 'reason'")
+    if candidates is None:
+      from skel_llm.data import sources
+      source = sources.make_source(self.config.data, "eval")
+      candidates = [source.class_names[i] for i in source.candidate_ids]
+    self.candidates = list(candidates)
+    self._cand = recognition.candidate_tokens(self.encoder, self.candidates)
+
+  @classmethod
+  def load(cls, config, workdir: str, *, max_new_tokens: int = 160, devices=None,
+           **kwargs) -> Predictor:
+    engine = engine_lib.Engine.load(config, workdir, devices, max_batch=1,
+                                    max_new_tokens=max_new_tokens)
+    return cls(engine, **kwargs)
+
+  def close(self) -> None:
+    self.engine.close()
+
+  # -- clips ------------------------------------------------------------------------------
+
+  def positions(self, spec: str) -> tuple[np.ndarray, str]:
+    """(float32[T, P, J, 3] camera metres, title) of a file or `synthetic:<class>[:seed]`.
+
+    Clips longer than config.data.max_frames are resampled evenly to that length (the model
+    reads a fixed-length clip; the first frames alone would miss the action's end).
+    """
+    if spec.startswith("synthetic:"):
+      pos, title = self._synthetic(spec)
+    else:
+      import os
+      pos, title = self.engine.file_positions(spec), os.path.basename(spec)
+    d = self.config.data
+    if pos.shape[0] > d.max_frames:
+      pos = pos[np.round(np.linspace(0, pos.shape[0] - 1, d.max_frames)).astype(int)]
+    return pos, title
+
+  def _synthetic(self, spec: str) -> tuple[np.ndarray, str]:
+    """A clip as the run's synthetic evaluation source draws it: seed k is held-out clip k."""
+    from skel_llm import synthetic
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[1] or (len(parts) == 3 and not parts[2].isdigit()):
+      raise ValueError(f"{spec!r}: expected synthetic:<class name or index>[:seed]")
+    label = int(parts[1]) if parts[1].isdigit() else parts[1]
+    seed = int(parts[2]) if len(parts) == 3 else 0
+    d = self.config.data
+    offset = d.seed + int(d.get("eval_seed_offset", 10_000_000))
+    knobs = {k: tuple(v) if isinstance(v, (tuple, list)) else v
+             for k, v in (d.get("synthetic_knobs") or {}).items()}
+    rec = synthetic.generate_clip(label, offset + seed, num_frames=d.clip_frames,
+                                  topology=self.config.render.topology, **knobs)
+    name = rec.metadata.get("label", label)
+    return np.asarray(rec.positions, np.float32), f"synthetic {name} (seed {seed})"
+
+  def frames(self, positions: np.ndarray) -> np.ndarray:
+    """float32[n, S, S, 3] frames the model reads for one clip."""
+    return self.engine.render_positions(positions)
+
+  # -- asking -----------------------------------------------------------------------------
+
+  def _reply(self, user: str, frames: np.ndarray) -> str:
+    job = engine_lib.Job(user=user, frames=frames, max_tokens=self.engine.max_new_tokens,
+                         temperature=0.0)
+    return self.engine.submit(job).text
+
+  def ask(self, spec: str, *, task: str = "label", score: bool = False,
+          asked: str | None = None) -> Answer:
+    """The model's answer about one clip (`asked`: the label a yes/no question names)."""
+    if task not in TASKS:
+      raise ValueError(f"task {task!r}: use one of {TASKS} (captions and free questions are "
+                       f"not trained by any stage yet)")
+    pos, title = self.positions(spec)
+    frames = self.frames(pos)
+    if task == "yesno":
+      if not asked:
+        raise ValueError("task yesno needs the label to ask about (--ask)")
+      reply = self._reply(prompts.yesno_question(self.num_frames, asked), frames)
+      return Answer(spec, title, task, "yesno", reply, yes=answers.parse_yes_no(reply),
+                    frames=frames)
+    user = question(self.config, self.prompt, self.candidates)
+    reply = self._reply(user, frames)
+    said = answers.match_label(reply, self.candidates)
+    out = Answer(spec, title, task, self.prompt, reply,
+                 label=None if said is None else self.candidates[said], frames=frames)
+    if score:
+      out.ranked = self._rank(user, reply, frames)
+    return out
+
+  def _rank(self, user: str, reply: str, frames: np.ndarray) -> list[dict[str, float | str]]:
+    """Candidates by summed log p(label line | prompt [+ reasoning], frames), best first."""
+    enc = self.encoder
+    prefix = enc.encode(user, None)
+    ids, mask = prefix.input_ids, prefix.input_mask
+    if self.prompt == "reason":
+      extra_ids, extra_mask = recognition.reasoning_tokens(enc, reply, self.engine.max_new_tokens)
+      ids, mask = np.concatenate([ids, extra_ids]), np.concatenate([mask, extra_mask])
+    cand_ids, cand_mask = self._cand
+    run = self.engine.run
+    logp = run.predict_fns().score(self.engine.state, frames[None], ids[None], mask[None],
+                                   cand_ids[None], cand_mask[None])[0]
+    per_token = logp / cand_mask.sum(axis=1)
+    order = np.argsort(-logp, kind="stable")
+    return [{"label": self.candidates[i], "logp": float(logp[i]),
+             "logp_per_token": float(per_token[i])} for i in order]
+
+
+def to_text(answer: Answer, as_json: bool) -> str:
+  """The CLI's output for one answer: one JSON object, or `Answer.line()`."""
+  if as_json:
+    import json
+    return json.dumps(answer.to_json())
+  return answer.line()
+
+
+def save_frames(answers_: list[Answer], path: str) -> None:
+  """PNG of the frames the model saw: one row per answer (`skel_llm.tools.render.save_strip`)."""
+  from skel_llm.tools.render import save_strip
+  frames = np.concatenate([a.frames for a in answers_])
+  save_strip(frames, path, columns=answers_[0].frames.shape[0])

@@ -1,0 +1,133 @@
+"""Pins skel_llm/serving/predictor.py and `python -m skel_llm.predict` (skel_llm/predict.py).
+
+On the session's short trained run (`heldout_run`, tests/configs/heldout_mqa.py) the predictor,
+asked about `synthetic:<class>:<k>`, must see exactly held-out clip k of the run's evaluation
+source and give the evaluators' answers on it: the same greedy reply as the `heldout` decode
+evaluator and the same candidate log-probabilities as `heldout_score` (computed there in
+batches of 8 by `skel_llm.eval.recognition`). The saved PNG must hold the frames the model saw,
+a real NTU file gets an answer, a malformed one the parser's error naming file and line, and the
+CLI's JSON output equals the library's; a folder without checkpoints says so.
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from skel_llm.data import sources
+from skel_llm.serving import predictor as predictor_lib
+from skel_llm.tools.render import to_uint8
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CONFIG = "tests/configs/heldout_mqa.py"
+CLASSES = ("squat", "jump", "raise left arm", "bow")
+NTU = "real/ntu_skeleton/S001C001P001R001A001.skeleton"
+
+
+@pytest.fixture(scope="module")
+def predictor(heldout_run):
+  config, workdir, _ = heldout_run
+  pred = predictor_lib.Predictor.load(config, str(workdir), max_new_tokens=10,
+                                      devices=jax.devices()[:1])
+  yield pred
+  pred.close()
+
+
+def _records(workdir, name):
+  return {r["index"]: r for r in json.loads((workdir / "eval" / f"{name}.json").read_text())[
+      "records"]}
+
+
+def test_answers_equal_the_evaluators_on_the_same_held_out_clips(heldout_run, predictor):
+  config, workdir, _ = heldout_run
+  assert predictor.candidates == list(CLASSES)  # the run's evaluation classes, in order
+  decoded, scored = _records(workdir, "heldout"), _records(workdir, "heldout_score")
+  source = sources.make_source(config.data, "eval")
+  right = 0
+  for k in range(6):
+    spec = f"synthetic:{CLASSES[k % 4]}:{k}"
+    pos, title = predictor.positions(spec)
+    np.testing.assert_array_equal(pos, source[k].positions)  # held-out clip k itself
+    assert title == f"synthetic {CLASSES[k % 4]} (seed {k})"
+    ans = predictor.ask(spec, score=True)
+    assert ans.reply == decoded[k]["reply"], (k, ans.reply, decoded[k])
+    assert ans.label == decoded[k]["strict"]
+    got = {r["label"]: r["logp"] for r in ans.ranked}
+    for name, want in zip(CLASSES, scored[k]["logp"]):
+      assert got[name] == pytest.approx(want, abs=1e-4), (k, name)
+    assert [r["logp"] for r in ans.ranked] == sorted(got.values(), reverse=True)
+    right += ans.label == CLASSES[k % 4]
+  assert right >= 3, right  # the run recognises held-out clips far above the 25 % chance
+
+
+def test_frames_png_holds_what_the_model_saw(predictor, tmp_path):
+  answers = [predictor.ask(f"synthetic:{c}:9") for c in ("jump", "bow")]
+  path = tmp_path / "seen.png"
+  predictor_lib.save_frames(answers, str(path))
+  img = np.asarray(Image.open(path).convert("RGB"))
+  n, s = answers[0].frames.shape[:2]
+  for row, ans in enumerate(answers):
+    for i in range(n):
+      tile = img[row * (s + 2):row * (s + 2) + s, i * (s + 2):i * (s + 2) + s]
+      np.testing.assert_array_equal(tile, to_uint8(ans.frames[i]))
+  assert not np.array_equal(answers[0].frames, answers[1].frames)
+
+
+def test_real_file_is_answered_and_a_malformed_one_names_file_and_line(predictor, shared_data,
+                                                                      tmp_path):
+  ans = predictor.ask(str(shared_data / NTU), task="yesno", asked="squat")
+  assert ans.title == "S001C001P001R001A001.skeleton" and ans.frames.shape == (6, 32, 32, 3)
+  assert ans.frames.max() > 0.1  # the body is in view
+  lines = (shared_data / NTU).read_text().splitlines()
+  lines[5] = "0.1 not-a-number 0.3"
+  bad = tmp_path / "S001C001P001R001A001.skeleton"
+  bad.write_text("\n".join(lines) + "\n")
+  with pytest.raises(ValueError, match=rf"{bad}.*line 6"):
+    predictor.ask(str(bad))
+  with pytest.raises(ValueError, match="synthetic:<class name or index>"):
+    predictor.ask("synthetic:squat:x")
+
+
+def _cli(*args, timeout):
+  return subprocess.run([sys.executable, "-m", "skel_llm.predict", f"--config={CONFIG}", *args],
+                        cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_json_equals_the_library(heldout_run, predictor, shared_data, tmp_path, deadline):
+  _, workdir, _ = heldout_run
+  png = tmp_path / "seen.png"
+  limit = deadline(120, "predict CLI")
+  out = _cli(f"--workdir={workdir}", "--json", "--score", "--max_new_tokens=10",
+             f"--frames={png}", "synthetic:bow:3", str(shared_data / NTU), timeout=limit.left())
+  assert out.returncode == 0, out.stderr[-2000:]
+  got = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+  want = predictor.ask("synthetic:bow:3", score=True).to_json()
+  assert got[0]["reply"] == want["reply"] and got[0]["label"] == want["label"]
+  assert [r["label"] for r in got[0]["ranked"]] == [r["label"] for r in want["ranked"]]
+  assert got[1]["input"] == str(shared_data / NTU) and len(got[1]["ranked"]) == 4
+  assert Image.open(png).size == (6 * 32 + 5 * 2, 2 * 32 + 2)
+  limit = deadline(20, "predict CLI without checkpoints")  # stops before building the model
+  empty = _cli(f"--workdir={tmp_path / 'nothing'}", "synthetic:bow", timeout=limit.left())
+  assert empty.returncode == 2 and "has no checkpoints/" in empty.stderr, empty.stderr[-2000:]
+
+
+@pytest.mark.parametrize("preset,prompt,with_candidates", [
+    (None, "reason", False),  # the demo: its reason prompt names no candidates
+    (None, "reason", True), (None, "mqa", True)])
+def test_question_is_the_one_the_evaluation_pipeline_asks(preset, prompt, with_candidates):
+  from skel_llm.eval import data as data_lib
+  from skel_llm.train import build, defaults
+  config = defaults.load_config(REPO / "configs" / "distill.py", preset)
+  config.data.reason_with_candidates = with_candidates
+  config.data.eval_task = prompt
+  enc = build.encoder(config, build.tokenizer(config))
+  ev = config.evals.heldout
+  data = data_lib.EvalData(config, ev, enc, prompt=prompt, rows=list(range(int(ev.batch_size))))
+  want = data.pipe.sample(0)["input_ids"]
+  got = enc.encode(predictor_lib.question(config, prompt, data.candidates), None).input_ids
+  np.testing.assert_array_equal(got, want)
