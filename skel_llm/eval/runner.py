@@ -27,10 +27,9 @@ def evaluate_run(config, workdir: str, *, step: int | None = None, from_export: 
     config.init_from = "hf:" + hf
     config.model.lora_rank = 0  # the merged export holds the adapters folded in
   run = run_lib.Run(config, None, devices)
-  state = run.init_state()
   if from_export:
     from skel_llm.train import build
-    state = build.load_init_from(run, state, config.init_from)
+    state = build.load_init_from(run, config.init_from)
     with open(os.path.join(workdir, "result.json")) as f:
       step = int(json.load(f).get("eval_step", config.total_steps))
   else:
@@ -42,6 +41,8 @@ def evaluate_run(config, workdir: str, *, step: int | None = None, from_export: 
                               f"--from_export")
     if step is not None and step not in steps:
       raise ValueError(f"--step {step}: {workdir}/checkpoints has steps {steps}")
+    from skel_llm.train import state as state_lib
+    run.rng_vars = state_lib.init_rng_vars(run.make_model, config.trainable)
     state, _, step = ckpt.restore(run.layout.abstract, step)
     ckpt.close()
   evaluators = run.evaluators()

@@ -14,40 +14,44 @@ from flax import nnx
 def export(run, state: dict, workdir: str) -> None:
   """Trained renderer -> released safetensors; LoRA-merged LLM -> transformers layout.
 
-  Every process calls it: the variables are first gathered into whole host (numpy) arrays,
-  a collective over all hosts (sharded leaves span several of them), then process 0 writes.
+  Every process calls it. The renderer (small) is gathered whole onto every host, a
+  collective over all hosts, then process 0 writes it. The LLM never is: `export_hf` takes
+  its tensors from the devices one at a time, folding the adapters in, and process 0 writes
+  them into files of at most `config.export.max_shard_size` (transformers' sharded layout).
   """
   ex = run.config.get("export", {})
   if not (ex and (ex.get("renderer", False) or ex.get("merged_hf", False))):
     return
+  out_dir = os.path.join(workdir, "export")
+  if jax.process_index() == 0:
+    os.makedirs(out_dir, exist_ok=True)
+  if ex.get("renderer", False):
+    _export_renderer(run, state, os.path.join(out_dir, "draction.safetensors"))
+  if ex.get("merged_hf", False):
+    from skel_llm import models
+    path = os.path.join(out_dir, "internvl_merged")
+    model = nnx.merge(run.layout.graphdef, state["params"], state["frozen"], run.rng_vars)
+    models.export_hf(model.mllm, path, tokenizer=run.tokenizer.raw,
+                     max_shard_size=ex.get("max_shard_size", "5GB"))
+    if jax.process_index() == 0:
+      print(f"[skel_llm] LoRA-merged model exported to {path}", flush=True)
+
+
+def _export_renderer(run, state: dict, path: str) -> None:
   from jax.experimental import multihost_utils
-  whole = bool(ex.get("merged_hf", False))
-  # Only what is written is gathered: a renderer-only export leaves the LLM (gigabytes on a
-  # pod) on its devices and merges it as shapes alone.
-  pick = (lambda tree: tree) if whole else (
-      lambda tree: {k: v for k, v in tree.items() if k == "renderer"})
+
+  from skel_llm import render
+  # Only the renderer is gathered: the LLM (gigabytes on a pod) stays on its devices and
+  # joins the merge as shapes alone.
+  pick = lambda tree: {k: v for k, v in tree.items() if k == "renderer"}  # noqa: E731
   params, frozen = multihost_utils.process_allgather((pick(state["params"]),
                                                       pick(state["frozen"])), tiled=True)
   if jax.process_index() != 0:
     return
-  # Writable copies: the gathered arrays may be read-only views, and merge_lora folds in place.
-  params, frozen = jax.tree.map(np.array, (params, frozen))
-  if not whole:
-    shapes = lambda tree: jax.tree.map(  # noqa: E731
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
-    params = {**shapes(state["params"]), **params}
-    frozen = {**shapes(state["frozen"]), **frozen}
+  shapes = lambda tree: jax.tree.map(  # noqa: E731
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+  params = {**shapes(state["params"]), **jax.tree.map(np.array, params)}
+  frozen = {**shapes(state["frozen"]), **jax.tree.map(np.array, frozen)}
   model = nnx.merge(run.layout.graphdef, params, frozen, run.rng_vars)
-  out_dir = os.path.join(workdir, "export")
-  os.makedirs(out_dir, exist_ok=True)
-  if ex.get("renderer", False):
-    from skel_llm import render
-    path = os.path.join(out_dir, "draction.safetensors")
-    render.export_released(model.renderer.weights(), path)
-    print(f"[skel_llm] renderer exported to {path}", flush=True)
-  if ex.get("merged_hf", False):
-    from skel_llm import models
-    path = os.path.join(out_dir, "internvl_merged")
-    models.merge_lora(model.mllm)
-    models.export_hf(model.mllm, path, tokenizer=run.tokenizer.raw)
-    print(f"[skel_llm] LoRA-merged model exported to {path}", flush=True)
+  render.export_released(model.renderer.weights(), path)
+  print(f"[skel_llm] renderer exported to {path}", flush=True)
