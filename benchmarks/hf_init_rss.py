@@ -118,6 +118,15 @@ def _commit(root: pathlib.Path) -> str:
                         capture_output=True, text=True).stdout.strip()
 
 
+def _first_to_go() -> None:
+  """On a machine shared with other jobs, the kernel's OOM killer takes this process first."""
+  try:
+    with open("/proc/self/oom_score_adj", "w") as f:
+      f.write("1000")
+  except OSError:
+    pass
+
+
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--preset", default="internvl3_1b")
@@ -125,6 +134,7 @@ def main():
   ap.add_argument("--max_shard_size", default="5GB", help="of the random checkpoint")
   ap.add_argument("--child", default="", help=argparse.SUPPRESS)
   args = ap.parse_args()
+  _first_to_go()
   if args.child:
     return child(args.child, args.preset)
   with tempfile.TemporaryDirectory(prefix="hf_init_rss_") as tmp:
