@@ -109,8 +109,12 @@ def measure(code_root: pathlib.Path, folder: pathlib.Path, preset: str) -> dict:
   out = subprocess.run([sys.executable, __file__, "--child", str(folder), "--preset", preset],
                        env=env, cwd=str(code_root), capture_output=True, text=True)
   if out.returncode:
-    raise RuntimeError(f"child on {code_root} failed:\n{out.stderr[-4000:]}")
-  return json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"child on {code_root} failed (exit status {out.returncode}; -9 is the OOM "
+          f"killer):\n{out.stderr[-2000:]}", flush=True)
+    return {}
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  print(f"{code_root}: {result}", flush=True)
+  return result
 
 
 def _commit(root: pathlib.Path) -> str:
@@ -160,9 +164,12 @@ def main():
     print("| code | peak RSS GiB | peak anonymous RSS GiB | state GiB | seconds |")
     print("|---|---|---|---|---|")
     for name, r in rows:
+      if not r:
+        print(f"| {name} | failed | | | |")
+        continue
       print(f"| {name} | {r['maxrss_kib'] / 2**20:.2f} | {r['anon_kib'] / 2**20:.2f} | "
             f"{r['state_bytes'] / 2**30:.2f} | {r['seconds']:.0f} |")
-    if len(rows) == 2:
+    if len(rows) == 2 and all(r for _, r in rows):
       a, b = rows[0][1], rows[1][1]
       print(f"baseline / this tree: peak RSS {a['maxrss_kib'] / b['maxrss_kib']:.2f}x, "
             f"anonymous {a['anon_kib'] / b['anon_kib']:.2f}x")
