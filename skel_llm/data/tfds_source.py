@@ -9,6 +9,11 @@ evaluation, and offers only those as candidates. Rationales for stage 3 come fro
 descriptions; a training clip without one raises when the reason task asks for it.
 Positions are placed in front of the camera by `config.data.placement`
 (`skel_llm.render.camera.place`; 'auto' picks the rule from the build's topology).
+
+Start-up reads only what indexing needs: each example's `label` (and, for `keys()`, its
+`name`) is taken from the serialized `tf.train.Example` without decoding the positions
+(`scalar_fields`), so opening an NTU-120-sized split costs a proto parse per example, not a
+decode of every clip.
 """
 
 from __future__ import annotations
@@ -23,6 +28,39 @@ from skel_llm.render import camera
 
 def _text(value: Any) -> str:
   return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+_CHUNK = 4096  # records read per call of the underlying reader
+
+
+def scalar_fields(data_source, names: tuple[str, ...]) -> dict[str, list]:
+  """{name: [value of every example]} for scalar int / text features of a TFDS data source.
+
+  An array_record source's raw records are parsed as `tf.train.Example` protos (TFDS' own
+  proto module, no TensorFlow) and only the named features are read; the positions are
+  never turned into arrays. Other sources fall back to decoding each example.
+  """
+  raw = getattr(data_source, "data_source", None)
+  n = len(data_source)
+  if raw is None or not hasattr(raw, "__getitems__"):
+    examples = [data_source[i] for i in range(n)]
+    return {k: [ex[k] for ex in examples] for k in names}
+  from tensorflow_datasets.proto import tf_example_pb2
+  out: dict[str, list] = {k: [] for k in names}
+  for start in range(0, n, _CHUNK):
+    for i, record in enumerate(raw.__getitems__(range(start, min(n, start + _CHUNK)))):
+      feature = tf_example_pb2.Example.FromString(record).features.feature
+      for k in names:
+        if k not in feature:
+          raise ValueError(f"{data_source}: example {start + i} has no feature {k!r}")
+        f = feature[k]
+        kind = f.WhichOneof("kind")
+        values = getattr(f, kind).value if kind else ()
+        if len(values) != 1 or kind == "float_list":
+          raise ValueError(f"{data_source}: example {start + i} feature {k!r}: expected one "
+                           f"int64 or bytes value, got {kind} of {len(values)}")
+        out[k].append(values[0])
+  return out
 
 
 class TfdsSource(sources.ClipSource):
@@ -43,8 +81,8 @@ class TfdsSource(sources.ClipSource):
     # only the caption task can use them.
     info = getattr(data_source, "dataset_info", None)
     labelled = info is None or "label" in info.features
-    labels = np.asarray([int(self._ds[i]["label"]) if labelled else -1
-                         for i in range(len(self._ds))], np.int64)
+    labels = (np.asarray(scalar_fields(self._ds, ("label",))["label"], np.int64) if labelled
+              else np.full(len(self._ds), -1, np.int64))
     if keep_labels is None:
       self._index = np.arange(len(labels))
       self.candidate_ids = sorted(set(labels.tolist()) - {-1})
@@ -105,7 +143,8 @@ class TfdsSource(sources.ClipSource):
     return len(self._index)
 
   def keys(self) -> list[str]:
-    return [f"{self.name}/{_text(self._ds[int(i)]['name'])}" for i in self._index]
+    names = scalar_fields(self._ds, ("name",))["name"]
+    return [f"{self.name}/{_text(names[int(i)])}" for i in self._index]
 
   def __getitem__(self, index: int):
     ex = self._ds[int(self._index[index])]

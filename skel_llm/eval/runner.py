@@ -37,9 +37,8 @@ def _evaluate(config, workdir, step, from_export, out_dir, devices):
   from skel_llm.train import run as run_lib
   run = run_lib.Run(config, None, devices)
   if from_export:
-    state = run.init_state()
     from skel_llm.train import build
-    state = build.load_init_from(run, state, config.init_from)
+    state = build.load_init_from(run, config.init_from)
     step = int(fs.read_json(fs.join(workdir, "result.json")).get("eval_step",
                                                                     config.total_steps))
   else:
@@ -52,8 +51,10 @@ def _evaluate(config, workdir, step, from_export, out_dir, devices):
 
 def restore_state(run, workdir: str, step: int | None = None) -> tuple[dict, int]:
   """(state, step) of a run's checkpoint `step` (default the latest) for `run`'s layout."""
-  from skel_llm.train import checkpoint
-  run.init_state()  # the model's rng variables and abstract layout
+  from skel_llm.train import checkpoint, state as state_lib
+  # Only the model's rng variables are computed; the checkpoint is restored straight into the
+  # abstract, sharded layout (no fresh state is built first).
+  run.rng_vars = state_lib.init_rng_vars(run.make_model, run.config.trainable)
   ckpt = checkpoint.Checkpointer(fs.join(workdir, "checkpoints"), keep=10**6,
                                  every_steps=1, async_save=False)
   steps = ckpt.all_steps()

@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 import pathlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
 import numpy as np
 from flax import nnx
+from safetensors import safe_open
 
 from skel_llm.models import config as config_lib
 from skel_llm.models import safetensors_io
@@ -141,20 +142,65 @@ def hf_to_flax_key(hf_key: str) -> tuple[str, str] | None:
   return None
 
 
-def original_to_hf(key: str, x: np.ndarray) -> list[tuple[str, np.ndarray]] | None:
-  """transformers-layout (key, tensor) pairs for one original-layout tensor (qkv -> q, k, v)."""
+def original_to_hf(key: str, shape: tuple[int, ...]
+                   ) -> list[tuple[str, tuple[int, int] | None]] | None:
+  """transformers-layout keys for one original-layout tensor of `shape`, each with the rows
+  (first-axis range) it takes: a fused qkv gives q, k and v, a third of the rows each."""
   for pattern, target in _COMPILED_ORIG:
     m = pattern.fullmatch(key)
     if m:
       new = m.expand(target)
       if ".attention.qkv." in new:
-        if x.shape[0] % 3:
-          raise ValueError(f"{key}: fused qkv first dimension {x.shape[0]} is not divisible by 3")
-        q, k, v = np.split(x, 3, axis=0)
-        return [(new.replace(".qkv.", f".{n}."), t) for n, t in
-                (("q_proj", q), ("k_proj", k), ("v_proj", v))]
-      return [(new, x)]
+        if not shape or shape[0] % 3:
+          raise ValueError(f"{key}: fused qkv first dimension {shape[0] if shape else None} is "
+                           f"not divisible by 3")
+        third = shape[0] // 3
+        return [(new.replace(".qkv.", f".{n}."), (i * third, (i + 1) * third))
+                for i, n in enumerate(("q_proj", "k_proj", "v_proj"))]
+      return [(new, None)]
   return None
+
+
+class TensorSlices:
+  """One checkpoint tensor seen in the Flax layout (after its transform), read block by block.
+
+  `read(index)` reads only the block `index` (a tuple of slices of the Flax shape) from the
+  file through `safe_open(...).get_slice`: a transposed linear kernel reads the transposed
+  block; a fused qkv part reads its rows; the (small) patch-embedding conv is read whole.
+  """
+
+  def __init__(self, handle, kind: str, rows: tuple[int, int] | None = None):
+    self._handle = handle
+    self.kind = kind
+    self._rows = rows
+    hf = list(handle.get_shape())
+    if rows is not None:
+      hf[0] = rows[1] - rows[0]
+    self.hf_shape = tuple(hf)
+    if kind == "linear" and len(hf) == 2:
+      self.shape = (hf[1], hf[0])
+    elif kind == "conv":
+      self.shape = (int(np.prod(hf[1:])), hf[0])
+    else:
+      self.shape = tuple(hf)
+
+  def _hf_block(self, index: tuple[slice, ...]) -> np.ndarray:
+    if self._rows is not None:
+      first = index[0]
+      index = (slice(first.start + self._rows[0], first.stop + self._rows[0]),) + index[1:]
+    return np.asarray(self._handle[index] if index else self._handle[...])
+
+  def read(self, index: tuple[slice, ...] | None = None) -> np.ndarray:
+    """The block `index` (default: all) of the tensor in the Flax layout."""
+    full = tuple(slice(0, n) for n in self.shape)
+    index = full if index is None else tuple(
+        slice(*sl.indices(n)[:2]) for sl, n in zip(tuple(index) + full[len(index):], self.shape))
+    if self.kind == "conv":
+      whole = self._hf_block(tuple(slice(0, n) for n in self.hf_shape))
+      return _transform("conv", whole)[index]
+    if self.kind == "linear" and len(self.shape) == 2:
+      return self._hf_block(index[::-1]).T
+    return self._hf_block(index)
 
 
 # --- config -----------------------------------------------------------------------------
@@ -222,21 +268,15 @@ def _path_str(path: tuple) -> str:
   return "/".join(str(getattr(p, "key", p)) for p in path)
 
 
-def _weight_files(folder: pathlib.Path) -> list[pathlib.Path]:
-  files = sorted(folder.glob("*.safetensors"))
-  if not files:
-    raise FileNotFoundError(f"{folder}: no *.safetensors weight file")
-  return files
-
-
 def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
                 rng_seed: int = 0, shardings: ShardingFn | None = None) -> InternVL:
   """Builds `InternVL(config)` with weights streamed from `folder` (see module docstring).
 
-  Each tensor is placed on device (with `shardings(path, abstract_variable)` when given, e.g.
-  from the variable's logical axes) as soon as it is read, so the host holds one tensor at a
-  time. LoRA adapters (not in checkpoints) and other non-checkpoint state are freshly
-  initialised.
+  Files are opened one at a time (`safetensors.safe_open`); each tensor goes straight to its
+  device shards (`shardings(path, abstract_variable)` when given, e.g. from the variable's
+  logical axes), each shard read from the file on its own (`get_slice`), so a host reads
+  only what its devices hold and never a whole tensor it does not need. LoRA adapters (not
+  in checkpoints) and other non-checkpoint state are freshly initialised.
 
   Raises:
     ValueError: listing every unmapped source key, every missing target and every shape
@@ -248,43 +288,47 @@ def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
   targets = {_path_str(p): v for p, v in nnx.to_flat_state(ckpt_state)}
   filled: dict[str, jax.Array] = {}
   # scan_layers: per-layer tensors wait on device (sharded like their stack) until the stack
-  # is complete, then are stacked there; the host never holds more than one tensor.
+  # is complete, then are stacked there.
   layer_slices: dict[str, dict[int, jax.Array]] = {}
   unmapped, mismatched, tied_head = [], [], None
-  for file in _weight_files(folder):
-    for src_key, tensor in safetensors_io.iter_tensors(file):
-      pairs = [(src_key, tensor)] if layout == "transformers" else original_to_hf(src_key, tensor)
-      if pairs is None:
-        unmapped.append(f"{file.name}:{src_key}")
-        continue
-      for hf_key, x in pairs:
-        mapped = hf_to_flax_key(hf_key)
-        if mapped is None:
+  for file in safetensors_io.weight_files(folder):
+    with safe_open(str(file), framework="np") as handle:
+      for src_key in handle.keys():
+        tensor = handle.get_slice(src_key)
+        pieces = ([(src_key, None)] if layout == "transformers"
+                  else original_to_hf(src_key, tuple(tensor.get_shape())))
+        if pieces is None:
           unmapped.append(f"{file.name}:{src_key}")
           continue
-        path, kind = mapped
-        if path == "lm_head" and config.text.tie_word_embeddings:
-          tied_head = _transform(kind, x)  # A saved copy of the tied embedding: verified below.
-          continue
-        target, index = stacked_path(path) if config.scan_layers else (path, None)
-        if target not in targets or (index is not None
-                                     and index >= targets[target].shape[0]):
-          unmapped.append(f"{file.name}:{src_key} (-> {path}, absent from this configuration)")
-          continue
-        x = _transform(kind, x)
-        want = tuple(targets[target].shape)[0 if index is None else 1:]
-        if x.shape != want:
-          mismatched.append(f"{file.name}:{src_key} -> {path}: shape {x.shape}, expected {want}")
-          continue
-        sharding = shardings(target, targets[target]) if shardings is not None else None
-        x = np.asarray(x, dtype=targets[target].dtype)
-        if index is None:
-          filled[target] = _place(x, sharding)
-          continue
-        slices = layer_slices.setdefault(target, {})
-        slices[index] = _place(x, _drop_leading_axis(sharding))
-        if len(slices) == targets[target].shape[0]:
-          filled[target] = _stack(layer_slices.pop(target), sharding)
+        for hf_key, rows in pieces:
+          mapped = hf_to_flax_key(hf_key)
+          if mapped is None:
+            unmapped.append(f"{file.name}:{src_key}")
+            continue
+          path, kind = mapped
+          if path == "lm_head" and config.text.tie_word_embeddings:
+            tied_head = (file, src_key, kind)  # A saved copy of the tied embedding: checked below.
+            continue
+          target, index = stacked_path(path) if config.scan_layers else (path, None)
+          if target not in targets or (index is not None
+                                       and index >= targets[target].shape[0]):
+            unmapped.append(f"{file.name}:{src_key} (-> {path}, absent from this configuration)")
+            continue
+          src = TensorSlices(tensor, kind, rows)
+          want = tuple(targets[target].shape)[0 if index is None else 1:]
+          if src.shape != want:
+            mismatched.append(f"{file.name}:{src_key} -> {path}: shape {src.shape}, expected "
+                              f"{want}")
+            continue
+          sharding = shardings(target, targets[target]) if shardings is not None else None
+          dtype = targets[target].dtype
+          if index is None:
+            filled[target] = _place(src, dtype, sharding)
+            continue
+          slices = layer_slices.setdefault(target, {})
+          slices[index] = _place(src, dtype, _drop_leading_axis(sharding))
+          if len(slices) == targets[target].shape[0]:
+            filled[target] = _stack(layer_slices.pop(target), sharding)
   missing = sorted(set(targets) - set(filled) - set(layer_slices))
   for target, slices in sorted(layer_slices.items()):
     missing += [f"{target} layer {i}" for i in range(targets[target].shape[0]) if i not in slices]
@@ -295,16 +339,35 @@ def load_params(folder: str | pathlib.Path, config: InternVLConfig, layout: str,
     lines += [f"  shape mismatch: {k}" for k in mismatched]
     raise ValueError("\n".join(lines))
   if tied_head is not None:
-    emb = np.asarray(filled["language_model/embed_tokens"])
-    if tied_head.shape != emb.T.shape or not np.array_equal(tied_head.T.astype(emb.dtype), emb):
-      raise ValueError(f"{folder}: tie_word_embeddings is set but lm_head.weight differs from "
-                       f"embed_tokens.weight")
+    _check_tied_head(folder, tied_head, filled["language_model/embed_tokens"])
   ckpt_state = nnx.from_flat_state([(p, v.replace(filled[_path_str(p)]))
                                     for p, v in nnx.to_flat_state(ckpt_state)])
   if jax.tree.leaves(rest_state):
     rest_state = jax.jit(lambda: nnx.state(InternVL(config, rngs=nnx.Rngs(rng_seed)),
                                            _not_checkpoint))()
   return nnx.merge(graphdef, ckpt_state, rest_state)
+
+
+def _check_tied_head(folder: pathlib.Path, tied_head, embed: jax.Array) -> None:
+  """A saved lm_head of a tied model must equal the embedding: compared shard by shard, each
+  host on the blocks its devices hold."""
+  file, key, kind = tied_head
+  with safe_open(str(file), framework="np") as handle:
+    head = TensorSlices(handle.get_slice(key), kind)  # Flax layout [D, V]
+    same = head.shape == tuple(embed.shape)[::-1]
+    seen = set()
+    for shard in embed.addressable_shards if same else ():
+      block = tuple(slice(*sl.indices(n)[:2]) for sl, n in zip(shard.index, embed.shape))
+      if block in seen:
+        continue
+      seen.add(block)
+      part = head.read(block[::-1]).T.astype(embed.dtype)
+      if not np.array_equal(part, np.asarray(shard.data)):
+        same = False
+        break
+  if not same:
+    raise ValueError(f"{folder}: tie_word_embeddings is set but lm_head.weight differs from "
+                     f"embed_tokens.weight")
 
 
 _LAYER_PATH = re.compile(r"(vision_tower|language_model)/layers/(\d+)/(.+)")
@@ -343,12 +406,13 @@ def _stack(slices: dict[int, jax.Array], sharding) -> jax.Array:
   return stack
 
 
-def _place(x: np.ndarray, sharding) -> jax.Array:
-  """`x` on device; with a sharding, each process copies only the shards its devices hold
-  (no cross-host transfer or equality check: every host has read the same file)."""
+def _place(src: TensorSlices, dtype, sharding) -> jax.Array:
+  """`src` on device as `dtype`; with a sharding, each device's block is read from the file
+  on its own (no cross-host transfer or equality check: every host reads the same file)."""
   if sharding is None:
-    return jax.device_put(x)
-  return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+    return jax.device_put(np.asarray(src.read(), dtype=dtype))
+  return jax.make_array_from_callback(src.shape, sharding,
+                                      lambda index: np.asarray(src.read(index), dtype=dtype))
 
 
 def _is_checkpoint_param(path, var) -> bool:
@@ -397,33 +461,46 @@ def load_pretrained(folder: str | pathlib.Path, dtype: str = "float32",
 
 # --- export -----------------------------------------------------------------------------
 
-def to_hf_state_dict(model: InternVL) -> dict[str, np.ndarray]:
-  """transformers-layout tensors (float32) of `model`, with LoRA adapters folded in."""
+def _to_host(x: jax.Array) -> np.ndarray:
+  """One array whole on this host (a collective over all hosts when it spans several)."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(x)
+
+
+def iter_hf_tensors(model: InternVL, dtype: str | None = "float32"
+                    ) -> Iterator[tuple[str, np.ndarray]]:
+  """(transformers key, tensor) of `model` one at a time, LoRA adapters folded in.
+
+  Only one transformers tensor is on the host at a time: a stacked (scan_layers) parameter
+  is taken from its devices layer by layer, and each tensor becomes `dtype` (None: the
+  parameter's own) on its own. Every process of a multi-host job must iterate (gathering a
+  tensor that spans hosts is a collective).
+  """
   config = model.config
-  params = {_path_str(p): np.asarray(v[...], np.float32)
-            for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+  params = {_path_str(p): v[...] for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
   stacked = config.scan_layers
   p = config.vision.patch_size
   conv_shape = (config.vision.hidden_size, 3, p, p)
-  inverse = {}
-  for pattern, target, kind in HF_TO_FLAX:
-    inverse[(pattern, target)] = kind
-  out: dict[str, np.ndarray] = {}
+  take = jax.jit(lambda x, i: x[i])
   for path, value in params.items():
     if "lora_" in path.rsplit("/", 1)[-1]:
       continue
-    kernel = value
-    if path.endswith("/kernel") and path[:-len("kernel")] + "lora_a" in params:
-      base = path[:-len("kernel")]
-      kernel = kernel + _lora_scale(model, base) * (params[base + "lora_a"] @ params[base + "lora_b"])
-    if not (stacked and "/layers/" in path):
-      hf_key, kind = flax_to_hf_key(path)
-      out[hf_key] = np.ascontiguousarray(_inverse_transform(kind, kernel, conv_shape))
-      continue
-    for i in range(kernel.shape[0]):  # one transformers tensor per layer of the stack
-      hf_key, kind = flax_to_hf_key(unstacked_path(path, i))
-      out[hf_key] = np.ascontiguousarray(_inverse_transform(kind, kernel[i], conv_shape))
-  return out
+    base = path[:-len("kernel")] if path.endswith("/kernel") else None
+    lora = base is not None and base + "lora_a" in params
+    out_dtype = np.dtype(dtype) if dtype is not None else np.dtype(value.dtype)
+    layers = range(value.shape[0]) if stacked and "/layers/" in path else [None]
+    for i in layers:
+      pick = (lambda x: x) if i is None else (lambda x, i=i: take(x, i))  # noqa: E731
+      kernel = _to_host(pick(value))
+      if lora:
+        a = _to_host(pick(params[base + "lora_a"])).astype(np.float32)
+        b = _to_host(pick(params[base + "lora_b"])).astype(np.float32)
+        kernel = kernel.astype(np.float32) + _lora_scale(model, base) * (a @ b)
+      hf_key, kind = flax_to_hf_key(path if i is None else unstacked_path(path, i))
+      yield hf_key, np.ascontiguousarray(
+          _inverse_transform(kind, kernel, conv_shape).astype(out_dtype))
 
 
 def _lora_scale(model: InternVL, base: str) -> float:
@@ -451,11 +528,25 @@ def flax_to_hf_key(path: str) -> tuple[str, str]:
   raise KeyError(f"flax_to_hf_key: no table entry produces {path}")
 
 
-def export_hf(model: InternVL, folder: str | pathlib.Path, tokenizer=None) -> pathlib.Path:
-  """Writes `model` as a transformers-layout checkpoint (config.json + model.safetensors)."""
+def export_hf(model: InternVL, folder: str | pathlib.Path, tokenizer=None, *,
+              dtype: str | None = "float32", max_shard_size: int | str = "5GB"
+              ) -> pathlib.Path:
+  """Writes `model` as a transformers-layout checkpoint: config.json, the weights in files of
+  at most `max_shard_size` (`model.safetensors`, or `model-0000i-of-0000n.safetensors` with
+  `model.safetensors.index.json` as transformers' `save_pretrained` writes them) and the
+  tokenizer. Tensors stream one at a time (`iter_hf_tensors`); in a multi-host job every
+  process calls it and process 0 writes.
+  """
   folder = pathlib.Path(folder)
-  folder.mkdir(parents=True, exist_ok=True)
-  safetensors_io.write(folder / "model.safetensors", to_hf_state_dict(model))
+  writing = jax.process_index() == 0
+  if writing:
+    folder.mkdir(parents=True, exist_ok=True)
+  writer = safetensors_io.ShardedWriter(folder, max_shard_size, write=writing)
+  for key, tensor in iter_hf_tensors(model, dtype):
+    writer.add(key, tensor)
+  writer.close()
+  if not writing:
+    return folder
   with open(folder / "config.json", "w", encoding="utf-8") as f:
     json.dump(config_lib.to_hf_dict(model.config), f, indent=2)
   if tokenizer is not None:

@@ -58,42 +58,24 @@ _GROUPS = {"nfm": ("nfm.0.weight", "nfm.0.bias", "nfm.2.weight", "nfm.2.bias"),
            "gru": ("gru.weight_ih_l0", "gru.weight_hh_l0", "gru.bias_ih_l0", "gru.bias_hh_l0")}
 
 
-_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "BF16": np.uint16}
+_DTYPES = ("F32", "F16", "F64", "BF16")
 
 
 def _read_safetensors(path: str) -> dict[str, np.ndarray]:
-  """All tensors of a `.safetensors` file as float32 numpy arrays.
-
-  Parsed directly (8-byte header length, JSON header, raw little-endian data)
-  so that bfloat16 needs neither torch nor jax: its bits are the upper half of
-  a float32, so `bits << 16` is the exact upcast.
-  """
-  with open(path, "rb") as f:
-    blob = f.read()
-  if len(blob) < 8:
-    raise ValueError(f"{path}: too short for a safetensors header")
-  size = int.from_bytes(blob[:8], "little")
+  """All tensors of a `.safetensors` file as float32 numpy arrays (`safetensors.safe_open`;
+  bfloat16 -> float32 through ml_dtypes is exact)."""
+  from safetensors import SafetensorError, safe_open
   try:
-    header = json.loads(blob[8:8 + size])
-  except ValueError as e:
-    raise ValueError(f"{path}: header: expected JSON ({e})") from None
-  data = memoryview(blob)[8 + size:]
-  out = {}
-  for key, info in header.items():
-    if key == "__metadata__":
-      continue
-    dtype = _DTYPES.get(info.get("dtype"))
-    if dtype is None:
-      raise ValueError(f"{path}: tensor {key}: dtype {info.get('dtype')!r}, expected one of "
-                       f"{sorted(_DTYPES)}")
-    start, end = info["data_offsets"]
-    raw = np.frombuffer(data[start:end], dtype=np.dtype(dtype).newbyteorder("<"))
-    if info["dtype"] == "BF16":
-      raw = (raw.astype(np.uint32) << 16).view(np.float32)
-    shape = tuple(info["shape"])
-    if raw.size != int(np.prod(shape)):
-      raise ValueError(f"{path}: tensor {key}: {raw.size} values for shape {shape}")
-    out[key] = raw.astype(np.float32).reshape(shape)
+    with safe_open(path, framework="np") as f:
+      out = {}
+      for key in f.keys():
+        dtype = f.get_slice(key).get_dtype()
+        if dtype not in _DTYPES:
+          raise ValueError(f"{path}: tensor {key}: dtype {dtype!r}, expected one of "
+                           f"{sorted(_DTYPES)}")
+        out[key] = np.asarray(f.get_tensor(key), np.float32)
+  except SafetensorError as e:
+    raise ValueError(f"{path}: not a readable safetensors file ({e})") from None
   return out
 
 

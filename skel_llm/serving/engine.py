@@ -101,6 +101,7 @@ class Engine:
     import os
 
     from skel_llm.train import checkpoint, trainer
+    from skel_llm.train import state as state_lib
     ckpt_dir = os.path.join(workdir, "checkpoints")
     if not os.path.isdir(ckpt_dir):
       raise FileNotFoundError(f"--workdir {workdir} has no checkpoints/; is it a skel_llm run?")
@@ -108,7 +109,8 @@ class Engine:
     ckpt = checkpoint.Checkpointer(ckpt_dir, keep=10**6, async_save=False)
     if ckpt.latest_step() is None:
       raise FileNotFoundError(f"--workdir {workdir}: no committed checkpoint step")
-    run.init_state()  # sets run.rng_vars (the dropout / rng variables merge needs)
+    # The rng streams merge needs, without a fresh state beside the restored one.
+    run.rng_vars = state_lib.init_rng_vars(run.make_model, run.config.trainable)
     state, _, step = ckpt.restore(run.layout.abstract)
     ckpt.close()
     name = kwargs.pop("model_name", None) or f"{os.path.basename(os.path.normpath(workdir))}@{step}"
@@ -120,7 +122,7 @@ class Engine:
 
     from skel_llm.train import build, trainer
     run = trainer.Run(config, None)
-    state = build.load_init_from(run, run.init_state(), "hf:" + folder)
+    state = build.load_init_from(run, "hf:" + folder)
     name = kwargs.pop("model_name", None) or os.path.basename(os.path.normpath(folder))
     return cls(run, state, model_name=name, **kwargs)
 

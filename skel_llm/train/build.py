@@ -132,8 +132,9 @@ def model_factory(config, tok: encode_lib.TextTokenizer) -> Callable[[], nnx.Mod
   return make
 
 
-def load_init_from(run, state: dict, init_from: str) -> dict:
-  """Replaces the fresh variables by those of the previous stage or of a HF folder."""
+def load_init_from(run, init_from: str) -> dict:
+  """The state from the variables of the previous stage or of a HF folder, read straight into
+  this run's shardings; only what they lack is freshly initialised (sets `run.rng_vars`)."""
   from skel_llm.train import checkpoint, state as state_lib
   abstract_vars = state_lib.merge_variables(run.layout.abstract)
   if init_from.startswith("hf:"):
@@ -146,7 +147,9 @@ def load_init_from(run, state: dict, init_from: str) -> dict:
   example = f" (e.g. {', '.join(missing[:4])})" if missing else ""
   print(f"[skel_llm] init_from {init_from}: {len(missing)} variables kept from fresh "
         f"init{example}", flush=True)
-  return state_lib.replace_variables(state, run.layout, new_vars, run.tx)
+  state, run.rng_vars = state_lib.init_state_from(run.make_model, run.layout,
+                                                  run.config.trainable, run.tx, new_vars)
+  return state
 
 
 def _hf_variables(run, folder: str) -> dict:

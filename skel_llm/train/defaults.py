@@ -143,7 +143,9 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
       heldout_score=options.evaluator("recognition", method="score", every_steps=100),
       robustness=options.evaluator("robustness", of="heldout", num_clips=24),
   ))
-  c.export = ml_collections.ConfigDict(dict(renderer=True, merged_hf=False))
+  # merged_hf files hold at most max_shard_size each (transformers' sharded layout + index).
+  c.export = ml_collections.ConfigDict(dict(renderer=True, merged_hf=False,
+                                            max_shard_size="5GB"))
 
   for preset in (arg or "").split(","):
     if preset in ("", "demo", "multitask"):  # multitask: applied by the stage file (multitask())

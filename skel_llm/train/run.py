@@ -149,9 +149,13 @@ class Run:
     return registry.Evaluators(ctx)
 
   def restore_or_init(self, ckpt: checkpoint.Checkpointer | None) -> tuple[dict, int]:
-    """(state, first step): own checkpoint, else init_from, else fresh."""
-    state = self.init_state()
+    """(state, first step): own checkpoint, else init_from, else fresh.
+
+    A restore or an init_from load fills the abstract, sharded target directly: no fresh
+    state is built beside it (only the rng streams, and the variables init_from lacks).
+    """
     if ckpt is not None and ckpt.latest_step() is not None:
+      self.rng_vars = state_lib.init_rng_vars(self.make_model, self.config.trainable)
       state, position, step = ckpt.restore(self.layout.abstract)
       if position.get("seed") != self.config.data.seed:
         raise ValueError(f"{ckpt.directory}: checkpoint was written with data seed "
@@ -160,5 +164,5 @@ class Run:
       return state, int(position["next_step"])
     init_from = self.config.get("init_from", "")
     if init_from:
-      state = build.load_init_from(self, state, init_from)
-    return state, 0
+      return build.load_init_from(self, init_from), 0
+    return self.init_state(), 0

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 from jax.sharding import Mesh
@@ -121,28 +122,63 @@ def _deep_merge(a: dict, b: dict) -> dict:
   return out
 
 
-def replace_variables(state: dict, layout: StateLayout, new_vars: dict,
-                      tx: optax.GradientTransformation) -> dict:
-  """State with model variables taken from `new_vars` where not None; fresh optimizer state.
+def init_rng_vars(make_model: Callable[[], nnx.Module], trainable: Sequence[str]) -> Any:
+  """The concrete rng streams alone (those `init_state` returns): the jitted init outputs
+  only them, so XLA drops every parameter initialiser (a restore needs the streams, not a
+  fresh state beside the restored one)."""
+  def streams():
+    return nnx.to_pure_dict(split_model(make_model(), trainable)[2])
+  return jax.jit(streams)()
 
-  Used for `config.init_from`: each variable keeps the sharding of this run;
-  the optimizer state restarts, as each stage is its own optimisation.
+
+def init_state_from(make_model: Callable[[], nnx.Module], layout: StateLayout,
+                    trainable: Sequence[str], tx: optax.GradientTransformation,
+                    new_vars: dict) -> tuple[dict, Any]:
+  """The state with model variables from `new_vars` (leaves None where it has none) and the
+  concrete rng streams; a fresh optimizer state and step 0.
+
+  Used for `config.init_from`: only the variables `new_vars` lacks (LoRA adapters, the
+  renderer) are initialised, by one jitted init whose outputs are those leaves alone, so a
+  fresh copy of the loaded weights never exists beside them. Each loaded leaf takes this
+  run's dtype and sharding (the source array is dropped as soon as it is converted).
   """
-  def pick(cur, new, abstract):
-    if new is None:
-      return cur
-    if tuple(new.shape) != tuple(abstract.shape):
-      raise ValueError(f"shape mismatch {new.shape} vs {abstract.shape}")
-    return jax.device_put(jnp.asarray(new, abstract.dtype) if not isinstance(new, jax.Array)
-                          else new.astype(abstract.dtype), abstract.sharding)
+  parts = ("params", "frozen")
+  abstract = {k: layout.abstract[k] for k in parts}
+  shardings = {k: layout.shardings[k] for k in parts}
+  structure = jax.tree.structure(abstract)
+  loaded = jax.tree.leaves({k: _select_like(new_vars, abstract[k]) for k in parts},
+                           is_leaf=lambda x: x is None)
+  want = jax.tree.leaves(abstract)
+  fresh_at = [i for i, v in enumerate(loaded) if v is None]
+  is_fresh = set(fresh_at)
+  master = layout.abstract["params"]
 
-  def part(name):
-    sub = _select_like(new_vars, state[name])
-    return jax.tree.map(pick, state[name], sub, layout.abstract[name],
-                        is_leaf=lambda x: x is None)
-  params, frozen = part("params"), part("frozen")
-  opt_state = jax.jit(tx.init, out_shardings=layout.shardings["opt_state"])(params)
-  return {"step": state["step"], "params": params, "frozen": frozen, "opt_state": opt_state}
+  def fresh():
+    _, tr, rng_state, fr = split_model(make_model(), trainable)
+    params = jax.tree.map(lambda x, a: x.astype(a.dtype), nnx.to_pure_dict(tr), master)
+    leaves = jax.tree.leaves({"params": params, "frozen": nnx.to_pure_dict(fr)})
+    return [leaves[i] for i in fresh_at], nnx.to_pure_dict(rng_state)
+
+  sh = jax.tree.leaves(shardings)
+  rep = jax.tree.map(lambda _: None, layout.rng_vars)
+  fresh_leaves, rng_vars = jax.jit(fresh, out_shardings=([sh[i] for i in fresh_at], rep))()
+  for i, x in zip(fresh_at, fresh_leaves):
+    loaded[i] = x
+  for i, (x, a) in enumerate(zip(loaded, want)):
+    if i in is_fresh:
+      continue
+    if tuple(x.shape) != tuple(a.shape):
+      raise ValueError(f"shape mismatch {x.shape} vs {a.shape}")
+    loaded[i] = None  # The converted copy below replaces the source array, not joins it.
+    loaded[i] = jax.device_put(x.astype(a.dtype) if isinstance(x, jax.Array)
+                               else np.asarray(x, a.dtype), a.sharding)
+    del x
+  tree = jax.tree.unflatten(structure, loaded)
+  del loaded
+  opt_state = jax.jit(tx.init, out_shardings=layout.shardings["opt_state"])(tree["params"])
+  step = jax.device_put(jnp.zeros((), jnp.int32), layout.shardings["step"])
+  return {"step": step, "params": tree["params"], "frozen": tree["frozen"],
+          "opt_state": opt_state}, rng_vars
 
 
 def _select_like(tree: dict, like: dict) -> dict:

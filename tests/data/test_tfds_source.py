@@ -80,3 +80,19 @@ def test_skeleton_format_must_match_the_build(data_dir):
   with pytest.raises(ValueError, match="config.data.topology is 'coco17' but synthetic_actions/"
                                        "smoke/train holds 'ntu25' skeletons"):
     sources.make_source(_cfg(data_dir, topology="coco17"), "train")
+
+
+def test_labels_and_names_are_read_without_decoding_the_clips(data_dir):
+  """`scalar_fields` parses the raw array_record protos; TFDS' own decoder is the reference."""
+  import tensorflow_datasets as tfds
+
+  from skel_llm.data import tfds_source
+  ds = tfds.data_source("synthetic_actions/smoke", split="train", data_dir=os.fspath(data_dir))
+  assert hasattr(ds.data_source, "__getitems__")  # the raw-record path, not the fallback
+  got = tfds_source.scalar_fields(ds, ("label", "name", "seed"))
+  decoded = [ds[i] for i in range(len(ds))]
+  assert got["label"] == [int(ex["label"]) for ex in decoded]
+  assert got["name"] == [ex["name"] for ex in decoded]
+  assert got["seed"] == [int(ex["seed"]) for ex in decoded]
+  with pytest.raises(ValueError, match="feature 'positions': expected one int64 or bytes"):
+    tfds_source.scalar_fields(ds, ("positions",))

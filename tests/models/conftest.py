@@ -16,7 +16,7 @@ import shutil
 import numpy as np
 import pytest
 
-from skel_llm.models import safetensors_io
+from safetensors.numpy import load_file, save_file
 from skel_llm.models.tokenizer import TINY_TOKENIZER_DIR, tiny_tokenizer_ids
 
 VOCAB, IMG_ID = tiny_tokenizer_ids()
@@ -93,7 +93,7 @@ def write_original_layout(hf_folder: pathlib.Path, out: pathlib.Path) -> pathlib
   """Rewrites a transformers-layout folder as an original InternVLChatModel checkpoint."""
   out.mkdir(parents=True, exist_ok=True)
   cfg = json.loads((hf_folder / "config.json").read_text())
-  tensors = dict(safetensors_io.iter_tensors(hf_folder / "model.safetensors"))
+  tensors = load_file(hf_folder / "model.safetensors")
   result = {}
   for i in range(cfg["vision_config"]["num_hidden_layers"]):
     pre = f"vision_tower.encoder.layer.{i}.attention."
@@ -112,8 +112,8 @@ def write_original_layout(hf_folder: pathlib.Path, out: pathlib.Path) -> pathlib
   # Two shards, like real releases, to exercise multi-file streaming.
   names = sorted(result)
   half = len(names) // 2
-  safetensors_io.write(out / "model-00001-of-00002.safetensors", {k: result[k] for k in names[:half]})
-  safetensors_io.write(out / "model-00002-of-00002.safetensors", {k: result[k] for k in names[half:]})
+  save_file({k: result[k] for k in names[:half]}, str(out / "model-00001-of-00002.safetensors"))
+  save_file({k: result[k] for k in names[half:]}, str(out / "model-00002-of-00002.safetensors"))
   v, t = cfg["vision_config"], cfg["text_config"]
   original = {
       "architectures": ["InternVLChatModel"], "model_type": "internvl_chat",

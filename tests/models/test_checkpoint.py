@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from safetensors.numpy import load_file, save_file
 
 from skel_llm import models
-from skel_llm.models import checkpoint, safetensors_io
+from skel_llm.models import checkpoint
 
 
 def _jit_apply(model, method, *args):
@@ -77,7 +78,7 @@ def test_export_round_trips_to_transformers(hf_checkpoints, tmp_path):
   ref = hf_checkpoints("b")
   model, tok, _ = models.load_pretrained(ref["hf"])
   out = models.export_hf(model, tmp_path / "export", tokenizer=tok)
-  exported = dict(safetensors_io.iter_tensors(out / "model.safetensors"))
+  exported = load_file(out / "model.safetensors")
   want = {k: v.numpy() for k, v in ref["model"].state_dict().items()}
   want.pop("lm_head.weight")  # Tied to the embedding: not a separate tensor in our export.
   renamed = {checkpoint.hf_to_flax_key(k)[0]: k for k in exported}
@@ -102,9 +103,9 @@ def _copy(src, dst):
 
 def _rewrite_weights(folder, edit):
   path = folder / "model.safetensors"
-  tensors = dict(safetensors_io.iter_tensors(path))
+  tensors = load_file(path)
   edit(tensors)
-  safetensors_io.write(path, tensors)
+  save_file(tensors, str(path))
 
 
 def test_missing_key_is_named(hf_checkpoints, tmp_path):
@@ -163,10 +164,10 @@ def test_missing_tokenizer_file_is_named(hf_checkpoints, tmp_path):
 def test_original_qkv_must_split_in_three(hf_checkpoints, tmp_path):
   folder = _copy(hf_checkpoints("b")["original"], tmp_path / "ckpt")
   shard = folder / "model-00002-of-00002.safetensors"
-  tensors = dict(safetensors_io.iter_tensors(shard))
+  tensors = load_file(shard)
   key = next(k for k in tensors if k.endswith("attn.qkv.weight"))
   tensors[key] = tensors[key][:-1]
-  safetensors_io.write(shard, tensors)
+  save_file(tensors, str(shard))
   with pytest.raises(ValueError, match=f"{key}: fused qkv first dimension 143"):
     models.load_pretrained(folder)
 
@@ -199,9 +200,9 @@ def test_bfloat16_shards_load_exactly(hf_checkpoints, tmp_path):
   folder = _copy(hf_checkpoints("b")["original"], tmp_path / "ckpt")
   originals = {}
   for shard in sorted(folder.glob("*.safetensors")):
-    tensors = {k: v.astype(ml_dtypes.bfloat16) for k, v in safetensors_io.iter_tensors(shard)}
+    tensors = {k: v.astype(ml_dtypes.bfloat16) for k, v in load_file(shard).items()}
     originals.update(tensors)
-    safetensors_io.write(shard, tensors)
+    save_file(tensors, str(shard))
   model, _, config = models.load_pretrained(folder, dtype="bfloat16")
   assert config.param_dtype == "bfloat16"
   got = model.language_model.layers[2].mlp.down_proj.kernel[...]
@@ -211,3 +212,85 @@ def test_bfloat16_shards_load_exactly(hf_checkpoints, tmp_path):
   q = np.asarray(model.vision_tower.layers[1].attention.q_proj.kernel[...])
   qkv = originals["vision_model.encoder.layers.1.attn.qkv.weight"]
   np.testing.assert_array_equal(q, qkv[:48].T)
+
+
+def test_sharded_export_writes_an_index_transformers_reads(hf_checkpoints, tmp_path):
+  """A small max_shard_size gives several files and model.safetensors.index.json, read back by
+  transformers (the external reader) and by our loader, which follows the index."""
+  import torch
+  from transformers import InternVLForConditionalGeneration
+  ref = hf_checkpoints("a")
+  model, tok, _ = models.load_pretrained(ref["hf"])
+  out = models.export_hf(model, tmp_path / "export", tokenizer=tok, max_shard_size="60KB")
+  index = json.loads((out / "model.safetensors.index.json").read_text())
+  files = sorted(out.glob("*.safetensors"))
+  assert len(files) > 2 and sorted(set(index["weight_map"].values())) == [f.name for f in files]
+  per_file = {f.name: load_file(f) for f in files}
+  assert all(sum(x.nbytes for x in t.values()) <= 60_000 or len(t) == 1
+             for t in per_file.values())
+  assert sorted(index["weight_map"]) == sorted(k for t in per_file.values() for k in t)
+  assert index["metadata"]["total_size"] == sum(x.nbytes for t in per_file.values()
+                                                for x in t.values())
+  reloaded = InternVLForConditionalGeneration.from_pretrained(str(out)).eval()
+  ids = torch.tensor([[5, 7, 9, 11]])
+  with torch.no_grad():
+    np.testing.assert_array_equal(reloaded(input_ids=ids).logits.numpy(),
+                                  ref["model"](input_ids=ids).logits.numpy())
+  back, _, _ = models.load_pretrained(out)
+  for (p, a), (_, b) in zip(nnx.to_flat_state(nnx.state(model, nnx.Param)),
+                            nnx.to_flat_state(nnx.state(back, nnx.Param))):
+    np.testing.assert_array_equal(np.asarray(a[...]), np.asarray(b[...]), err_msg=str(p))
+  # A later single-file export into the same folder leaves no stale shard or index behind.
+  models.export_hf(model, out, tokenizer=tok)
+  assert [f.name for f in out.glob("*.safetensors")] == ["model.safetensors"]
+  assert not (out / "model.safetensors.index.json").exists()
+
+
+def test_tensor_slices_read_the_blocks_of_the_transformed_tensor(tmp_path):
+  """Every block read through get_slice equals the same block of the whole tensor after its
+  transform (transpose, conv flatten, qkv rows): the reference is numpy on the full array."""
+  from safetensors import safe_open
+  rng = np.random.default_rng(0)
+  w = rng.standard_normal((12, 5)).astype(np.float32)
+  conv = rng.standard_normal((4, 3, 2, 2)).astype(np.float32)
+  save_file({"w": w, "conv": conv}, str(tmp_path / "t.safetensors"))
+  blocks = [(slice(0, 5), slice(0, 4)), (slice(2, 5), slice(1, 3)), (slice(None), slice(3, 4))]
+  with safe_open(str(tmp_path / "t.safetensors"), framework="np") as f:
+    lin = checkpoint.TensorSlices(f.get_slice("w"), "linear")
+    assert lin.shape == (5, 12)
+    for b in blocks:
+      np.testing.assert_array_equal(lin.read(b), w.T[b])
+    k = checkpoint.TensorSlices(f.get_slice("w"), "linear", rows=(4, 8))  # the "k" third
+    assert k.shape == (5, 4)
+    for b in blocks:
+      np.testing.assert_array_equal(k.read(b), w[4:8].T[b])
+    c = checkpoint.TensorSlices(f.get_slice("conv"), "conv")
+    assert c.shape == (12, 4)
+    np.testing.assert_array_equal(c.read((slice(3, 9), slice(1, 3))),
+                                  conv.reshape(4, -1).T[3:9, 1:3])
+    np.testing.assert_array_equal(checkpoint.TensorSlices(f.get_slice("w"), "copy").read(),
+                                  w)
+
+
+@pytest.mark.parametrize("layout", ["hf", "original"])
+def test_every_axis_sharded_load_equals_the_plain_load(hf_checkpoints, layout):
+  """Shardings that split both axes of kernels (so transposed and qkv-split reads take blocks
+  of the file tensor) give the same weights as the unsharded load, leaf by leaf."""
+  from jax.sharding import NamedSharding, PartitionSpec
+  if jax.device_count() < 8:
+    pytest.skip("needs 8 (simulated) devices")
+  mesh = jax.make_mesh((2, 4), ("a", "b"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
+
+  def shardings(path, var):
+    spec = [name if n % size == 0 else None
+            for (name, size), n in zip((("a", 2), ("b", 4)), var.shape)]
+    return NamedSharding(mesh, PartitionSpec(*spec, *[None] * (len(var.shape) - 2)))
+
+  ref = hf_checkpoints("b")
+  plain, _, _ = models.load_pretrained(ref[layout])
+  sharded, _, _ = models.load_pretrained(ref[layout], shardings=shardings)
+  q = sharded.vision_tower.layers[0].attention.q_proj.kernel[...]
+  assert q.sharding.spec == PartitionSpec("a", "b") and len(q.addressable_shards) == 8
+  for (p, a), (_, b) in zip(nnx.to_flat_state(nnx.state(plain, nnx.Param)),
+                            nnx.to_flat_state(nnx.state(sharded, nnx.Param))):
+    np.testing.assert_array_equal(np.asarray(a[...]), np.asarray(b[...]), err_msg=str(p))

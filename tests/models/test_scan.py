@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from safetensors.numpy import load_file, save_file
 
 from skel_llm import models
-from skel_llm.models import checkpoint, safetensors_io
+from skel_llm.models import checkpoint
 
 from .test_checkpoint import _jit_apply, _prompt_batch
 
@@ -100,8 +101,8 @@ def test_scanned_export_equals_unrolled_export(hf_checkpoints, tmp_path):
         scanned.language_model.layers.mlp.up_proj.lora_a[...][i])
   a = models.export_hf(flat, tmp_path / "flat", tokenizer=tok)
   b = models.export_hf(scanned, tmp_path / "scanned", tokenizer=tok)
-  ta = dict(safetensors_io.iter_tensors(a / "model.safetensors"))
-  tb = dict(safetensors_io.iter_tensors(b / "model.safetensors"))
+  ta = load_file(a / "model.safetensors")
+  tb = load_file(b / "model.safetensors")
   assert sorted(ta) == sorted(tb)
   for k in ta:
     np.testing.assert_array_equal(tb[k], ta[k], err_msg=k)
@@ -115,11 +116,11 @@ def test_missing_layer_of_a_stack_is_named(hf_checkpoints, tmp_path):
   shutil.copytree(hf_checkpoints("a")["hf"], folder)
   removed = []
   for path in sorted(folder.glob("*.safetensors")):
-    tensors = dict(safetensors_io.iter_tensors(path))
+    tensors = load_file(path)
     keys = [k for k in tensors if k.endswith(".layers.1.mlp.up_proj.weight")]
     for k in keys:
       removed.append(tensors.pop(k))
-    safetensors_io.write(path, tensors)
+    save_file(tensors, str(path))
   assert len(removed) == 1
   with pytest.raises(ValueError, match=r"missing target: language_model/layers/mlp/up_proj/"
                                        r"kernel layer 1"):
