@@ -95,7 +95,8 @@ def test_cli_prints_table_for_v5e(devices, tmp_path):
   del devices
   out = subprocess.run(
       [sys.executable, "-m", "skel_llm.tools.aot", "--config=configs/distill.py:smoke",
-       f"--topology={TOPOLOGY}", "--mesh=2,2,1", f"--json={tmp_path / 'r.json'}"],
+       f"--topology={TOPOLOGY}", "--mesh=2,2,1", "--function=train,score",
+       f"--json={tmp_path / 'r.json'}"],
       cwd=REPO, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "| 2,2,1 | none |" in out.stdout
