@@ -2,6 +2,7 @@ r"""Ahead-of-time compilation of the real train step for a TPU slice, from any h
 
     python -m skel_llm.tools.aot --config=configs/distill.py:paper --topology=v5e:2x4
     python -m skel_llm.tools.aot --config=configs/distill.py:paper --topology=v5p:2x2x1 --sweep
+    python -m skel_llm.tools.aot --config=configs/distill.py:paper --function=generate,score
 
 needs `libtpu` (requirements-tpu-aot.txt): `jax.experimental.topologies` then describes the
 chips of a real slice without any being attached, and XLA's TPU compiler partitions and
@@ -17,7 +18,8 @@ samples/s and the model-FLOPs utilisation that bound implies. `--sweep` compiles
 (data, fsdp, tensor) mesh that divides the slice (and the batch) with each `--remat` policy
 and prints one table sorted by estimated step time, marking the rows that do not fit
 (XLA:TPU refuses a program whose temporaries exceed HBM: such a point is a row with the
-temporaries XLA asked for).
+temporaries XLA asked for). `--function=generate,score` compiles the recognition evaluators'
+programs instead of (or besides, with `train`) the train step (`compile_eval`).
 
 Glossary: HBM high-bandwidth memory of one chip; MFU model FLOPs (without recomputation) per
 second over the chip's peak; remat recomputation of activations in the backward pass.
