@@ -57,6 +57,10 @@ def test_presets_and_unknown_preset():
   assert paper.trainable == (r"mllm/multi_modal_projector/.*", r"mllm/.*/lora_[ab]")
   assert _config("warmup.py", "paper").trainable == (r"renderer/.*",
                                                      r"mllm/multi_modal_projector/.*")
+  small = _config("distill.py", "paper_1b")
+  assert small.model.preset == "internvl3_1b" and small.text.tokenizer == "/models/InternVL3-1B-hf"
+  assert small.trainable == _config("distill.py", "paper").trainable
+  assert _config("warmup.py", "paper_2b").model.preset == "internvl3_2b"
   with pytest.raises(ValueError, match="unknown config preset 'huge'"):
     _config("warmup.py", "huge")
   cross = _config("distill.py", "crossformat")  # the run's evaluators, each on 3 more formats
@@ -100,7 +104,7 @@ def test_command_line_rejects_an_unknown_key(tmp_path):
      "--config.data.task?"),
     (["--config=configs/distill.py:huge"],
      "[skel_llm] error: --config=configs/distill.py:huge: unknown config preset 'huge'; known: "
-     "demo (default), paper, smoke"),
+     "demo (default), paper, paper_1b, paper_2b, smoke, multitask, crossformat"),
     (["--config=configs/distill.py", "--config.mesh.data.x=2"],
      "[skel_llm] error: --config.mesh.data.x=2: config.mesh.data is a value, not a group"),
     (["--config=configs/distill.py", "--config.batch_size=abc"],

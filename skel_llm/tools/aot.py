@@ -2,6 +2,7 @@ r"""Ahead-of-time compilation of the real train step for a TPU slice, from any h
 
     python -m skel_llm.tools.aot --config=configs/distill.py:paper --topology=v5e:2x4
     python -m skel_llm.tools.aot --config=configs/distill.py:paper --topology=v5p:2x2x1 --sweep
+    python -m skel_llm.tools.aot --config=configs/distill.py:paper --function=generate,score
 
 needs `libtpu` (requirements-tpu-aot.txt): `jax.experimental.topologies` then describes the
 chips of a real slice without any being attached, and XLA's TPU compiler partitions and
@@ -17,7 +18,8 @@ samples/s and the model-FLOPs utilisation that bound implies. `--sweep` compiles
 (data, fsdp, tensor) mesh that divides the slice (and the batch) with each `--remat` policy
 and prints one table sorted by estimated step time, marking the rows that do not fit
 (XLA:TPU refuses a program whose temporaries exceed HBM: such a point is a row with the
-temporaries XLA asked for).
+temporaries XLA asked for). `--function=generate,score` compiles the recognition evaluators'
+programs instead of (or besides, with `train`) the train step (`compile_eval`).
 
 Glossary: HBM high-bandwidth memory of one chip; MFU model FLOPs (without recomputation) per
 second over the chip's peak; remat recomputation of activations in the backward pass.
@@ -158,7 +160,7 @@ def abstract_batch(config, mesh) -> dict:
 
 @dataclasses.dataclass
 class Report:
-  """What one compilation says about one (config, slice, mesh, remat) point, per chip."""
+  """What one compilation says about one (config, slice, mesh, remat, function) point, per chip."""
 
   topology: str
   chip: str
@@ -185,11 +187,19 @@ class Report:
   # XLA:TPU refuses to compile a program whose temporaries exceed HBM: its message, and
   # temp_bytes read from it (arguments / outputs / FLOPs are then unknown, 0).
   refused: str = ""
+  # "train" (the train step), "generate" / "score" (the evaluators' programs, FUNCTIONS).
+  function: str = "train"
+  # Bytes held on the chip while the program runs without being one of its arguments: an
+  # in-training evaluation leaves the optimizer state resident (it is not an input of
+  # generate / score).
+  resident_bytes: int = 0
 
   @property
   def total_bytes(self) -> int:
-    """Live at the peak: arguments + outputs not aliased to (donated) arguments + temporaries."""
-    return self.argument_bytes + self.output_bytes - self.alias_bytes + self.temp_bytes
+    """Live at the peak: arguments + outputs not aliased to (donated) arguments + temporaries
+    + what stays resident outside the program."""
+    return (self.argument_bytes + self.output_bytes - self.alias_bytes + self.temp_bytes
+            + self.resident_bytes)
 
   @property
   def fits(self) -> bool:
@@ -234,11 +244,22 @@ def _cost(compiled) -> dict:
   return dict(cost or {})
 
 
-def compile_step(config, devices: Sequence[Any], mesh_shape: tuple[int, int, int],
-                 remat: str | None = None, topology: str = "") -> Report:
-  """Builds the train step of `config` for `devices` with abstract arguments and compiles it."""
+@dataclasses.dataclass
+class _Setup:
+  """What every compiled function of one (config, slice, mesh, remat) point shares."""
+
+  config: Any
+  mesh: jax.sharding.Mesh
+  layout: Any  # skel_llm.train.state.StateLayout
+  rng_vars: Any
+  tok: Any
+  spec: dict
+  mesh_shape: tuple[int, int, int]
+  topology: str
+
+
+def _setup(config, devices, mesh_shape, remat, topology) -> _Setup:
   from skel_llm.train import build, optimizer, sharding as shd, state as state_lib
-  from skel_llm.train import step as step_lib
   config = copy.deepcopy(config)
   if remat is not None:
     config.model.remat = remat
@@ -250,27 +271,28 @@ def compile_step(config, devices: Sequence[Any], mesh_shape: tuple[int, int, int
   rules = shd.check_rules(config.sharding_rules)
   tok = vocabulary(config)
   tx = optimizer.make_optimizer(config.optim, max(config.total_steps, 1))
-  schedule = optimizer.make_schedule(config.optim, max(config.total_steps, 1))
   make_model = build.model_factory(config, tok)
   layout = state_lib.build_layout(make_model, trainable=config.trainable, tx=tx, mesh=mesh,
                                   rules=rules, master_dtype=config.get("master_dtype", "float32"))
   # The rng streams are tiny key / counter constants of the graph: the step reseeds the ones
   # it uses from its rng argument, so any value of the right type serves here.
   rng_vars = jax.tree.map(_constant_like, layout.rng_vars)
-  raw = step_lib.make_train_step(layout.graphdef, rng_vars, tx, build.forward, schedule,
-                                 dropout=bool(config.model.get("train_dropout", False)),
-                                 forward_hidden=build.forward_hidden,
-                                 loss_chunk=int(config.get("loss_chunk", 0)))
-  raw = shd.with_activation_sharding(raw, rules, mesh)
-  batch = abstract_batch(config, mesh)
-  rep = shd.replicated(mesh)
-  key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=rep)
-  jitted = jax.jit(raw, in_shardings=(layout.shardings, {k: v.sharding for k, v in batch.items()},
-                                      rep),
-                   out_shardings=(layout.shardings, rep), donate_argnums=(0,))
-  spec = chip(devices)
-  a = layout.abstract
-  lowered = jitted.lower(layout.abstract, batch, key)
+  return _Setup(config, mesh, layout, rng_vars, tok, chip(devices), tuple(mesh_shape), topology)
+
+
+def _compile(s: _Setup, jitted, args: tuple, *, function: str, batch: int, batch_bytes: int,
+             resident_bytes: int = 0) -> Report:
+  """Lowers and compiles `jitted(*args)` and reads its memory and cost analyses."""
+  a, spec = s.layout.abstract, s.spec
+  common = dict(
+      topology=s.topology, chip=spec["name"], mesh=s.mesh_shape, remat=str(s.config.model.remat),
+      batch=batch, trained_params=s.layout.num_params("params"),
+      frozen_params=s.layout.num_params("frozen"),
+      param_bytes=_shard_bytes(a["params"]) + _shard_bytes(a["frozen"]),
+      opt_bytes=_shard_bytes(a["opt_state"]), batch_bytes=batch_bytes, hbm_bytes=spec["hbm"],
+      peak_flops=spec["peak_flops"], hbm_bandwidth=spec["hbm_bw"], num_chips=s.mesh.size,
+      function=function, resident_bytes=resident_bytes)
+  lowered = jitted.lower(*args)
   t = time.perf_counter()
   try:
     compiled = lowered.compile()
@@ -278,33 +300,138 @@ def compile_step(config, devices: Sequence[Any], mesh_shape: tuple[int, int, int
     m = _REFUSED.search(str(e))
     if m is None:
       raise
-    return Report(
-        topology=topology, chip=spec["name"], mesh=tuple(mesh_shape),
-        remat=str(config.model.remat), batch=config.batch_size,
-        trained_params=layout.num_params("params"), frozen_params=layout.num_params("frozen"),
-        param_bytes=_shard_bytes(a["params"]) + _shard_bytes(a["frozen"]),
-        opt_bytes=_shard_bytes(a["opt_state"]), batch_bytes=_shard_bytes(batch),
-        temp_bytes=int(float(m[1]) * _UNITS[m[2]]), argument_bytes=0, output_bytes=0,
-        alias_bytes=0, hbm_bytes=spec["hbm"], flops=0.0, bytes_accessed=0.0,
-        optimal_seconds=0.0, peak_flops=spec["peak_flops"], hbm_bandwidth=spec["hbm_bw"],
-        num_chips=len(devices), compile_s=time.perf_counter() - t,
-        refused=str(e).splitlines()[0][:300])
+    return Report(temp_bytes=int(float(m[1]) * _UNITS[m[2]]), argument_bytes=0, output_bytes=0,
+                  alias_bytes=0, flops=0.0, bytes_accessed=0.0, optimal_seconds=0.0,
+                  compile_s=time.perf_counter() - t, refused=str(e).splitlines()[0][:300],
+                  **common)
   compile_s = time.perf_counter() - t
   mem = compiled.memory_analysis()
   cost = _cost(compiled)
   return Report(
-      topology=topology, chip=spec["name"], mesh=tuple(mesh_shape),
-      remat=str(config.model.remat), batch=config.batch_size,
-      trained_params=layout.num_params("params"), frozen_params=layout.num_params("frozen"),
-      param_bytes=_shard_bytes(a["params"]) + _shard_bytes(a["frozen"]),
-      opt_bytes=_shard_bytes(a["opt_state"]), batch_bytes=_shard_bytes(batch),
       temp_bytes=int(mem.temp_size_in_bytes), argument_bytes=int(mem.argument_size_in_bytes),
       output_bytes=int(mem.output_size_in_bytes), alias_bytes=int(mem.alias_size_in_bytes),
-      hbm_bytes=spec["hbm"], flops=float(cost.get("flops", 0.0)),
-      bytes_accessed=float(cost.get("bytes accessed", 0.0)),
-      optimal_seconds=float(cost.get("optimal_seconds", 0.0)), peak_flops=spec["peak_flops"],
-      hbm_bandwidth=spec["hbm_bw"],
-      num_chips=len(devices), compile_s=compile_s)
+      flops=float(cost.get("flops", 0.0)), bytes_accessed=float(cost.get("bytes accessed", 0.0)),
+      optimal_seconds=float(cost.get("optimal_seconds", 0.0)), compile_s=compile_s, **common)
+
+
+def compile_step(config, devices: Sequence[Any], mesh_shape: tuple[int, int, int],
+                 remat: str | None = None, topology: str = "") -> Report:
+  """Builds the train step of `config` for `devices` with abstract arguments and compiles it."""
+  from skel_llm.train import build, optimizer, sharding as shd
+  from skel_llm.train import step as step_lib
+  s = _setup(config, devices, mesh_shape, remat, topology)
+  config, mesh, layout = s.config, s.mesh, s.layout
+  tx = optimizer.make_optimizer(config.optim, max(config.total_steps, 1))
+  schedule = optimizer.make_schedule(config.optim, max(config.total_steps, 1))
+  raw = step_lib.make_train_step(layout.graphdef, s.rng_vars, tx, build.forward, schedule,
+                                 dropout=bool(config.model.get("train_dropout", False)),
+                                 forward_hidden=build.forward_hidden,
+                                 loss_chunk=int(config.get("loss_chunk", 0)))
+  raw = shd.with_activation_sharding(raw, shd.check_rules(config.sharding_rules), mesh)
+  batch = abstract_batch(config, mesh)
+  rep = shd.replicated(mesh)
+  key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=rep)
+  jitted = jax.jit(raw, in_shardings=(layout.shardings, {k: v.sharding for k, v in batch.items()},
+                                      rep),
+                   out_shardings=(layout.shardings, rep), donate_argnums=(0,))
+  return _compile(s, jitted, (layout.abstract, batch, key), function="train",
+                  batch=config.batch_size, batch_bytes=_shard_bytes(batch))
+
+
+# The evaluators' programs the tool compiles besides the train step (skel_llm.eval.predict).
+FUNCTIONS = ("train", "generate", "score")
+
+
+def eval_shapes(config, function: str, evaluator: str = "") -> dict:
+  """Batch, prompt length, reply budget and candidates of a recognition evaluator's program.
+
+  `evaluator` names an entry of `config.evals`; by default the first recognition evaluator
+  whose method runs `function` (decode: generate, score: score), else the first recognition
+  one. The prompt is padded to `config.data.max_len` as the training prompts are; the
+  candidates are the protocol's unseen classes (the configured classes without a protocol).
+  A reply budget of 0 (the longest training answer + 8, known only with data) counts as 16.
+  """
+  from skel_llm.data import protocols
+  recognition = [k for k, v in config.evals.items() if v.get("type") == "recognition"]
+  method = {"generate": "decode", "score": "score"}[function]
+  if evaluator:
+    if evaluator not in recognition:
+      raise ValueError(f"--evaluator {evaluator!r}: the recognition evaluators of config.evals "
+                       f"are {recognition}")
+    name = evaluator
+  elif recognition:
+    name = next((k for k in recognition if config.evals[k].method == method), recognition[0])
+  else:
+    raise ValueError(f"config.evals has no recognition evaluator ({sorted(config.evals)}); "
+                     f"--function={function} compiles one's program")
+  ev, d = config.evals[name], config.data
+  if d.get("protocol"):
+    candidates = len(protocols.get(d.protocol).unseen)
+  else:
+    candidates = len(d.classes) or 1
+  return dict(evaluator=name, batch=int(ev.batch_size), prompt_len=int(d.max_len),
+              max_new_tokens=int(ev.max_new_tokens) or 16, candidates=candidates,
+              repetition_penalty=float(ev.repetition_penalty))
+
+
+def compile_eval(config, devices: Sequence[Any], mesh_shape: tuple[int, int, int],
+                 function: str, *, remat: str | None = None, topology: str = "",
+                 evaluator: str = "", candidate_tokens: int = 16) -> Report:
+  """Compiles an evaluator's `generate` or `score` program for `devices`.
+
+  These are the calls `skel_llm.eval.predict.PredictFns.generate / .score` make on the run's
+  mesh: the model merged from the train state's params + frozen (sharded like training), the
+  rendered frames transposed to the vision tower's layout, then `models.generate` (greedy,
+  KV cache, `max_new_tokens`) or `models.score_candidates` (the prefix once, every candidate
+  from its cache). The frames float32[B, n, S, S, 3] are an input (the renderer runs in a
+  program of its own before); the optimizer state stays resident on the chips meanwhile and
+  is counted in `resident_bytes`. Nothing pins activations (the evaluators run outside the
+  train step's activation rules, as `PredictFns` does). XLA counts a `while_loop` body once,
+  so a generate program's FLOPs and bytes are those of the prefill plus one decode step.
+  """
+  from flax import nnx
+
+  from skel_llm import models
+  from skel_llm.train import sharding as shd
+  if function not in ("generate", "score"):
+    raise ValueError(f"--function {function!r}: the evaluation programs are generate, score")
+  s = _setup(config, devices, mesh_shape, remat, topology)
+  config, mesh, layout = s.config, s.mesh, s.layout
+  e = eval_shapes(config, function, evaluator)
+  b, n, side = e["batch"], config.render.num_frames, config.render.image_size
+  dp = shd.data_parallel_size(mesh)
+  if b % dp:
+    raise ValueError(f"evaluator batch_size {b} is not divisible by the data-parallel size "
+                     f"{dp} of mesh {mesh_shape}")
+
+  def arg(shape, dtype):
+    return jax.ShapeDtypeStruct(shape, dtype, sharding=shd.batch_sharding(mesh, len(shape)))
+
+  state = {k: layout.abstract[k] for k in ("params", "frozen")}
+  graphdef, rng_vars = layout.graphdef, s.rng_vars
+  frames = arg((b, n, side, side, 3), jnp.float32)
+  ids, mask = arg((b, e["prompt_len"]), jnp.int32), arg((b, e["prompt_len"]), jnp.int32)
+  stop, pad = 0, 0  # values, not shapes: any ids do
+
+  if function == "generate":
+    def fn(state, frames, ids, mask):
+      model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
+      return models.generate(model.mllm, ids, mask, model.pixel_values(frames),
+                             max_new_tokens=e["max_new_tokens"], stop_tokens=(stop,),
+                             pad_id=pad, repetition_penalty=e["repetition_penalty"])
+    args = (state, frames, ids, mask)
+  else:
+    c, m = e["candidates"], int(candidate_tokens)
+
+    def fn(state, frames, ids, mask, cand_ids, cand_mask):
+      model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
+      return models.score_candidates(model.mllm, ids, mask, model.pixel_values(frames),
+                                     cand_ids, cand_mask)
+    args = (state, frames, ids, mask, arg((b, c, m), jnp.int32), arg((b, c, m), jnp.int32))
+  jitted = jax.jit(fn, in_shardings=jax.tree.map(lambda x: x.sharding, args))
+  return _compile(s, jitted, args, function=function, batch=b,
+                  batch_bytes=_shard_bytes(args[1:]),
+                  resident_bytes=_shard_bytes(layout.abstract["opt_state"]))
 
 
 # "... the total memory required for HLO temporaries (136.33G) exceeds available HBM (15.75G)"
@@ -349,18 +476,18 @@ def _gib(n: float) -> str:
   return f"{n / 2**30:.2f}"
 
 
-HEADER = ("mesh (d, f, t)", "remat", "params GiB", "opt GiB", "batch GiB", "temp GiB",
+HEADER = ("function", "mesh (d, f, t)", "remat", "params GiB", "opt GiB", "batch GiB", "temp GiB",
           "total GiB", "HBM GiB", "fits", "TFLOP/step", "HBM GB/step", "XLA s", "s/step >=",
           "samples/s <=", "MFU <=", "compile s")
 
 
 def table_row(r: Report, model_flops: float | None = None) -> tuple[str, ...]:
   if r.refused:
-    return (",".join(map(str, r.mesh)), r.remat, _gib(r.param_bytes), _gib(r.opt_bytes),
+    return (r.function, ",".join(map(str, r.mesh)), r.remat, _gib(r.param_bytes), _gib(r.opt_bytes),
             _gib(r.batch_bytes), _gib(r.temp_bytes), f">= {_gib(r.temp_bytes)}",
             _gib(r.hbm_bytes), "**NO** (XLA refused)", "-", "-", "-", "-", "-", "-",
             f"{r.compile_s:.0f}")
-  return (",".join(map(str, r.mesh)), r.remat, _gib(r.param_bytes), _gib(r.opt_bytes),
+  return (r.function, ",".join(map(str, r.mesh)), r.remat, _gib(r.param_bytes), _gib(r.opt_bytes),
           _gib(r.batch_bytes), _gib(r.temp_bytes), _gib(r.total_bytes), _gib(r.hbm_bytes),
           "yes" if r.fits else "**NO**", f"{r.flops / 1e12:.2f}",
           f"{r.bytes_accessed / 1e9:.1f}",
@@ -371,16 +498,17 @@ def table_row(r: Report, model_flops: float | None = None) -> tuple[str, ...]:
 
 def print_table(reports: Sequence[Report], out=sys.stdout) -> None:
   """Markdown table, fastest first; MFU counts the FLOPs of the same mesh without remat."""
-  no_remat = {r.mesh: r.flops for r in reports if r.remat == "none"}
+  no_remat = {(r.mesh, r.function): r.flops for r in reports if r.remat == "none"}
   print("| " + " | ".join(HEADER) + " |", file=out)
   print("|" + "---|" * len(HEADER), file=out)
   for r in sorted(reports, key=lambda r: (not r.fits, r.step_seconds)):
-    print("| " + " | ".join(table_row(r, no_remat.get(r.mesh))) + " |", file=out)
+    print("| " + " | ".join(table_row(r, no_remat.get((r.mesh, r.function)))) + " |", file=out)
 
 
 def describe(r: Report) -> str:
-  return (f"{r.topology} ({r.num_chips} x {r.chip}, {_gib(r.hbm_bytes)} GiB HBM each), mesh "
-          f"(data, fsdp, tensor) = {r.mesh}, remat {r.remat}, global batch {r.batch}; "
+  return (f"{r.function}: {r.topology} ({r.num_chips} x {r.chip}, {_gib(r.hbm_bytes)} GiB HBM "
+          f"each), mesh (data, fsdp, tensor) = {r.mesh}, remat {r.remat}, global batch "
+          f"{r.batch}; "
           f"{r.trained_params:,} trained + {r.frozen_params:,} frozen parameters")
 
 
@@ -401,15 +529,24 @@ def main(argv):
     shapes = [parse_mesh(f.mesh, len(devices)) if f.mesh else
               shd.mesh_shape(config.mesh, len(devices))]
     remats = remats[:1]
+  functions = [x.strip() for x in f.function.split(",") if x.strip()]
+  unknown = sorted(set(functions) - set(FUNCTIONS))
+  if unknown or not functions:
+    raise ValueError(f"--function {f.function!r}: expected a comma-separated subset of "
+                     f"{FUNCTIONS}")
   reports = []
-  for shape, remat in itertools.product(shapes, remats):
+  for function, shape, remat in itertools.product(functions, shapes, remats):
     try:
-      r = compile_step(config, devices, shape, remat, topology=f.topology)
+      if function == "train":
+        r = compile_step(config, devices, shape, remat, topology=f.topology)
+      else:
+        r = compile_eval(config, devices, shape, function, remat=remat, topology=f.topology,
+                         evaluator=f.evaluator, candidate_tokens=f.candidate_tokens)
     except Exception as e:  # one point failing to compile is a row of the sweep, not the end
       if not f.sweep:
         raise
-      print(f"mesh {shape} remat {remat}: did not compile: {str(e).splitlines()[0][:300]}",
-            flush=True)
+      print(f"{function} mesh {shape} remat {remat}: did not compile: "
+            f"{str(e).splitlines()[0][:300]}", flush=True)
       continue
     reports.append(r)
     print(describe(r), flush=True)
@@ -420,7 +557,8 @@ def main(argv):
   print("per chip; s/step >= max(XLA optimal_seconds, FLOPs / peak, HBM bytes / bandwidth); "
         "MFU <= FLOPs without remat (XLA's count itself when that mesh was not compiled "
         "without remat) / (s/step x peak); total = arguments + non-donated outputs + "
-        "temporaries.")
+        "temporaries (+ the optimizer state left resident, for generate / score); generate's "
+        "FLOPs and bytes: the prefill + one decode step (XLA counts a while_loop body once).")
   if f.json:
     fs.write_json(f.json, [r.row() for r in reports], indent=1)  # local or gs://
 
@@ -437,6 +575,11 @@ def _define_flags():
   flags.DEFINE_string("remat", "", f"comma-separated policies {REMAT_POLICIES} "
                       f"(default: config.model.remat)")
   flags.DEFINE_string("json", "", "also write the reports to this JSON file")
+  flags.DEFINE_string("function", "train", f"comma-separated programs to compile, of {FUNCTIONS}: "
+                      "the train step, the evaluators' greedy generation, candidate scoring")
+  flags.DEFINE_string("evaluator", "", "config.evals entry whose shapes generate / score take "
+                      "(default: the first recognition evaluator with that method)")
+  flags.DEFINE_integer("candidate_tokens", 16, "tokens per scored candidate answer (score)")
 
 
 if __name__ == "__main__":

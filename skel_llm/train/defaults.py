@@ -152,13 +152,13 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
       continue
     if preset == "smoke":
       _smoke(c)
-    elif preset == "paper":
-      _paper(c)
+    elif preset in PAPER_SIZES:
+      _paper(c, PAPER_SIZES[preset])
     elif preset == "crossformat":
       _crossformat(c)
     else:
-      raise ValueError(f"unknown config preset {preset!r}; known: demo (default), paper, smoke, "
-                       f"multitask, crossformat")
+      raise ValueError(f"unknown config preset {preset!r}; known: demo (default), "
+                       f"{', '.join(PAPER_SIZES)}, smoke, multitask, crossformat")
   return c
 
 
@@ -226,12 +226,18 @@ def _smoke(c: ml_collections.ConfigDict) -> None:
   c.export.renderer = False
 
 
-def _paper(c: ml_collections.ConfigDict) -> None:
-  """InternVL3-8B from a local folder, NTU-60 48/12, the paper's hyper-parameters, 8+ chips."""
-  c.init_from = "hf:/models/InternVL3-8B-hf"
-  c.text.tokenizer = "/models/InternVL3-8B-hf"
+# `paper` is the SkeletonLLM paper's InternVL3-8B; `paper_1b` / `paper_2b` the same recipe on
+# the smaller InternVL3 models (same InternViT-300M, Qwen2.5-0.5B / 1.5B; skel_llm.models).
+PAPER_SIZES = {"paper": "8b", "paper_1b": "1b", "paper_2b": "2b"}
+
+
+def _paper(c: ml_collections.ConfigDict, size: str = "8b") -> None:
+  """InternVL3-<size> from a local folder, NTU-60 48/12, the paper's hyper-parameters, 8+ chips."""
+  folder = f"/models/InternVL3-{size.upper()}-hf"
+  c.init_from = "hf:" + folder
+  c.text.tokenizer = folder
   c.text.system = "internvl"
-  c.model.preset = "internvl3_8b"
+  c.model.preset = f"internvl3_{size}"
   c.model.dtype = "bfloat16"
   c.model.param_dtype = "bfloat16"
   c.model.remat = "full"

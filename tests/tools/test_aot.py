@@ -95,19 +95,54 @@ def test_cli_prints_table_for_v5e(devices, tmp_path):
   del devices
   out = subprocess.run(
       [sys.executable, "-m", "skel_llm.tools.aot", "--config=configs/distill.py:smoke",
-       f"--topology={TOPOLOGY}", "--mesh=2,2,1", f"--json={tmp_path / 'r.json'}"],
+       f"--topology={TOPOLOGY}", "--mesh=2,2,1", "--function=train,score",
+       f"--json={tmp_path / 'r.json'}"],
       cwd=REPO, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "| 2,2,1 | none |" in out.stdout
   assert "4 x v5e, 16.00 GiB HBM each" in out.stdout
   import json
-  (row,) = json.loads((tmp_path / "r.json").read_text())
-  assert row["mesh"] == [2, 2, 1] and row["fits"]
+  row, scored = json.loads((tmp_path / "r.json").read_text())
+  assert row["mesh"] == [2, 2, 1] and row["fits"] and row["function"] == "train"
+  assert scored["function"] == "score" and scored["resident_bytes"] == row["opt_bytes"]
   bad = subprocess.run(
       [sys.executable, "-m", "skel_llm.tools.aot", "--config=configs/distill.py:smoke",
        f"--topology={TOPOLOGY}", "--mesh=3,1,1"], cwd=REPO, capture_output=True, text=True,
       timeout=300)
   assert bad.returncode == 2 and "needs 3 devices but 4 are in use" in bad.stderr
+
+
+def test_eval_programs_hold_the_train_state_shards_and_count_the_optimizer_as_resident(devices):
+  from skel_llm.tools import aot
+  c = _config()
+  train = aot.compile_step(c, devices, (2, 2, 1), "none", topology=TOPOLOGY)
+  gen = aot.compile_eval(c, devices, (2, 2, 1), "generate", topology=TOPOLOGY)
+  score = aot.compile_eval(c, devices, (2, 2, 1), "score", topology=TOPOLOGY,
+                           candidate_tokens=5)
+  for r in (gen, score):
+    # The same sharded params + frozen as training; the optimizer state is not an input but
+    # stays on the chips.
+    assert r.param_bytes == train.param_bytes and r.resident_bytes == train.opt_bytes
+    assert r.argument_bytes >= r.param_bytes + r.batch_bytes
+    assert r.alias_bytes == 0 and r.flops > 0 and r.fits
+    assert r.total_bytes == (r.argument_bytes + r.output_bytes + r.temp_bytes
+                             + r.resident_bytes)
+  # Per chip, 2 of the 8 clips (data x fsdp = 4 batch shards): rendered frames float32[n, S, S, 3], the prompt ids and mask
+  # int32[L] each; scoring adds the candidate ids and mask int32[C, M] (one candidate class,
+  # the smoke config names none) per clip.
+  rows, n, side, length = 8 // 4, c.render.num_frames, c.render.image_size, c.data.max_len
+  prompt = rows * 4 * (n * side * side * 3 + 2 * length)
+  assert gen.batch_bytes == prompt
+  assert score.batch_bytes == prompt + rows * 4 * 2 * 1 * 5
+  assert gen.function == "generate" and "| generate | 2,2,1 | none |" in _table(gen)
+
+
+def _table(r):
+  import io
+  from skel_llm.tools import aot
+  out = io.StringIO()
+  aot.print_table([r], out)
+  return out.getvalue()
 
 
 def test_program_over_hbm_is_a_row_that_does_not_fit(devices):
