@@ -29,7 +29,9 @@ import tempfile
 import threading
 import time
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+import baseline  # benchmarks/baseline.py, beside this script
+
+REPO = baseline.REPO
 
 
 def build_checkpoint(folder: pathlib.Path, preset: str, max_shard_size: str) -> int:
@@ -122,14 +124,6 @@ def _commit(root: pathlib.Path) -> str:
                         capture_output=True, text=True).stdout.strip()
 
 
-def _first_to_go() -> None:
-  """On a machine shared with other jobs, the kernel's OOM killer takes this process first."""
-  try:
-    with open("/proc/self/oom_score_adj", "w") as f:
-      f.write("1000")
-  except OSError:
-    pass
-
 
 def main():
   ap = argparse.ArgumentParser()
@@ -138,7 +132,7 @@ def main():
   ap.add_argument("--max_shard_size", default="5GB", help="of the random checkpoint")
   ap.add_argument("--child", default="", help=argparse.SUPPRESS)
   args = ap.parse_args()
-  _first_to_go()
+  baseline.first_to_go()
   if args.child:
     return child(args.child, args.preset)
   with tempfile.TemporaryDirectory(prefix="hf_init_rss_") as tmp:
@@ -153,11 +147,7 @@ def main():
           f"{time.perf_counter() - t:.0f} s)")
     rows = []
     if args.baseline:
-      base = tmp / "baseline"
-      base.mkdir()
-      archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "skel_llm"],
-                               capture_output=True, check=True).stdout
-      subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+      base = baseline.extract(args.baseline, tmp / "baseline")
       rows.append((f"baseline {args.baseline}", measure(base, tmp / "ckpt", args.preset)))
     rows.append((f"this tree ({_commit(REPO)})", measure(REPO, tmp / "ckpt", args.preset)))
     print(f"load average after: {os.getloadavg()[0]:.1f}")

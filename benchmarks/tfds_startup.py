@@ -28,7 +28,9 @@ import time
 
 import numpy as np
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+import baseline  # benchmarks/baseline.py, beside this script
+
+REPO = baseline.REPO
 NAME = "ntu_scale_synthetic"
 
 
@@ -118,14 +120,6 @@ def measure(code_root: pathlib.Path, data_dir: pathlib.Path) -> dict:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _first_to_go() -> None:
-  """On a machine shared with other jobs, the kernel's OOM killer takes this process first."""
-  try:
-    with open("/proc/self/oom_score_adj", "w") as f:
-      f.write("1000")
-  except OSError:
-    pass
-
 
 def main():
   ap = argparse.ArgumentParser()
@@ -136,7 +130,7 @@ def main():
   ap.add_argument("--baseline", default="", help="git rev to measure beside the working tree")
   ap.add_argument("--child", default="", help=argparse.SUPPRESS)
   args = ap.parse_args()
-  _first_to_go()
+  baseline.first_to_go()
   if args.child:
     return child(args.child)
   with tempfile.TemporaryDirectory(prefix="tfds_startup_") as tmp:
@@ -155,11 +149,7 @@ def main():
           f"{time.perf_counter() - t:.0f} s)")
     rows = []
     if args.baseline:
-      base = tmp / "baseline"
-      base.mkdir()
-      archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "skel_llm"],
-                               capture_output=True, check=True).stdout
-      subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+      base = baseline.extract(args.baseline, tmp / "baseline")
       rows.append((f"baseline {args.baseline}", measure(base, tmp / "data")))
     rows.append((f"this tree ({commit})", measure(REPO, tmp / "data")))
     print(f"load average after: {os.getloadavg()[0]:.1f}")
