@@ -7,10 +7,11 @@ model trained from scratch, so everything trains; 6 classes with little view/pla
 2 CPU cores):
   python -m skel_llm.main --config=configs/distill.py --workdir=/tmp/skel_llm/distill
 prints a progress bar (loss, answer-token accuracy, ETA) and then its evaluators on 48 clips
-the model never saw (measured 2026-12-02 at commit 02a66c1 on the 2-core CPU machine, 326 s):
-  [skel_llm] eval heldout: strict 100.0% / authors' rule 100.0% (0% without a Label line) on 48 clips (chance 16.7%)
-  [skel_llm] eval heldout_score: likelihood top-1 100.0%, top5 100.0% on 48 clips (chance 16.7%)
-  [skel_llm] eval robustness: clean 100.0%, mean drop 17.3 points
+the model never saw (measured 2026-12-02 at commit 3091248 on the idle 2-core CPU machine,
+324 s with pip; deterministic at a commit, not across commits: 100 % at 02a66c1):
+  [skel_llm] eval heldout: strict 81.2% / authors' rule 81.2% (0% without a Label line) on 48 clips (chance 16.7%)
+  [skel_llm] eval heldout_score: likelihood top-1 81.2%, top5 93.8% on 48 clips (chance 16.7%)
+  [skel_llm] eval robustness: clean 91.7%, mean drop 16.5 points
 (README, "Training": the accuracy every 100 steps and the robustness curve).
 Paper (InternVL3-8B, LoRA r 32 / alpha 64 / dropout 0.05, teacher rationales in a JSON file):
   python -m skel_llm.main --config=configs/distill.py:paper --workdir=/runs/distill \

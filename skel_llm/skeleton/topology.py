@@ -80,6 +80,8 @@ def get(name: str) -> Topology:
 
 
 def names() -> list[str]:
+  """Every registered topology: the built-in formats (`BUILTIN`) and any registered at run
+  time (a BVH folder's own skeleton, `skel_llm.data.crossformat`)."""
   return sorted(_REGISTRY)
 
 
@@ -214,3 +216,7 @@ H36M17 = register(Topology(
         "left_leg": (4, 5), "right_leg": (1, 2),
         "left_foot": (6,), "right_foot": (3,)},
     up_axis="-y", units="m"))
+
+# The formats this package ships, registered above (names() also lists skeletons registered
+# at run time).
+BUILTIN = tuple(sorted(_REGISTRY))
