@@ -24,6 +24,7 @@ import pytest
 from PIL import Image
 
 from skel_llm.data import sources
+from skel_llm.serving import engine as engine_lib
 from skel_llm.serving import predictor as predictor_lib
 from skel_llm.tools.render import to_uint8
 
@@ -197,6 +198,10 @@ def test_other_topologies_are_drawn_by_the_transferred_renderer(heldout_run, pre
   weights = fns.transferred(state, "coco17")
   assert fns.transferred(state, _placed(config, specs[1])[2]) is not weights
   assert fns.transferred(state, "coco17") is weights  # one transfer per topology
+  # The serve engine's file path draws the same frames.
+  part = {"type": "skeleton", "skeleton": {"path": specs[0]}}
+  job = predictor.engine.parse({"messages": [{"role": "user", "content": [part]}]})
+  np.testing.assert_array_equal(job.frames, coco.frames)
   native = predictor.ask(str(shared_data / NTU))
   assert native.to_json()["transferred"] is False and native.topology == "ntu25"
   assert "transferred" not in native.line()
@@ -210,3 +215,7 @@ def test_a_skeleton_without_bones_names_why_the_renderer_cannot_be_transferred(p
   with pytest.raises(ValueError, match=re.escape(f"{bad}: topology 'bvh:one_joint' (1 joint(s)) "
                                                  "has no bones") + ".*cannot draw this skeleton"):
     predictor.ask(str(bad))
+  part = {"type": "skeleton", "skeleton": {"path": str(bad)}}
+  with pytest.raises(engine_lib.RequestError, match=r"messages\[0\]\.content\[0\]\.skeleton\.path: "
+                                                    r".*has no bones"):
+    predictor.engine.parse({"messages": [{"role": "user", "content": [part]}]})
