@@ -5,7 +5,9 @@ r"""Ask a trained run about skeleton clips: `python -m skel_llm.predict`.
 
 renders each clip (any file `skel_llm.skeleton.load` reads, or `synthetic:<class>[:seed]`,
 held-out clip `seed` of the run's own generator settings) with the run's renderer and
-placement, asks the run's model and prints one answer per clip. `--config` is the run's
+placement, asks the run's model and prints one answer per clip. A file in another topology than
+the run's (Kinect v1, SMPL-22, COCO-17, a BVH file's own skeleton, ...) is drawn by the run's
+renderer transferred to it, as cross-format evaluation does; the answer says so. `--config` is the run's
 training config (as for `skel_llm.evaluate` and `skel_llm.serve`).
 
   --task=label    the run's evaluation prompt (mqa, or reason: reasoning then `Label:`) over

@@ -67,7 +67,9 @@ class PredictFns:
       return model.render(positions, lengths, None, weights)
 
     self._render_with = jax.jit(frames_with)
-    self._transferred: tuple[Any, str, dict] | None = None
+    # Transferred renderer weights per target topology, for one state at a time.
+    self._transferred_state: Any = None
+    self._transferred: dict[Any, dict] = {}
     self._topology: str | None = None
 
   def _model(self, state):
@@ -86,34 +88,48 @@ class PredictFns:
     return out
 
   def render(self, state, positions: jax.Array, lengths: jax.Array,
-             topology: str | None = None) -> jax.Array:
+             topology=None) -> jax.Array:
     """float32[B, n, S, S, 3] midpoint frames (deterministic), batch-sharded.
 
-    `topology` other than the run renderer's (a cross-format evaluation): the state's
-    renderer is transferred to it first (`render.checkpoint.transfer_to`: appearance MLP,
-    NFM and depth mix copied, per-Gaussian features interpolated per bank), with no training.
+    `topology` (a registry name, or a `Topology` such as a BVH file's own skeleton) other than
+    the run renderer's (a cross-format evaluation): the state's renderer is transferred to it
+    first (`render.checkpoint.transfer_to`: appearance MLP, NFM and depth mix copied,
+    per-Gaussian features interpolated per bank), with no training.
     """
-    if self._topology is None:  # static: part of the model's structure
-      self._topology = self._model(state).renderer.topology
-    if topology is None or topology == self._topology:
+    if not self.is_transferred(state, topology):
       return self._render(state, positions, lengths)
     return self._render_with(state, self.transferred(state, topology), positions, lengths)
 
-  def transferred(self, state, topology: str) -> dict:
-    """The state's renderer weights transferred to `topology` (replicated; cached per state)."""
-    hit = self._transferred
-    if hit is not None and hit[0] is state and hit[1] == topology:
-      return hit[2]
-    from skel_llm.render import checkpoint
-    renderer = self._model(state).renderer
-    source = jax.tree.map(_whole, renderer.weights())
-    spb = tuple(int(n) for n in renderer.samples_per_bone) or None
-    weights = checkpoint.transfer_to(source, topology, source_samples_per_bone=spb)
-    replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
-    weights = jax.tree.map(lambda x: jax.device_put(np.asarray(x, np.float32), replicated),
-                           weights)
-    self._transferred = (state, topology, weights)
-    return weights
+  def renderer_topology(self, state) -> str:
+    """The registry name of the topology the state's own renderer draws."""
+    if self._topology is None:  # static: part of the model's structure
+      self._topology = self._model(state).renderer.topology
+    return self._topology
+
+  def is_transferred(self, state, topology) -> bool:
+    """Whether `render(state, ..., topology)` draws with a transferred renderer."""
+    if topology is None:
+      return False
+    name = topology if isinstance(topology, str) else topology.name
+    return name != self.renderer_topology(state)
+
+  def transferred(self, state, topology) -> dict:
+    """The state's renderer weights transferred to `topology` (replicated), cached per
+    topology for the latest state."""
+    if self._transferred_state is not state:
+      self._transferred_state, self._transferred = state, {}
+    key = (topology if isinstance(topology, str)
+           else (topology.name, topology.joint_names, topology.bones))
+    if key not in self._transferred:
+      from skel_llm.render import checkpoint
+      renderer = self._model(state).renderer
+      source = jax.tree.map(_whole, renderer.weights())
+      spb = tuple(int(n) for n in renderer.samples_per_bone) or None
+      weights = checkpoint.transfer_to(source, topology, source_samples_per_bone=spb)
+      replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+      self._transferred[key] = jax.tree.map(
+          lambda x: jax.device_put(np.asarray(x, np.float32), replicated), weights)
+    return self._transferred[key]
 
   def generate(self, state, frames: jax.Array, input_ids: jax.Array, input_mask: jax.Array, *,
                max_new_tokens: int, stop_id: int, pad_id: int,

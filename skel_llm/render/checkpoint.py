@@ -21,6 +21,7 @@ import re
 import numpy as np
 
 from skel_llm.render import layout as layout_lib
+from skel_llm.skeleton import topology as topology_lib
 
 FORMAT = "skeletonllm-draction-v1"
 
@@ -254,17 +255,23 @@ def transfer(weights: dict, target: layout_lib.GaussianLayout,
   return out
 
 
-def target_layout(topology: str) -> layout_lib.GaussianLayout:
-  """The layout a transfer to `topology` renders with: the authors' SMPL-22 setting
-  (bone-length-proportional samples, gamma 0, joint 0.026 m, bone 0.016 m), 10 samples per
-  bone with the default radii for every other topology."""
-  if topology == "smpl22":
-    return layout_lib.build_layout(topology, samples_per_bone="proportional", gamma=0.0,
+def target_layout(topology) -> layout_lib.GaussianLayout:
+  """The layout a transfer to `topology` (a registry name or a `Topology`, e.g. a BVH file's
+  own) renders with: the authors' SMPL-22 setting (bone-length-proportional samples, gamma 0,
+  joint 0.026 m, bone 0.016 m), 10 samples per bone with the default radii for every other
+  topology. A skeleton without bones cannot take the renderer's bone bank: ValueError."""
+  topo = topology if isinstance(topology, topology_lib.Topology) else topology_lib.get(topology)
+  if topo.num_bones == 0:
+    raise ValueError(f"topology {topo.name!r} ({topo.num_joints} joint(s)) has no bones: the "
+                     f"renderer's bone bank (Gaussians along each bone) has nothing to be "
+                     f"transferred to, so DrAction cannot draw this skeleton")
+  if topo.name == "smpl22":
+    return layout_lib.build_layout(topo, samples_per_bone="proportional", gamma=0.0,
                                    joint_radius=0.026, bone_radius=0.016)
-  return layout_lib.build_layout(topology, samples_per_bone=10)
+  return layout_lib.build_layout(topo, samples_per_bone=10)
 
 
-def transfer_to(weights: dict, topology: str,
+def transfer_to(weights: dict, topology,
                 source_samples_per_bone: tuple[int, ...] | None = None) -> dict:
   """`transfer(weights, target_layout(topology), source_samples_per_bone)`."""
   return transfer(weights, target_layout(topology), source_samples_per_bone)

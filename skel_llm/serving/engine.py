@@ -14,7 +14,9 @@ Content parts accepted in the user message (OpenAI chat format plus one of ours)
   {"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}  one frame
   {"type": "skeleton", "skeleton": {"joints": [[[[x, y, z] * J] * P] * T]}} or
   {"type": "skeleton", "skeleton": {"path": "<file skel_llm.skeleton.load reads>"}}
-      rendered with the run's renderer into config.render.num_frames frames
+      rendered with the run's renderer into config.render.num_frames frames (`joints` in the
+      run's config.render.topology; a file in its own, placed by config.data.placement and
+      drawn by the run's renderer transferred to that topology when it is another)
 The prompt must hold exactly config.render.num_frames images in all.
 """
 
@@ -182,51 +184,74 @@ class Engine:
     if not isinstance(spec, dict) or not ("joints" in spec or "path" in spec):
       raise RequestError(f"{where}.skeleton: expected {{'joints': [T][P][J][3]}} or "
                          f"{{'path': file}}")
-    topo = topology_lib.get(self.config.render.topology)
-    if "path" in spec:
+    if "path" in spec:  # any file skeleton.load reads, in its own topology
       try:
-        pos = self.file_positions(str(spec["path"]))
+        pos, topology = self.file_clip(str(spec["path"]))
+        return list(self.render_positions(pos, topology))
       except (OSError, ValueError) as e:
         raise RequestError(f"{where}.skeleton.path: {e}") from None
-    else:
-      try:
-        pos = np.asarray(spec["joints"], np.float32)
-      except (TypeError, ValueError):
-        raise RequestError(f"{where}.skeleton.joints: expected numbers [T][P][J][3]") from None
-      if pos.ndim == 3:
-        pos = pos[:, None]
-      if pos.ndim != 4 or pos.shape[2:] != (topo.num_joints, 3):
-        raise RequestError(f"{where}.skeleton.joints: shape {pos.shape}, expected "
-                           f"[T, P, {topo.num_joints}, 3] ({topo.name}, metres, +y up)")
+    topo = topology_lib.get(self.topology)
+    try:
+      pos = np.asarray(spec["joints"], np.float32)
+    except (TypeError, ValueError):
+      raise RequestError(f"{where}.skeleton.joints: expected numbers [T][P][J][3]") from None
+    if pos.ndim == 3:
+      pos = pos[:, None]
+    if pos.ndim != 4 or pos.shape[2:] != (topo.num_joints, 3):
+      raise RequestError(f"{where}.skeleton.joints: shape {pos.shape}, expected "
+                         f"[T, P, {topo.num_joints}, 3] ({topo.name}, metres, +y up)")
     return list(self.render_positions(pos))
 
-  def file_positions(self, path: str) -> np.ndarray:
-    """float32[T, P, J, 3] camera metres of a file `skel_llm.skeleton.load` reads, placed by
-    the run's `config.data.placement` (`skel_llm.render.camera.place`); ValueError when its
-    skeleton is not the run's."""
+  @property
+  def topology(self) -> str:
+    """The registry name of the topology the run's renderer draws (config.render.topology)."""
+    return str(self.config.render.topology)
+
+  def file_clip(self, path: str) -> tuple[np.ndarray, object]:
+    """(float32[T, P, J, 3] camera metres, topology) of a file `skel_llm.skeleton.load` reads,
+    placed by the run's `config.data.placement` (`skel_llm.render.camera.place`; 'auto' picks
+    the rule from the file's topology). The topology is the file's: a registry name, or the
+    file's own `Topology` for a BVH skeleton; `render_positions` draws any of them."""
     from skel_llm import skeleton
     from skel_llm.render import camera
     from skel_llm.skeleton import topology as topology_lib
-    topo = topology_lib.get(self.config.render.topology)
     rec = skeleton.load(path)
-    if rec.format != topo.name:
-      raise ValueError(f"{path}: {rec.format} skeleton, the run renders {topo.name}")
-    return camera.place(rec.positions, self.config.data.get("placement", "auto"), rec.topology,
-                        is_2d=rec.is_2d)
+    topo = rec.topology
+    pos = camera.place(rec.positions, self.config.data.get("placement", "auto"), topo,
+                       is_2d=rec.is_2d)
+    return pos, (topo.name if topo.name in topology_lib.names() else topo)
 
-  def render_positions(self, pos: np.ndarray) -> np.ndarray:
+  def render_positions(self, pos: np.ndarray, topology=None) -> np.ndarray:
     """float32[n, S, S, 3]: the run's renderer on one clip float32[T, P, J, 3] (the first
-    config.data.max_frames frames and max_persons persons), midpoint frames as evaluated."""
+    config.data.max_frames frames and max_persons persons), midpoint frames as evaluated.
+
+    `topology` (a registry name or a `Topology`; default the run's) other than the run's:
+    the renderer transferred to it, as cross-format evaluation draws it
+    (`skel_llm.eval.predict.PredictFns.render`, which caches the weights per topology).
+    """
     from skel_llm.skeleton import topology as topology_lib
-    topo = topology_lib.get(self.config.render.topology)
+    topology = self.topology if topology is None else topology
+    topo = topology_lib.get(topology) if isinstance(topology, str) else topology
     d = self.config.data
     pos = pos[:d.max_frames, :d.max_persons]
-    if self._render is None:
-      self._render = self.run.render_fn()
+    if pos.ndim != 4 or pos.shape[2:] != (topo.num_joints, 3):
+      raise ValueError(f"positions of shape {pos.shape}, expected [T, P, {topo.num_joints}, 3] "
+                       f"({topo.name})")
     padded = np.zeros((1, d.max_frames, d.max_persons, topo.num_joints, 3), np.float32)
     padded[0, :pos.shape[0], :pos.shape[1]] = pos
-    out = self._render(self._state, padded, np.asarray([pos.shape[0]], np.int32))
+    lengths = np.asarray([pos.shape[0]], np.int32)
+    if self.is_transferred(topology):
+      out = self.run.predict_fns().render(self._state, padded, lengths, topology)
+    else:
+      if self._render is None:
+        self._render = self.run.render_fn()
+      out = self._render(self._state, padded, lengths)
     return np.asarray(out)[0]
+
+  def is_transferred(self, topology) -> bool:
+    """Whether a clip of `topology` is drawn by the run's renderer transferred to it."""
+    name = topology if isinstance(topology, str) else topology.name
+    return name != self.topology
 
   def submit(self, job: Job, timeout: float | None = None) -> Job:
     self._queue.put(job)

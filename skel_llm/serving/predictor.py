@@ -4,7 +4,12 @@
 engine (`skel_llm.serving.engine.Engine`: the run's renderer, model and greedy KV-cache
 generation). `ask(spec)` loads one clip — a file `skel_llm.skeleton.load` reads, placed by
 the run's `config.data.placement` (`skel_llm.render.camera.place`), or
-`synthetic:<class>[:seed]` drawn like the run's own held-out clips — renders it with the run's renderer and asks the run's model:
+`synthetic:<class>[:seed]` drawn like the run's own held-out clips — renders it with the run's
+renderer and asks the run's model. A file in another topology than the run's
+`config.render.topology` (Kinect v1, SMPL-22, COCO-17, a BVH file's own skeleton, ...) is drawn
+by the run's renderer transferred to it, as cross-format evaluation does
+(`skel_llm.eval.predict.PredictFns.render`; no training); the answer names the clip's
+topology and whether the renderer was transferred. Tasks:
 
   task `label`: the run's evaluation prompt (`config.data.eval_task`: `mqa` picks one
     candidate, `reason` describes the motion and ends with `Label: <action>`), answered by
@@ -46,6 +51,9 @@ class Answer:
   label: str | None = None  # label task: the candidate the reply names (None: none)
   ranked: list[dict[str, float | str]] | None = None  # --score: best first
   yes: bool | None = None  # yesno task: the parsed YES / NO
+  topology: str | None = None  # the clip's skeleton (registry name, or bvh:<file> for BVH)
+  renderer: str | None = None  # the topology of the run's renderer
+  transferred: bool | None = None  # drawn by the run's renderer transferred to `topology`
   frames: np.ndarray | None = dataclasses.field(default=None, repr=False)  # float32[n, S, S, 3]
 
   def to_json(self) -> dict[str, Any]:
@@ -55,10 +63,13 @@ class Answer:
 
   def line(self) -> str:
     """One human-readable line."""
+    title = self.title
+    if self.transferred:
+      title += f" [{self.topology} skeleton, the run's {self.renderer} renderer transferred]"
     if self.task == "yesno":
       said = {True: "YES", False: "NO", None: "unparsed"}[self.yes]
-      return f"{self.title}: {said}  (reply {self.reply!r})"
-    text = f"{self.title}: {self.label or 'no candidate named'}"
+      return f"{title}: {said}  (reply {self.reply!r})"
+    text = f"{title}: {self.label or 'no candidate named'}"
     if self.ranked:
       text += "  | ranked " + ", ".join(f"{r['label']} {r['logp']:.2f}" for r in self.ranked[:3])
     if self.prompt == "reason":
@@ -119,20 +130,27 @@ class Predictor:
   # -- clips ------------------------------------------------------------------------------
 
   def positions(self, spec: str) -> tuple[np.ndarray, str]:
-    """(float32[T, P, J, 3] camera metres, title) of a file or `synthetic:<class>[:seed]`.
+    """(float32[T, P, J, 3] camera metres, title) of a file or `synthetic:<class>[:seed]`."""
+    pos, title, _ = self.clip(spec)
+    return pos, title
+
+  def clip(self, spec: str) -> tuple[np.ndarray, str, object]:
+    """(float32[T, P, J, 3] camera metres, title, topology) of a file or
+    `synthetic:<class>[:seed]`; the topology is a registry name, or a BVH file's own
+    `Topology` (`Engine.file_clip`).
 
     Clips longer than config.data.max_frames are resampled evenly to that length (the model
     reads a fixed-length clip; the first frames alone would miss the action's end).
     """
     if spec.startswith("synthetic:"):
-      pos, title = self._synthetic(spec)
+      (pos, title), topology = self._synthetic(spec), self.engine.topology
     else:
       import os
-      pos, title = self.engine.file_positions(spec), os.path.basename(spec)
+      (pos, topology), title = self.engine.file_clip(spec), os.path.basename(spec)
     d = self.config.data
     if pos.shape[0] > d.max_frames:
       pos = pos[np.round(np.linspace(0, pos.shape[0] - 1, d.max_frames)).astype(int)]
-    return pos, title
+    return pos, title, topology
 
   def _synthetic(self, spec: str) -> tuple[np.ndarray, str]:
     """A clip as the run's synthetic evaluation source draws it: seed k is held-out clip k."""
@@ -151,9 +169,10 @@ class Predictor:
     name = rec.metadata.get("label", label)
     return np.asarray(rec.positions, np.float32), f"synthetic {name} (seed {seed})"
 
-  def frames(self, positions: np.ndarray) -> np.ndarray:
-    """float32[n, S, S, 3] frames the model reads for one clip."""
-    return self.engine.render_positions(positions)
+  def frames(self, positions: np.ndarray, topology=None) -> np.ndarray:
+    """float32[n, S, S, 3] frames the model reads for one clip (of `topology`, default the
+    run's: another is drawn by the run's renderer transferred to it)."""
+    return self.engine.render_positions(positions, topology)
 
   # -- asking -----------------------------------------------------------------------------
 
@@ -168,19 +187,24 @@ class Predictor:
     if task not in TASKS:
       raise ValueError(f"task {task!r}: use one of {TASKS} (captions and free questions are "
                        f"not trained by any stage yet)")
-    pos, title = self.positions(spec)
-    frames = self.frames(pos)
+    if task == "yesno" and not asked:
+      raise ValueError("task yesno needs the label to ask about (--ask)")
+    pos, title, topology = self.clip(spec)
+    try:
+      frames = self.frames(pos, topology)
+    except ValueError as e:  # e.g. a skeleton the renderer cannot be transferred to
+      raise ValueError(f"{spec}: {e}") from None
+    name = topology if isinstance(topology, str) else topology.name
+    about = dict(topology=name, renderer=self.engine.topology,
+                 transferred=self.engine.is_transferred(topology), frames=frames)
     if task == "yesno":
-      if not asked:
-        raise ValueError("task yesno needs the label to ask about (--ask)")
       reply = self._reply(prompts.yesno_question(self.num_frames, asked), frames)
-      return Answer(spec, title, task, "yesno", reply, yes=answers.parse_yes_no(reply),
-                    frames=frames)
+      return Answer(spec, title, task, "yesno", reply, yes=answers.parse_yes_no(reply), **about)
     user = question(self.config, self.prompt, self.candidates)
     reply = self._reply(user, frames)
     said = answers.match_label(reply, self.candidates)
     out = Answer(spec, title, task, self.prompt, reply,
-                 label=None if said is None else self.candidates[said], frames=frames)
+                 label=None if said is None else self.candidates[said], **about)
     if score:
       out.ranked = self._rank(user, reply, frames)
     return out

@@ -96,3 +96,21 @@ def test_transfer_to_other_topologies(shared_data):
     poses[:, 0] = np.random.default_rng(0).normal(scale=0.3, size=(j, 3)) + [0, 0, 3]
     img = renderer.render(moved, poses, np.zeros_like(poses), image_size=32)
     assert np.isfinite(np.asarray(img)).all() and float(np.asarray(img).max()) > 0.05
+
+
+def test_target_layout_takes_a_topology_object_and_refuses_one_without_bones():
+  import dataclasses
+
+  from skel_llm.skeleton import topology as topology_lib
+  smpl = topology_lib.get("smpl22")
+  for topo in (smpl, dataclasses.replace(topology_lib.get("kinect20"), name="bvh:kinect_copy")):
+    by_object = checkpoint.target_layout(topo)
+    by_name = checkpoint.target_layout(smpl.name if topo is smpl else "kinect20")
+    assert by_object.samples_per_bone == by_name.samples_per_bone
+    np.testing.assert_array_equal(by_object.scales, by_name.scales)
+  # SMPL-22 by object too gets the authors' layout, not 10 samples per bone.
+  assert checkpoint.target_layout(smpl).samples_per_bone != (10,) * smpl.num_bones
+  dot = topology_lib.Topology(name="bvh:dot", joint_names=("Hips",), bones=(), root=0,
+                              left_right=(), parts={})
+  with pytest.raises(ValueError, match=r"topology 'bvh:dot' \(1 joint\(s\)\) has no bones"):
+    checkpoint.target_layout(dot)

@@ -6,11 +6,15 @@ source and give the evaluators' answers on it: the same greedy reply as the `hel
 evaluator and the same candidate log-probabilities as `heldout_score` (computed there in
 batches of 8 by `skel_llm.eval.recognition`). The saved PNG must hold the frames the model saw,
 a real NTU file gets an answer, a malformed one the parser's error naming file and line, and the
-CLI's JSON output equals the library's; a folder without checkpoints says so.
+CLI's JSON output equals the library's; a folder without checkpoints says so. Files in other
+topologies (real COCO-17 and BVH samples) are drawn by the run's renderer transferred to them,
+frame for frame as cross-format evaluation's `PredictFns.render(..., topology)` draws them, and a
+skeleton the renderer cannot be transferred to (no bones) says why.
 """
 
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -20,6 +24,7 @@ import pytest
 from PIL import Image
 
 from skel_llm.data import sources
+from skel_llm.serving import engine as engine_lib
 from skel_llm.serving import predictor as predictor_lib
 from skel_llm.tools.render import to_uint8
 
@@ -27,6 +32,9 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 CONFIG = "tests/configs/heldout_mqa.py"
 CLASSES = ("squat", "jump", "raise left arm", "bow")
 NTU = "real/ntu_skeleton/S001C001P001R001A001.skeleton"
+# Real sample files in other topologies than the run's ntu25.
+COCO = "real/coco17/test_coco.json"
+BVH = "real/bvh/131_01.bvh"
 
 
 @pytest.fixture(scope="module")
@@ -103,14 +111,18 @@ def test_cli_json_equals_the_library(heldout_run, predictor, shared_data, tmp_pa
   png = tmp_path / "seen.png"
   limit = deadline(120, "predict CLI")
   out = _cli(f"--workdir={workdir}", "--json", "--score", "--max_new_tokens=10",
-             f"--frames={png}", "synthetic:bow:3", str(shared_data / NTU), timeout=limit.left())
+             f"--frames={png}", "synthetic:bow:3", str(shared_data / NTU), str(shared_data / COCO),
+             timeout=limit.left())
   assert out.returncode == 0, out.stderr[-2000:]
   got = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
   want = predictor.ask("synthetic:bow:3", score=True).to_json()
   assert got[0]["reply"] == want["reply"] and got[0]["label"] == want["label"]
   assert [r["label"] for r in got[0]["ranked"]] == [r["label"] for r in want["ranked"]]
   assert got[1]["input"] == str(shared_data / NTU) and len(got[1]["ranked"]) == 4
-  assert Image.open(png).size == (6 * 32 + 5 * 2, 2 * 32 + 2)
+  assert (got[1]["topology"], got[1]["transferred"]) == ("ntu25", False)
+  assert (got[2]["topology"], got[2]["renderer"], got[2]["transferred"]) == ("coco17", "ntu25",
+                                                                             True)
+  assert Image.open(png).size == (6 * 32 + 5 * 2, 3 * 32 + 2 * 2)
   limit = deadline(20, "predict CLI without checkpoints")  # stops before building the model
   empty = _cli(f"--workdir={tmp_path / 'nothing'}", "synthetic:bow", timeout=limit.left())
   assert empty.returncode == 2 and "has no checkpoints/" in empty.stderr, empty.stderr[-2000:]
@@ -131,3 +143,79 @@ def test_question_is_the_one_the_evaluation_pipeline_asks(preset, prompt, with_c
   want = data.pipe.sample(0)["input_ids"]
   got = enc.encode(predictor_lib.question(config, prompt, data.candidates), None).input_ids
   np.testing.assert_array_equal(got, want)
+
+
+def _placed(config, path):
+  """(float32[1, T, P, J, 3] placed and padded as the run's clips, int32[1] length, topology):
+  `skeleton.load` + `camera.place` by the run's config.data.placement, outside the predictor."""
+  from skel_llm import skeleton
+  from skel_llm.render import camera
+  from skel_llm.skeleton import topology as topology_lib
+  rec = skeleton.load(path)
+  d = config.data
+  pos = camera.place(rec.positions, d.placement, rec.topology, is_2d=rec.is_2d)
+  if pos.shape[0] > d.max_frames:
+    pos = pos[np.round(np.linspace(0, pos.shape[0] - 1, d.max_frames)).astype(int)]
+  pos = pos[:, :d.max_persons]
+  padded = np.zeros((1, d.max_frames, d.max_persons) + pos.shape[2:], np.float32)
+  padded[0, :pos.shape[0], :pos.shape[1]] = pos
+  topo = rec.topology
+  name = topo.name if topo.name in topology_lib.names() else topo
+  return padded, np.asarray([pos.shape[0]], np.int32), name
+
+
+def test_other_topologies_are_drawn_by_the_transferred_renderer(heldout_run, predictor,
+                                                                shared_data, tmp_path):
+  """A COCO-17 file and a BVH file (its own 38-joint skeleton) against the ntu25 run: answered,
+  the reply names the clip's topology and the transfer, and the saved PNG holds exactly the
+  frames `PredictFns.render(..., topology)` (cross-format evaluation's path) draws from the
+  same placed clip, with weights transferred per topology (cached: asking again reuses them)."""
+  from skel_llm.eval import predict as predict_lib
+  config, _, _ = heldout_run
+  specs = [str(shared_data / COCO), str(shared_data / BVH)]
+  answers = [predictor.ask(spec) for spec in specs]
+  coco, bvh = answers
+  assert coco.to_json()["topology"] == "coco17" and bvh.topology == "bvh:131_01"
+  for ans in answers:
+    assert ans.label in CLASSES, ans
+    record = ans.to_json()
+    assert record["transferred"] is True and record["renderer"] == "ntu25", record
+    assert f"[{ans.topology} skeleton, the run's ntu25 renderer transferred]" in ans.line()
+  png = tmp_path / "seen.png"
+  predictor_lib.save_frames(answers, str(png))
+  img = np.asarray(Image.open(png).convert("RGB"))
+  run, state = predictor.engine.run, predictor.engine.state
+  fresh = predict_lib.PredictFns(run.layout.graphdef, run.rng_vars, run.mesh)  # own cache
+  n, s = coco.frames.shape[:2]
+  for row, spec in enumerate(specs):
+    positions, lengths, topology = _placed(config, spec)
+    want = np.asarray(fresh.render(state, positions, lengths, topology))[0]
+    assert (want.max(-1) > 1 / 255).mean() > 0.01, spec  # the person is drawn
+    for i in range(n):
+      tile = img[row * (s + 2):row * (s + 2) + s, i * (s + 2):i * (s + 2) + s]
+      np.testing.assert_array_equal(tile, to_uint8(want[i]), err_msg=f"{spec} frame {i}")
+  fns = run.predict_fns()
+  weights = fns.transferred(state, "coco17")
+  assert fns.transferred(state, _placed(config, specs[1])[2]) is not weights
+  assert fns.transferred(state, "coco17") is weights  # one transfer per topology
+  # The serve engine's file path draws the same frames.
+  part = {"type": "skeleton", "skeleton": {"path": specs[0]}}
+  job = predictor.engine.parse({"messages": [{"role": "user", "content": [part]}]})
+  np.testing.assert_array_equal(job.frames, coco.frames)
+  native = predictor.ask(str(shared_data / NTU))
+  assert native.to_json()["transferred"] is False and native.topology == "ntu25"
+  assert "transferred" not in native.line()
+
+
+def test_a_skeleton_without_bones_names_why_the_renderer_cannot_be_transferred(predictor,
+                                                                                tmp_path):
+  bad = tmp_path / "one_joint.bvh"
+  bad.write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0 0\n  CHANNELS 3 Xposition Yposition "
+                 "Zposition\n}\nMOTION\nFrames: 2\nFrame Time: 0.033333\n0 90 0\n0 91 0\n")
+  with pytest.raises(ValueError, match=re.escape(f"{bad}: topology 'bvh:one_joint' (1 joint(s)) "
+                                                 "has no bones") + ".*cannot draw this skeleton"):
+    predictor.ask(str(bad))
+  part = {"type": "skeleton", "skeleton": {"path": str(bad)}}
+  with pytest.raises(engine_lib.RequestError, match=r"messages\[0\]\.content\[0\]\.skeleton\.path: "
+                                                    r".*has no bones"):
+    predictor.engine.parse({"messages": [{"role": "user", "content": [part]}]})
