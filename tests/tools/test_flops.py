@@ -7,8 +7,15 @@ is hidden in a loop body, so it is the model's matmul FLOPs plus what the count 
 purpose: elementwise work (norms, softmax, masks, residuals, the loss, the optimizer) and the
 renderer. At the shapes below (widths 256, MLPs 1,024, 65 ViT tokens per frame, 256-token
 prompts) a product contracts over >= 64 numbers per output element, while the elementwise
-ops touch each element a few times, so they add a few per cent: the count must lie within
-TOL below XLA's and never above it (XLA's exp / rsqrt are "transcendentals", not FLOPs).
+ops touch each element a few times, so they add a few per cent: measured 2026-12-02, the count
+is 3.6-4.2 % below XLA's at four points, stage 3 / 4 rules x remat none / full; stage 4
+without remat is left out of the test to keep it short:
+37.81 vs 39.45, 49.78 vs 51.81, 30.40 vs 31.67, 37.73 vs 39.12 GFLOP, the same fraction with
+and without remat. The count must lie within TOL = 5 % below XLA's and never above it (XLA's
+exp / rsqrt are "transcendentals", not FLOPs). A mistake the size of one product class fails:
+recomputing MLP down / ViT fc2 under full remat would put the count 4.3 GFLOP above XLA's,
+dropping the LoRA products 1.4 GFLOP (~3 %) further below it, past 5 % at stage 3. XLA's
+counts are deterministic, so the margin is not a timing margin.
 """
 
 import pathlib
@@ -54,7 +61,7 @@ def _mcfg(s):
 
 
 @pytest.mark.parametrize("trainable,remat", [("stage3", "none"), ("stage3", "full"),
-                                             ("stage4", "none"), ("stage4", "full")])
+                                             ("stage4", "full")])
 def test_train_step_count_matches_xla_on_unrolled_layers(trainable, remat):
   from skel_llm.tools import aot, flops
   s = aot.setup_on_mesh(_config(trainable, remat), _mesh())
