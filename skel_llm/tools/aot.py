@@ -14,9 +14,13 @@ step is jitted exactly as `trainer.Run.step_fn` jits it (explicit shardings, don
 Per chip it prints the bytes of the parameters (trained + frozen), the optimizer state, the
 batch and XLA's temporaries, their total against the chip's HBM, the step's FLOPs and XLA's
 roofline estimate of its time (`cost_analysis()['optimal_seconds']`), hence an upper bound on
-samples/s and the model-FLOPs utilisation that bound implies. `--sweep` compiles every
-(data, fsdp, tensor) mesh that divides the slice (and the batch) with each `--remat` policy
-and prints one table sorted by estimated step time, marking the rows that do not fit
+samples/s and the model-FLOPs utilisation that bound implies. XLA counts a `while_loop` body
+once, so under `scan_layers` its FLOPs (and HBM bytes) hold one layer per stack: the train
+step's rows also carry the model-FLOPs count of `tools.flops`, and the bounds use the larger
+of the two FLOP counts (the "FLOPs used" column says which); the bytes are not corrected.
+`--sweep` compiles every (data, fsdp, tensor) mesh that divides the slice (and the batch)
+with each `--remat` policy and prints one table sorted by estimated step time, marking the
+rows that do not fit
 (XLA:TPU refuses a program whose temporaries exceed HBM: such a point is a row with the
 temporaries XLA asked for). `--function=generate,score` compiles the recognition evaluators'
 programs instead of (or besides, with `train`) the train step (`compile_eval`).
@@ -177,8 +181,11 @@ class Report:
   output_bytes: int
   alias_bytes: int
   hbm_bytes: int
-  flops: float  # XLA's count for one chip's partitioned program
-  bytes_accessed: float  # XLA's count of HBM bytes read and written by that program
+  # XLA's counts for one chip's partitioned program: FLOPs, and HBM bytes read and written.
+  # Both hold one layer per scanned stack under `scan_layers` (a while_loop body is counted
+  # once); the bytes are not corrected for it (`model_flops` corrects the FLOPs).
+  flops: float
+  bytes_accessed: float
   optimal_seconds: float  # XLA's own estimate of the step time (<= 0: it gave none)
   peak_flops: float
   hbm_bandwidth: float
@@ -193,6 +200,21 @@ class Report:
   # in-training evaluation leaves the optimizer state resident (it is not an input of
   # generate / score).
   resident_bytes: int = 0
+  # The model-FLOPs count of the train step per chip (`tools.flops`; 0: none, the eval
+  # programs), with and without remat recomputation. XLA counts a while_loop body once, so
+  # under `scan_layers` its `flops` hold one layer per stack and this count is the larger.
+  model_flops: float = 0.0
+  model_flops_useful: float = 0.0
+
+  @property
+  def counted_flops(self) -> float:
+    """max(XLA's FLOPs, the model count): what the step-time bound, samples/s and MFU use."""
+    return max(self.flops, self.model_flops)
+
+  @property
+  def flops_source(self) -> str:
+    """Which count `counted_flops` is: "model" or "XLA"."""
+    return "model" if self.model_flops > self.flops else "XLA"
 
   @property
   def total_bytes(self) -> int:
@@ -209,7 +231,7 @@ class Report:
   def step_seconds(self) -> float:
     """A lower bound: the FLOPs at the chip's peak, the HBM traffic at its bandwidth (a
     roofline without overlap of the two counted), and XLA's estimate where it gave one."""
-    return max(self.optimal_seconds, self.flops / self.peak_flops,
+    return max(self.optimal_seconds, self.counted_flops / self.peak_flops,
                self.bytes_accessed / self.hbm_bandwidth)
 
   @property
@@ -217,13 +239,18 @@ class Report:
     return self.batch / self.step_seconds if self.step_seconds > 0 else 0.0
 
   def mfu(self, model_flops: float | None = None) -> float:
-    """(model FLOPs per chip, default XLA's count) / (step_seconds x peak)."""
-    f = self.flops if model_flops is None else model_flops
+    """(useful FLOPs per chip) / (step_seconds x peak). Useful: max(`model_flops`, XLA's count
+    of the same point without remat when the caller has one, and the model count without
+    remat); without either, XLA's count of this program."""
+    f = max(model_flops or 0.0, self.model_flops_useful)
+    if f <= 0:
+      f = self.flops
     return f / (self.step_seconds * self.peak_flops) if self.step_seconds > 0 else 0.0
 
   def row(self) -> dict:
     d = dataclasses.asdict(self)
     d.update(total_bytes=self.total_bytes, fits=self.fits, step_seconds=self.step_seconds,
+             counted_flops=self.counted_flops, flops_source=self.flops_source,
              samples_per_second=self.samples_per_second, mfu=self.mfu())
     return d
 
@@ -259,15 +286,22 @@ class _Setup:
 
 
 def _setup(config, devices, mesh_shape, remat, topology) -> _Setup:
+  s = setup_on_mesh(config, make_mesh(devices, mesh_shape), remat)
+  return dataclasses.replace(s, spec=chip(devices), mesh_shape=tuple(mesh_shape),
+                             topology=topology)
+
+
+def setup_on_mesh(config, mesh: jax.sharding.Mesh, remat: str | None = None) -> _Setup:
+  """The abstract train state of `config` (with `remat` when given) laid out on `mesh`, which
+  may be any backend's (the tests use XLA:CPU); no chip spec, no topology name."""
   from skel_llm.train import build, optimizer, sharding as shd, state as state_lib
   config = copy.deepcopy(config)
   if remat is not None:
     config.model.remat = remat
-  mesh = make_mesh(devices, mesh_shape)
   dp = shd.data_parallel_size(mesh)
   if config.batch_size % dp:
     raise ValueError(f"config.batch_size {config.batch_size} is not divisible by the "
-                     f"data-parallel size {dp} of mesh {mesh_shape}")
+                     f"data-parallel size {dp} of mesh {tuple(mesh.devices.shape)}")
   rules = shd.check_rules(config.sharding_rules)
   tok = vocabulary(config)
   tx = optimizer.make_optimizer(config.optim, max(config.total_steps, 1))
@@ -277,7 +311,7 @@ def _setup(config, devices, mesh_shape, remat, topology) -> _Setup:
   # The rng streams are tiny key / counter constants of the graph: the step reseeds the ones
   # it uses from its rng argument, so any value of the right type serves here.
   rng_vars = jax.tree.map(_constant_like, layout.rng_vars)
-  return _Setup(config, mesh, layout, rng_vars, tok, chip(devices), tuple(mesh_shape), topology)
+  return _Setup(config, mesh, layout, rng_vars, tok, {}, tuple(mesh.devices.shape), "")
 
 
 def _compile(s: _Setup, jitted, args: tuple, *, function: str, batch: int, batch_bytes: int,
@@ -314,12 +348,10 @@ def _compile(s: _Setup, jitted, args: tuple, *, function: str, batch: int, batch
       optimal_seconds=float(cost.get("optimal_seconds", 0.0)), compile_s=compile_s, **common)
 
 
-def compile_step(config, devices: Sequence[Any], mesh_shape: tuple[int, int, int],
-                 remat: str | None = None, topology: str = "") -> Report:
-  """Builds the train step of `config` for `devices` with abstract arguments and compiles it."""
+def train_program(s: _Setup) -> tuple[Any, tuple]:
+  """(the train step jitted as `trainer.Run.step_fn` jits it, its abstract arguments)."""
   from skel_llm.train import build, optimizer, sharding as shd
   from skel_llm.train import step as step_lib
-  s = _setup(config, devices, mesh_shape, remat, topology)
   config, mesh, layout = s.config, s.mesh, s.layout
   tx = optimizer.make_optimizer(config.optim, max(config.total_steps, 1))
   schedule = optimizer.make_schedule(config.optim, max(config.total_steps, 1))
@@ -334,8 +366,27 @@ def compile_step(config, devices: Sequence[Any], mesh_shape: tuple[int, int, int
   jitted = jax.jit(raw, in_shardings=(layout.shardings, {k: v.sharding for k, v in batch.items()},
                                       rep),
                    out_shardings=(layout.shardings, rep), donate_argnums=(0,))
-  return _compile(s, jitted, (layout.abstract, batch, key), function="train",
-                  batch=config.batch_size, batch_bytes=_shard_bytes(batch))
+  return jitted, (layout.abstract, batch, key)
+
+
+def model_count(s: _Setup):
+  """`tools.flops.count` of the train step of `s` (its config, remat included)."""
+  from skel_llm.tools import flops
+  from skel_llm.train import build
+  return flops.count(s.config, build.mllm_config(s.config, s.tok))
+
+
+def compile_step(config, devices: Sequence[Any], mesh_shape: tuple[int, int, int],
+                 remat: str | None = None, topology: str = "") -> Report:
+  """Builds the train step of `config` for `devices` with abstract arguments and compiles it;
+  the report carries the model-FLOPs count (`tools.flops`) beside XLA's."""
+  s = _setup(config, devices, mesh_shape, remat, topology)
+  jitted, args = train_program(s)
+  n = model_count(s)
+  r = _compile(s, jitted, args, function="train", batch=s.config.batch_size,
+               batch_bytes=_shard_bytes(args[1]))
+  return dataclasses.replace(r, model_flops=n.total() / s.mesh.size,
+                             model_flops_useful=n.useful / s.mesh.size)
 
 
 # The evaluators' programs the tool compiles besides the train step (skel_llm.eval.predict).
@@ -477,7 +528,8 @@ def _gib(n: float) -> str:
 
 
 HEADER = ("function", "mesh (d, f, t)", "remat", "params GiB", "opt GiB", "batch GiB", "temp GiB",
-          "total GiB", "HBM GiB", "fits", "TFLOP/step", "HBM GB/step", "XLA s", "s/step >=",
+          "total GiB", "HBM GiB", "fits", "XLA TFLOP/step", "model TFLOP/step", "FLOPs used",
+          "HBM GB/step (XLA)", "XLA s", "s/step >=",
           "samples/s <=", "MFU <=", "compile s")
 
 
@@ -485,19 +537,25 @@ def table_row(r: Report, model_flops: float | None = None) -> tuple[str, ...]:
   if r.refused:
     return (r.function, ",".join(map(str, r.mesh)), r.remat, _gib(r.param_bytes), _gib(r.opt_bytes),
             _gib(r.batch_bytes), _gib(r.temp_bytes), f">= {_gib(r.temp_bytes)}",
-            _gib(r.hbm_bytes), "**NO** (XLA refused)", "-", "-", "-", "-", "-", "-",
-            f"{r.compile_s:.0f}")
+            _gib(r.hbm_bytes), "**NO** (XLA refused)", "-", _tflop(r.model_flops), "-", "-", "-",
+            "-", "-", "-", f"{r.compile_s:.0f}")
   return (r.function, ",".join(map(str, r.mesh)), r.remat, _gib(r.param_bytes), _gib(r.opt_bytes),
           _gib(r.batch_bytes), _gib(r.temp_bytes), _gib(r.total_bytes), _gib(r.hbm_bytes),
-          "yes" if r.fits else "**NO**", f"{r.flops / 1e12:.2f}",
+          "yes" if r.fits else "**NO**", f"{r.flops / 1e12:.2f}", _tflop(r.model_flops),
+          r.flops_source,
           f"{r.bytes_accessed / 1e9:.1f}",
           f"{r.optimal_seconds:.3f}" if r.optimal_seconds > 0 else "-", f"{r.step_seconds:.3f}",
           f"{r.samples_per_second:.2f}", f"{100 * r.mfu(model_flops):.0f} %",
           f"{r.compile_s:.0f}")
 
 
+def _tflop(flops: float) -> str:
+  return f"{flops / 1e12:.2f}" if flops > 0 else "-"
+
+
 def print_table(reports: Sequence[Report], out=sys.stdout) -> None:
-  """Markdown table, fastest first; MFU counts the FLOPs of the same mesh without remat."""
+  """Markdown table, fastest first; MFU counts the FLOPs of the same mesh without remat
+  (the larger of XLA's count of that point, where compiled, and the model count)."""
   no_remat = {(r.mesh, r.function): r.flops for r in reports if r.remat == "none"}
   print("| " + " | ".join(HEADER) + " |", file=out)
   print("|" + "---|" * len(HEADER), file=out)
@@ -509,7 +567,10 @@ def describe(r: Report) -> str:
   return (f"{r.function}: {r.topology} ({r.num_chips} x {r.chip}, {_gib(r.hbm_bytes)} GiB HBM "
           f"each), mesh (data, fsdp, tensor) = {r.mesh}, remat {r.remat}, global batch "
           f"{r.batch}; "
-          f"{r.trained_params:,} trained + {r.frozen_params:,} frozen parameters")
+          f"{r.trained_params:,} trained + {r.frozen_params:,} frozen parameters"
+          + (f"; FLOPs per chip: XLA {r.flops / 1e12:.2f} T, model count "
+             f"{r.model_flops / 1e12:.2f} T ({r.model_flops_useful / 1e12:.2f} T without "
+             f"remat), {r.flops_source}'s used" if r.model_flops else ""))
 
 
 def main(argv):
@@ -554,9 +615,13 @@ def main(argv):
   if len(reports) > 1:
     print("\nAll points, fitting first, by estimated step time:")
     print_table(reports)
-  print("per chip; s/step >= max(XLA optimal_seconds, FLOPs / peak, HBM bytes / bandwidth); "
-        "MFU <= FLOPs without remat (XLA's count itself when that mesh was not compiled "
-        "without remat) / (s/step x peak); total = arguments + non-donated outputs + "
+  print("per chip; FLOPs used = max(XLA's count, the model count of tools.flops), named in "
+        "'FLOPs used' (XLA counts a while_loop body once: with scan_layers its FLOPs and HBM "
+        "bytes hold one layer per scanned stack; the bytes are not corrected); "
+        "s/step >= max(XLA optimal_seconds, FLOPs used / peak, HBM bytes / bandwidth); "
+        "MFU <= FLOPs without remat (max of the model count without remat and XLA's count of "
+        "the same mesh compiled without remat, XLA's own count where neither exists) / "
+        "(s/step x peak); total = arguments + non-donated outputs + "
         "temporaries (+ the optimizer state left resident, for generate / score); generate's "
         "FLOPs and bytes: the prefill + one decode step (XLA counts a while_loop body once).")
   if f.json:

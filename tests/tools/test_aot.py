@@ -153,3 +153,16 @@ def test_program_over_hbm_is_a_row_that_does_not_fit(devices):
   assert r.refused and "RESOURCE_EXHAUSTED" in r.refused
   assert r.temp_bytes > r.hbm_bytes and not r.fits
   assert "**NO** (XLA refused)" in aot.table_row(r)
+
+
+def test_scanned_layers_use_the_model_count_for_the_bounds(devices):
+  from skel_llm.tools import aot
+  c = _config(scan_layers=True)
+  r = aot.compile_step(c, devices, (4, 1, 1), "full", topology=TOPOLOGY)
+  # XLA counts each scanned stack's body once; the model count covers all layers.
+  assert 0 < r.flops < r.model_flops and r.flops_source == "model"
+  assert r.counted_flops == r.model_flops and r.model_flops_useful < r.model_flops
+  assert r.step_seconds >= r.model_flops / r.peak_flops
+  row = aot.table_row(r)
+  assert row[aot.HEADER.index("FLOPs used")] == "model"
+  assert row[aot.HEADER.index("model TFLOP/step")] == f"{r.model_flops / 1e12:.2f}"
