@@ -244,6 +244,7 @@ def _paper(c: ml_collections.ConfigDict, size: str = "8b") -> None:
   c.model.scan_layers = True
   c.model.patch_size = 14
   c.render.image_size = 448
+  c.render.num_frames = 12  # the paper's 12 frames (docs/method.md); the base default is 6
   c.render.dense = False
   c.data.source = "tfds"
   c.data.classes = ()
