@@ -125,7 +125,8 @@ class PredictFns:
       renderer = self._model(state).renderer
       source = jax.tree.map(_whole, renderer.weights())
       spb = tuple(int(n) for n in renderer.samples_per_bone) or None
-      weights = checkpoint.transfer_to(source, topology, source_samples_per_bone=spb)
+      weights = checkpoint.transfer_to(source, topology, source_samples_per_bone=spb,
+                                       blend=renderer.blend_rule)
       replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
       self._transferred[key] = jax.tree.map(
           lambda x: jax.device_put(np.asarray(x, np.float32), replicated), weights)

@@ -36,7 +36,15 @@ def render_velocity_colour(poses: jax.Array, vels: jax.Array, *, image_size: int
                            fov_deg: float = 60.0, topology: str = "ntu25",
                            samples_per_bone: int = 10, dense: bool = False) -> jax.Array:
   """float32[n, S, S, 3] "3D + velocity" frames of poses, vels float32[n, P, J, 3]."""
-  buffers = _layout_buffers(topology, samples_per_bone)
+  return velocity_colour_frames(_layout_buffers(topology, samples_per_bone), poses, vels,
+                                image_size=image_size, fov_deg=fov_deg, dense=dense)
+
+
+def velocity_colour_frames(buffers: dict, poses: jax.Array, vels: jax.Array, *,
+                           image_size: int, fov_deg: float = 60.0,
+                           dense: bool = False) -> jax.Array:
+  """`render_velocity_colour` on a layout's buffers (`GaussianLayout.buffers()`, or a
+  DrAction weights pytree's `buffers`) instead of a topology name."""
   w = jax.nn.softmax(buffers["blend_logits"], axis=-1)
   means = jnp.einsum("kj,npjc->npkc", w, poses)
   speed = jnp.linalg.norm(jnp.einsum("kj,npjc->npkc", w, vels), axis=-1)

@@ -158,6 +158,8 @@ def validate(weights: dict, source: str = "<weights>") -> None:
       ("params", "appearance", "w1"): (hidden, 4), ("params", "appearance", "b1"): (4,),
       ("params", "depth_mix_logit"): (),
   }
+  if "blend_logits" in p:
+    expect[("params", "blend_logits")] = (k, j)
   if "nfm" in p:
     nh = p["nfm"]["w0"].shape[1]
     expect.update({("params", "nfm", "w0"): (10, nh), ("params", "nfm", "b0"): (nh,),
@@ -188,6 +190,8 @@ def export_released(weights: dict, path: str | os.PathLike, *, param_dtype: str 
   dtype = {"bfloat16": ml_dtypes.bfloat16, "float32": np.float32}[param_dtype]
   out = {}
   for key, target, transpose in _PARAM_TABLE + _BUFFER_TABLE:
+    if target == ("buffers", "blend_logits") and "blend_logits" in weights["params"]:
+      target = ("params", "blend_logits")  # trained blend logits: the release holds one set
     try:
       value = np.asarray(_get(weights, target), np.float32)
     except KeyError:
@@ -248,6 +252,9 @@ def transfer(weights: dict, target: layout_lib.GaussianLayout,
   joint_bank = _resample(feats[:j_src], target.num_joints)
   bone_bank = _resample(bones_src, sum(target.samples_per_bone))
   params = dict(weights["params"])
+  # Trained blend logits belong to the source's Gaussians and joints; the target draws with
+  # its layout's (the `uniform` / `learnable` ablations transfer their appearance only).
+  params.pop("blend_logits", None)
   params["features"] = np.concatenate([joint_bank, bone_bank]).astype(np.float32)
   buffers = {k: np.asarray(v, np.float32) for k, v in target.buffers().items()}
   out = {"params": params, "buffers": buffers}
@@ -255,23 +262,27 @@ def transfer(weights: dict, target: layout_lib.GaussianLayout,
   return out
 
 
-def target_layout(topology) -> layout_lib.GaussianLayout:
+def target_layout(topology, blend: str = "topology") -> layout_lib.GaussianLayout:
   """The layout a transfer to `topology` (a registry name or a `Topology`, e.g. a BVH file's
   own) renders with: the authors' SMPL-22 setting (bone-length-proportional samples, gamma 0,
   joint 0.026 m, bone 0.016 m), 10 samples per bone with the default radii for every other
-  topology. A skeleton without bones cannot take the renderer's bone bank: ValueError."""
+  topology. A skeleton without bones cannot take the renderer's bone bank: ValueError.
+  `blend`: the source's blend rule; a fixed rule (`distance`) is applied to the target's
+  skeleton, a trained one (`uniform`, `learnable`) gives the target the topology weights."""
   topo = topology if isinstance(topology, topology_lib.Topology) else topology_lib.get(topology)
   if topo.num_bones == 0:
     raise ValueError(f"topology {topo.name!r} ({topo.num_joints} joint(s)) has no bones: the "
                      f"renderer's bone bank (Gaussians along each bone) has nothing to be "
                      f"transferred to, so DrAction cannot draw this skeleton")
+  rule = "topology" if blend in layout_lib.LEARNED_BLEND_RULES else blend
   if topo.name == "smpl22":
     return layout_lib.build_layout(topo, samples_per_bone="proportional", gamma=0.0,
-                                   joint_radius=0.026, bone_radius=0.016)
-  return layout_lib.build_layout(topo, samples_per_bone=10)
+                                   joint_radius=0.026, bone_radius=0.016, blend=rule)
+  return layout_lib.build_layout(topo, samples_per_bone=10, blend=rule)
 
 
 def transfer_to(weights: dict, topology,
-                source_samples_per_bone: tuple[int, ...] | None = None) -> dict:
-  """`transfer(weights, target_layout(topology), source_samples_per_bone)`."""
-  return transfer(weights, target_layout(topology), source_samples_per_bone)
+                source_samples_per_bone: tuple[int, ...] | None = None,
+                blend: str = "topology") -> dict:
+  """`transfer(weights, target_layout(topology, blend), source_samples_per_bone)`."""
+  return transfer(weights, target_layout(topology, blend), source_samples_per_bone)

@@ -12,6 +12,14 @@ Geometry follows the joints through fixed blend weights: a joint Gaussian is
 one-hot on its joint, a bone sample at fraction a weighs (1 - a, a) on the
 bone's endpoints. They are stored as logits (`log w`, -1e4 for w = 0) so that
 `softmax(logits)` reproduces them exactly, the convention of the checkpoints.
+
+Ablation rules (`BLEND_RULES`, ours: the paper names the comparison, not the rules):
+`topology` is the above (the method); `distance` is a fixed Gaussian kernel over the
+skeleton graph, w_kj ~ exp(-d_kj^2 / 2), d_kj the distance in bones from Gaussian k's
+place (a joint, or fraction a along a bone) to joint j, so every Gaussian also follows its
+neighbours; `uniform` starts every Gaussian at equal weight on every joint (logits 0).
+`uniform` and `learnable` (which starts from `topology`) are trained by the renderer
+(`skel_llm.render.DrAction`, `blend=`); the layout only holds their starting logits.
 """
 
 from __future__ import annotations
@@ -94,6 +102,43 @@ def blend_weights(topo: topology_lib.Topology, samples_per_bone) -> tuple[np.nda
           np.asarray(bone_of, np.int32))
 
 
+BLEND_RULES = ("topology", "distance", "uniform", "learnable")
+# Which rules train the blend logits (the others keep them as fixed buffers).
+LEARNED_BLEND_RULES = ("uniform", "learnable")
+
+
+def graph_hops(topo: topology_lib.Topology) -> np.ndarray:
+  """float64[J, J] shortest path lengths in bones (inf between unconnected joints)."""
+  j = topo.num_joints
+  d = np.full((j, j), np.inf)
+  np.fill_diagonal(d, 0.0)
+  for a, b in topo.bones:
+    d[a, b] = d[b, a] = 1.0
+  for m in range(j):  # Floyd-Warshall: J <= a few dozen joints
+    d = np.minimum(d, d[:, m:m + 1] + d[m:m + 1, :])
+  return d
+
+
+def rule_logits(topo: topology_lib.Topology, samples_per_bone, rule: str) -> np.ndarray:
+  """float32[K, J] starting blend logits of the layout under an ablation `rule`."""
+  if rule not in BLEND_RULES:
+    raise ValueError(f"blend rule must be one of {BLEND_RULES}, got {rule!r}")
+  weights, fractions, bone_of = blend_weights(topo, samples_per_bone)
+  if rule in ("topology", "learnable"):
+    return weights_to_logits(weights)
+  if rule == "uniform":
+    return np.zeros(weights.shape, np.float32)
+  hops = graph_hops(topo)
+  dist = np.empty(weights.shape, np.float64)
+  dist[:topo.num_joints] = hops
+  for k in range(topo.num_joints, len(weights)):
+    p, c = topo.bones[bone_of[k]]
+    a = float(fractions[k])
+    dist[k] = np.minimum(a + hops[p], (1.0 - a) + hops[c])
+  logits = np.where(np.isfinite(dist), -0.5 * dist**2, _NEG_LOGIT)
+  return logits.astype(np.float32)
+
+
 def weights_to_logits(weights: np.ndarray) -> np.ndarray:
   """float32[K, J] logits whose softmax is `weights` (rows must sum to 1)."""
   weights = np.asarray(weights, np.float64)
@@ -122,7 +167,8 @@ def build_layout(topology: str | topology_lib.Topology, *, samples_per_bone: int
                  rest_pose: np.ndarray | None = None, gamma: float = 1.0,
                  joint_radius: float = 0.030, joint_radius_range=(0.010, 0.035),
                  bone_radius: float = 0.020, bone_radius_range=(0.006, 0.030),
-                 min_samples: int = 2, max_samples: int = 24) -> GaussianLayout:
+                 min_samples: int = 2, max_samples: int = 24,
+                 blend: str = "topology") -> GaussianLayout:
   """The Gaussian layout of a registry topology.
 
   Radii follow docs/method.md §2: with L a bone length and Lmax the longest bone,
@@ -135,6 +181,8 @@ def build_layout(topology: str | topology_lib.Topology, *, samples_per_bone: int
     topology: a registry name or a `Topology`.
     samples_per_bone: an int (same count on every bone) or 'proportional'
       (`proportional_samples` between min_samples and max_samples).
+    blend: the blend rule (`BLEND_RULES`) giving `blend_logits`; the canonical means are
+      the rest pose blended with the rule's starting weights.
     rest_pose: float[J, 3] pose giving bone lengths and the canonical joints;
       None: unit bone lengths and a zero rest pose (only the differences
       `canonical_means - W canonical_joints` matter to the geometry, and they
@@ -151,9 +199,14 @@ def build_layout(topology: str | topology_lib.Topology, *, samples_per_bone: int
       raise ValueError(f"samples_per_bone must be >= 0, got {samples_per_bone}")
     counts = (int(samples_per_bone),) * topo.num_bones
   weights, fractions, bone_of = blend_weights(topo, counts)
+  logits = rule_logits(topo, counts, blend)
+  if blend not in ("topology", "learnable"):
+    weights = np.exp(logits - logits.max(-1, keepdims=True).astype(np.float64))
+    weights /= weights.sum(-1, keepdims=True)
+  weights = weights.astype(np.float64)
   joints = (np.zeros((topo.num_joints, 3)) if rest_pose is None
             else np.asarray(rest_pose, np.float64))
-  means = weights.astype(np.float64) @ joints
+  means = weights @ joints
 
   lmax = max(float(lengths.max()), 1e-12) if lengths.size else 1.0
   rel = lengths / lmax
@@ -174,7 +227,7 @@ def build_layout(topology: str | topology_lib.Topology, *, samples_per_bone: int
       canonical_means=means.astype(np.float32),
       scales=np.repeat(radii[:, None], 3, axis=1).astype(np.float32),
       quats=quats,
-      blend_logits=weights_to_logits(weights),
+      blend_logits=logits,
       fractions=fractions,
       bone_of=bone_of,
   )

@@ -72,7 +72,7 @@ class DrAction(nnx.Module):
                enable_gru: bool = False, samples_per_bone: int | str = 10, feature_dim: int = 3,
                hidden: int = 64, nfm_hidden: int = 64, depth_mix_init: float = -0.5,
                feature_init_std: float = 0.1, layout: layout_lib.GaussianLayout | None = None,
-               rngs: nnx.Rngs, **layout_kwargs):
+               blend: str = "topology", rngs: nnx.Rngs, **layout_kwargs):
     """
     Args:
       topology: registry name (ignored when `layout` is given).
@@ -83,13 +83,18 @@ class DrAction(nnx.Module):
       feature_dim, hidden, nfm_hidden: widths (3, 64, 64 in the release).
       depth_mix_init: initial depth-colour logit.
       layout: a prebuilt `GaussianLayout`; default `build_layout(topology, ...)`.
+      blend: blend rule (`layout.BLEND_RULES`): `topology` (the method) and `distance` keep
+        the layout's logits as a buffer; `uniform` and `learnable` train them (a parameter
+        `blend`, started from the rule's logits; the buffer keeps the starting values).
       rngs: initialisation randomness.
       **layout_kwargs: more `build_layout` options (rest_pose, gamma, radii).
     """
     if enable_gru and not enable_nfm:
       raise ValueError("enable_gru needs enable_nfm (the GRU runs on the NFM input)")
+    if blend not in layout_lib.BLEND_RULES:
+      raise ValueError(f"blend must be one of {layout_lib.BLEND_RULES}, got {blend!r}")
     lay = layout or layout_lib.build_layout(topology, samples_per_bone=samples_per_bone,
-                                            **layout_kwargs)
+                                            blend=blend, **layout_kwargs)
     self.topology = lay.topology
     self.num_persons = num_persons
     self.samples_per_bone = lay.samples_per_bone
@@ -99,6 +104,9 @@ class DrAction(nnx.Module):
     self.nfm = MLP(10, nfm_hidden, 5, rngs=rngs) if enable_nfm else None
     self.gru = GRU(10, 10, rngs=rngs) if enable_gru else None
     self.depth_mix_logit = nnx.Param(jnp.asarray(depth_mix_init, jnp.float32))
+    self.blend_rule = blend
+    self.blend = (nnx.Param(jnp.asarray(lay.blend_logits, jnp.float32))
+                  if blend in layout_lib.LEARNED_BLEND_RULES else None)
     for name, value in lay.buffers().items():
       setattr(self, name, Buffer(jnp.asarray(value, jnp.float32)))
 
@@ -116,6 +124,7 @@ class DrAction(nnx.Module):
     p = weights["params"]
     lay = _layout_from_buffers(weights, topology)
     model = cls(topology, num_persons=num_persons, enable_nfm="nfm" in p, enable_gru="gru" in p,
+                blend="learnable" if "blend_logits" in p else "topology",
                 feature_dim=np.shape(p["features"])[1], hidden=np.shape(p["appearance"]["w0"])[1],
                 nfm_hidden=np.shape(p["nfm"]["w0"])[1] if "nfm" in p else 64,
                 layout=lay, rngs=rngs or nnx.Rngs(0))
@@ -135,6 +144,13 @@ class DrAction(nnx.Module):
 
     put(self.features, p["features"], "params.features")
     put(self.depth_mix_logit, p["depth_mix_logit"], "params.depth_mix_logit")
+    if (self.blend is None) != ("blend_logits" not in p):
+      raise ValueError(f"field params.blend_logits: the module's blend rule {self.blend_rule!r} "
+                       f"{'trains' if self.blend is not None else 'does not train'} blend "
+                       f"logits but the weights {'lack' if self.blend is not None else 'have'} "
+                       f"them")
+    if self.blend is not None:
+      put(self.blend, p["blend_logits"], "params.blend_logits")
     for group, mod in (("appearance", self.appearance), ("nfm", self.nfm), ("gru", self.gru)):
       if (mod is None) != (group not in p):
         raise ValueError(f"field params.{group}: module has {'no ' if mod is None else ''}{group}")
@@ -152,6 +168,8 @@ class DrAction(nnx.Module):
       params["nfm"] = self.nfm.tree()
     if self.gru is not None:
       params["gru"] = self.gru.tree()
+    if self.blend is not None:
+      params["blend_logits"] = self.blend[...]
     buffers = {k: getattr(self, k)[...] for k in
                ("canonical_joints", "canonical_means", "scales", "quats", "blend_logits")}
     return {"params": params, "buffers": buffers}

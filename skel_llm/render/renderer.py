@@ -9,7 +9,9 @@ The weights are a plain pytree `{'params': ..., 'buffers': ...}`:
   MLP: `w0 [F, 64]`, `b0`, `w1 [64, 4]`, `b1`); optional `nfm` (10->64->5:
   `w0 [10, 64]`, `b0`, `w1 [64, 5]`, `b1`); `depth_mix_logit []`; optional
   `gru` (10->10 over frames: `w_i [10, 30]`, `w_h [10, 30]`, `b_i [30]`,
-  `b_h [30]`, gates in the order r, z, n).
+  `b_h [30]`, gates in the order r, z, n); optional `blend_logits [K, J]`: trained blend
+  logits (the `uniform` / `learnable` ablation rules, `layout.BLEND_RULES`), used instead of
+  the buffer of that name.
 * `buffers` (fixed): `canonical_joints [J, 3]`, `canonical_means [K, 3]`,
   `scales [K, 3]`, `quats [K, 4]`, `blend_logits [K, J]`.
 
@@ -52,9 +54,11 @@ def _gru(p: dict, xs: jax.Array) -> jax.Array:
   return hs
 
 
-def blend_weights(buffers: dict) -> jax.Array:
-  """float32[K, J] = softmax(blend_logits)."""
-  return jax.nn.softmax(buffers["blend_logits"], axis=-1)
+def blend_weights(buffers: dict, params: dict | None = None) -> jax.Array:
+  """float32[K, J] = softmax(blend_logits): the trained ones in `params` if any, else the
+  buffer's."""
+  logits = (params or {}).get("blend_logits", buffers["blend_logits"])
+  return jax.nn.softmax(logits, axis=-1)
 
 
 def gaussian_attributes(weights: Weights, poses: jax.Array, vels: jax.Array):
@@ -71,7 +75,7 @@ def gaussian_attributes(weights: Weights, poses: jax.Array, vels: jax.Array):
   # The renderer computes in float32 whatever the caller's parameter dtype (docs/method.md §4).
   params, buffers = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32),
                                  (weights["params"], weights["buffers"]))
-  w = blend_weights(buffers)
+  w = blend_weights(buffers, params)
   rel = poses - buffers["canonical_joints"]
   means = buffers["canonical_means"] + jnp.einsum("kj,npjc->npkc", w, rel)
   raw = _mlp(params["appearance"], params["features"])  # [K, 4]

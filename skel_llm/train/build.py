@@ -113,7 +113,7 @@ def renderer_factory(config) -> Callable[[nnx.Rngs], nnx.Module]:
     if r.init:
       return render.DrAction.from_released(r.init, topology=r.topology, rngs=rngs)
     return render.DrAction(r.topology, num_persons=config.data.max_persons,
-                           enable_nfm=r.enable_nfm, rngs=rngs)
+                           enable_nfm=r.enable_nfm, blend=r.get("blend", "topology"), rngs=rngs)
   return make
 
 
@@ -128,7 +128,9 @@ def model_factory(config, tok: encode_lib.TextTokenizer) -> Callable[[], nnx.Mod
     rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
     return model_lib.SkeletonLLM(make_renderer(rngs), models.InternVL(mcfg, rngs=rngs),
                                  num_frames=r.num_frames, image_size=r.image_size,
-                                 fov_deg=r.fov_deg, dense=r.dense, stride=r.velocity_stride)
+                                 fov_deg=r.fov_deg, dense=r.dense, stride=r.velocity_stride,
+                                 kind=r.get("kind", "draction"),
+                                 persons=r.get("persons", "joint"))
   return make
 
 

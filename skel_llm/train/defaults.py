@@ -115,7 +115,11 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
 
   c.render = ml_collections.ConfigDict(dict(
       image_size=32, num_frames=6, fov_deg=35.0, dense=False, velocity_stride=4,
-      topology="ntu25", enable_nfm=True, init=""))
+      topology="ntu25", enable_nfm=True, init="",
+      # Ablations (benchmarks/ablations.py): what draws (draction, or the fixed velocity /
+      # stick renderers), two persons joint or overlaid, the blend rule (topology, distance,
+      # uniform, learnable: skel_llm.render.layout.BLEND_RULES).
+      kind="draction", persons="joint", blend="topology"))
 
   c.data = ml_collections.ConfigDict(dict(
       source="synthetic", task="mqa", eval_task="mqa", seed=0,

@@ -12,6 +12,7 @@ visual tokens merged at the `<IMG_CONTEXT>` positions -> LLM -> logits.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -20,6 +21,9 @@ from flax import nnx
 
 from skel_llm.models import partitioning as part
 from skel_llm.render import frames as frames_lib
+
+RENDER_KINDS = ("draction", "velocity", "stick")
+PERSON_MODES = ("joint", "overlay")
 
 
 class SkeletonLLM(nnx.Module):
@@ -33,10 +37,24 @@ class SkeletonLLM(nnx.Module):
     fov_deg: camera field of view.
     dense: exact dense rasteriser (small images) instead of the tiled one.
     stride: velocity stride on the full-rate sequence.
+    kind: what draws the frames (`RENDER_KINDS`): `draction` (the renderer, trained by the
+      LLM's loss), or a fixed ablation renderer of `render.baselines`: `velocity` ("3D +
+      velocity" colours on DrAction's Gaussians) or `stick` (the 2D projection as a stick
+      figure); a fixed one leaves the renderer's parameters unused (zero gradients).
+    persons: `joint` (both persons' Gaussians in one depth-sorted composite, the method) or
+      `overlay` (each person drawn alone, the images combined by their per-pixel maximum:
+      the paper's separate-and-overlay ablation).
   """
 
   def __init__(self, renderer: nnx.Module, mllm: nnx.Module, *, num_frames: int, image_size: int,
-               fov_deg: float = 60.0, dense: bool = True, stride: int = 4):
+               fov_deg: float = 60.0, dense: bool = True, stride: int = 4,
+               kind: str = "draction", persons: str = "joint"):
+    if kind not in RENDER_KINDS:
+      raise ValueError(f"render kind must be one of {RENDER_KINDS}, got {kind!r}")
+    if persons not in PERSON_MODES:
+      raise ValueError(f"persons must be one of {PERSON_MODES}, got {persons!r}")
+    self.kind = kind
+    self.persons = persons
     self.renderer = renderer
     self.mllm = mllm
     self.num_frames = int(num_frames)
@@ -58,15 +76,30 @@ class SkeletonLLM(nnx.Module):
     poses, vels, _ = frames_lib.select_frames_batch(clips(positions.astype(jnp.float32)),
                                                     lengths, self.num_frames, rng=rng,
                                                     stride=self.stride)
+    poses, vels = clips(poses), clips(vels)
+    if self.persons == "joint":
+      return clips(self._draw(poses, vels, weights))
+    frames = [self._draw(poses[..., i:i + 1, :, :], vels[..., i:i + 1, :, :], weights)
+              for i in range(poses.shape[-3])]
+    return clips(functools.reduce(jnp.maximum, frames))
+
+  def _draw(self, poses: jax.Array, vels: jax.Array, weights: dict | None) -> jax.Array:
+    """Frames float32[B, n, S, S, 3] of selected poses, vels float32[B, n, P, J, 3]."""
+    from skel_llm.render import baselines, renderer as renderer_lib
+    view = dict(image_size=self.image_size, fov_deg=self.fov_deg)
+    if self.kind == "velocity":
+      buffers = (weights or self.renderer.weights())["buffers"]
+      return jax.vmap(lambda p, v: baselines.velocity_colour_frames(
+          buffers, p, v, dense=self.dense, **view))(poses, vels)
+    if self.kind == "stick":
+      if weights is not None:
+        raise ValueError("render.kind 'stick' draws the run's own topology only; a "
+                         "cross-format evaluation needs render.kind 'draction' or 'velocity'")
+      return jax.vmap(lambda p: baselines.render_stick_figure(
+          p, topology=self.renderer.topology, **view))(poses)
     if weights is None:
-      frames = self.renderer(clips(poses), clips(vels), image_size=self.image_size,
-                             fov_deg=self.fov_deg, dense=self.dense)
-    else:
-      from skel_llm.render import renderer as renderer_lib
-      frames = renderer_lib.render_batch(weights, clips(poses), clips(vels),
-                                         image_size=self.image_size, fov_deg=self.fov_deg,
-                                         dense=self.dense)[0]
-    return clips(frames)
+      return self.renderer(poses, vels, dense=self.dense, **view)
+    return renderer_lib.render_batch(weights, poses, vels, dense=self.dense, **view)[0]
 
   def pixel_values(self, frames: jax.Array) -> jax.Array:
     """float32[B, n, S, S, 3] -> float[B, n, 3, S, S] (the vision tower's layout)."""

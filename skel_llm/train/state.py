@@ -64,6 +64,13 @@ def build_layout(make_model: Callable[[], nnx.Module], *, trainable: Sequence[st
   if not trainable_paths:
     raise ValueError(f"config.trainable {list(trainable)} matches no parameter; parameter paths "
                      f"look like {frozen_paths[:5]}")
+  kind = getattr(abstract_model, "kind", "draction")
+  drawn_without = [p for p in trainable_paths if p.startswith("renderer/")]
+  if kind != "draction" and drawn_without:
+    raise ValueError(f"config.render.kind {kind!r} draws with a fixed renderer, so the "
+                     f"renderer's parameters get no gradient, yet config.trainable "
+                     f"{list(trainable)} trains {drawn_without[:3]}: leave renderer/... out "
+                     f"of config.trainable (weight decay alone would move them)")
   tr_names, fr_names = shd.logical_names(tr), shd.logical_names(fr)
   master = jnp.dtype(master_dtype)
   tr_abs = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, master if jnp.issubdtype(

@@ -39,7 +39,18 @@ def check_config(config, workdir: str | None = None) -> None:
     raise ValueError(f"config.render.topology {config.render.topology!r} differs from "
                      f"config.data.topology {d.topology!r}: the renderer draws the data's "
                      f"skeleton, set both to the same format")
-  from skel_llm.render import camera
+  from skel_llm.render import camera, layout
+  from skel_llm.train import model as model_lib
+  r = config.render
+  for key, value, known in (("kind", r.get("kind", "draction"), model_lib.RENDER_KINDS),
+                            ("persons", r.get("persons", "joint"), model_lib.PERSON_MODES),
+                            ("blend", r.get("blend", "topology"), layout.BLEND_RULES)):
+    if value not in known:
+      raise ValueError(f"config.render.{key} {value!r} is unknown; use one of {list(known)}")
+  if r.get("init") and r.get("blend", "topology") != "topology":
+    raise ValueError(f"config.render.blend {r.blend!r} with config.render.init {r.init}: a "
+                     f"released renderer holds topology blend weights; leave render.init "
+                     f"empty for a blend ablation")
   if d.get("placement", "auto") not in camera.RULES:
     raise ValueError(f"config.data.placement {d.get('placement')!r} is unknown; use one of "
                      f"{list(camera.RULES)}")

@@ -1,0 +1,242 @@
+"""The paper's ablation rows on the synthetic protocols, each the mean +- std over seeds.
+
+    python benchmarks/ablations.py --root=/tmp/skel_llm/ablations [--rows=renderer,stages]
+        [--seeds=0,1,2] [--preset=demo] [--steps=N] [--dry_run]
+
+Each (row, seed) is a chain of training stages (`configs/<stage>.py:<preset>`, stage k+1
+starting from stage k's workdir, as `launch/four_stages.sh` chains them) under
+ROOT/<row>/seed<k>/<stage>, run as `python -m skel_llm.main` subprocesses one after another
+(the machine's cores go to one run at a time). A stage whose workdir holds `result.json`
+is finished and skipped, so a rerun resumes where the last one stopped; an unfinished stage
+resumes from its own checkpoint. The wall time of every stage is kept in
+ROOT/<row>/seed<k>/walls.json. The table reads each row's metrics from its last stage's
+`result.json` (the evaluators of `skel_llm.eval`) and prints ours beside the paper's
+(docs/ablations.md says which of the paper's rows each of ours stands for, and what is ours).
+
+Rows (`ROWS`; `--rows` takes row names or group names):
+  renderer  DrAction vs the fixed "3D + velocity" and 2D stick renderers, stages 1+4 and 1-4
+  stages    stages 1+4 vs 1-4, without Disc-FT (1, 3, 4), without CR-Distill (1, 2, 4)
+  nfm       the motion modulator off (stages 1-4)
+  persons   two persons rendered jointly vs overlaid, on the synthetic interaction classes
+  blend     blend weights topology / distance / uniform / learnable, in-domain and under
+            cross-topology transfer (ntu25 -> kinect20, smpl22), stages 1+4
+A fixed renderer has no parameters to train: its rows drop `renderer/...` from each stage's
+`config.trainable` (the rest of the stage's rule stays).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from skel_llm.train import defaults  # noqa: E402
+
+ALL_STAGES = ("warmup", "disc_ft", "distill", "refine")
+S14, S1234 = ("warmup", "refine"), ALL_STAGES
+HELDOUT = ("held-out", "heldout", "authors")  # (column, evaluator, scalar): the authors' rule
+TWO_PERSON = ("two-person clips", "heldout", "authors_2p")
+# The synthetic interaction classes (skel_llm.synthetic.classes, persons=2) join the demo's.
+INTERACTIONS = ("handshake", "push")
+TRANSFER = (HELDOUT, ("-> kinect20", "heldout_kinect20", "authors"),
+            ("-> smpl22", "heldout_smpl22", "authors"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """One ablation row: stages, config overrides (`--config.<key>=<value>`), metrics."""
+
+  name: str
+  groups: tuple[str, ...]
+  stages: tuple[str, ...]
+  paper: str  # the paper's figure for the row it stands for, with its protocol
+  overrides: tuple[tuple[str, str], ...] = ()
+  metrics: tuple[tuple[str, str, str], ...] = (HELDOUT,)
+  last_preset: str = ""  # preset added to the last stage's (e.g. the cross-format evaluators)
+
+
+def _rows() -> dict[str, Row]:
+  rows = [
+      Row("draction_1+4", ("renderer", "stages"), S14, "62.09 (NTU-60 48/12)"),
+      Row("velocity_1+4", ("renderer",), S14, "56.18 (NTU-60 48/12)",
+          (("render.kind", "velocity"),)),
+      Row("stick_1+4", ("renderer",), S14, "- (2D projection: no figure given)",
+          (("render.kind", "stick"),)),
+      Row("draction_1-4", ("renderer", "stages", "nfm"), S1234, "64.72 (NTU-60 48/12)"),
+      Row("velocity_1-4", ("renderer",), S1234, "58.77 (NTU-60 48/12)",
+          (("render.kind", "velocity"),)),
+      Row("no_disc_ft", ("stages",), ("warmup", "distill", "refine"), "1-4 minus 1.55 (NTU-60 30/30)"),
+      Row("no_cr_distill", ("stages",), ("warmup", "disc_ft", "refine"),
+          "1-4 minus 1.94 (NTU-60 30/30)"),
+      Row("no_nfm", ("nfm",), S1234, "63.17 vs 64.72 (NTU-60 48/12)", (("render.enable_nfm", "False"),)),
+      Row("persons_joint", ("persons",), S14, "75.37 (NTU-60 48/12, two-person classes)",
+          (("data.classes", "interactions"),), (TWO_PERSON, HELDOUT)),
+      Row("persons_overlay", ("persons",), S14, "67.14 (NTU-60 48/12, two-person classes)",
+          (("data.classes", "interactions"), ("render.persons", "overlay")),
+          (TWO_PERSON, HELDOUT)),
+  ]
+  paper_blend = {"topology": "NTU -> NW-UCLA 60.38", "learnable": "NTU -> NW-UCLA 48.74",
+                 "uniform": "NTU -> NW-UCLA 45.67", "distance": "- (ours)"}
+  for rule in ("topology", "distance", "uniform", "learnable"):
+    rows.append(Row(f"blend_{rule}", ("blend",), S14, paper_blend[rule],
+                    (("render.blend", rule),), TRANSFER, last_preset="crossformat"))
+  return {r.name: r for r in rows}
+
+
+ROWS = _rows()
+GROUPS = tuple(dict.fromkeys(g for r in ROWS.values() for g in r.groups))
+
+
+def select(names: str) -> list[Row]:
+  """Rows named by a comma list of row or group names (in table order)."""
+  wanted = [n.strip() for n in names.split(",") if n.strip()]
+  for n in wanted:
+    if n not in ROWS and n not in GROUPS and n != "all":
+      raise SystemExit(f"--rows: unknown row or group {n!r}; rows: {', '.join(ROWS)}; "
+                       f"groups: {', '.join(GROUPS)}, all")
+  return [r for r in ROWS.values()
+          if "all" in wanted or r.name in wanted or set(r.groups) & set(wanted)]
+
+
+def _stage_config(stage: str, preset: str):
+  return defaults.load_config(REPO / "configs" / f"{stage}.py", preset)
+
+
+def _without_renderer(trainable) -> tuple[str, ...]:
+  """A stage's trainable rules with the renderer's parameters left out."""
+  out = []
+  for pattern in trainable:
+    if pattern == defaults.RENDERER:
+      continue
+    out.append("mllm/.*" if pattern == defaults.EVERYTHING else pattern)
+  return tuple(out)
+
+
+def stage_commands(row: Row, seed: int, root: pathlib.Path, preset: str,
+                   steps: int | None = None) -> list[tuple[str, pathlib.Path, list[str]]]:
+  """(stage, workdir, argv) of every stage of one (row, seed), in order."""
+  out, previous = [], None
+  overrides = dict(row.overrides)
+  for i, stage in enumerate(row.stages):
+    last = i == len(row.stages) - 1
+    stage_preset = ",".join(p for p in (preset, row.last_preset if last else "") if p)
+    workdir = root / row.name / f"seed{seed}" / stage
+    argv = [sys.executable, "-m", "skel_llm.main",
+            f"--config={REPO / 'configs' / f'{stage}.py'}:{stage_preset}",
+            f"--workdir={workdir}", f"--config.seed={seed}", f"--config.data.seed={seed}"]
+    c = _stage_config(stage, stage_preset)
+    for key, value in overrides.items():
+      if key == "data.classes" and value == "interactions":
+        value = repr(tuple(c.data.classes) + INTERACTIONS)
+      argv.append(f"--config.{key}={value}")
+    if overrides.get("render.kind", "draction") != "draction":
+      argv.append(f"--config.trainable={_without_renderer(c.trainable)!r}")
+    if "heldout_smpl22" in c.evals:  # placed as the cross-format table of the README does
+      argv.append("--config.evals.heldout_smpl22.data.placement=humanml3d_front")
+    if steps:
+      argv.append(f"--config.total_steps={steps}")
+    if previous is not None:
+      argv.append(f"--config.init_from={previous}")
+    out.append((stage, workdir, argv))
+    previous = workdir
+  return out
+
+
+def run_row(row: Row, seed: int, root: pathlib.Path, preset: str, steps: int | None,
+            dry_run: bool = False) -> None:
+  """Trains the stages of one (row, seed) that are not finished yet."""
+  walls_path = root / row.name / f"seed{seed}" / "walls.json"
+  walls = json.loads(walls_path.read_text()) if walls_path.exists() else {}
+  for stage, workdir, argv in stage_commands(row, seed, root, preset, steps):
+    if (workdir / "result.json").exists():
+      print(f"[ablations] {row.name} seed {seed} {stage}: finished, skipped", flush=True)
+      continue
+    print(f"[ablations] {row.name} seed {seed} {stage}: {' '.join(argv[1:])}", flush=True)
+    if dry_run:
+      continue
+    start = time.monotonic()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
+    done = subprocess.run(argv, cwd=REPO, env=env)
+    if done.returncode:
+      raise SystemExit(f"[ablations] {row.name} seed {seed} {stage} failed (exit "
+                       f"{done.returncode}); rerun the same command to resume it")
+    walls[stage] = time.monotonic() - start
+    walls_path.parent.mkdir(parents=True, exist_ok=True)
+    walls_path.write_text(json.dumps(walls, indent=1))
+
+
+def row_results(row: Row, seeds, root: pathlib.Path) -> dict:
+  """{column: [value per finished seed]} and the summed wall seconds per finished seed."""
+  values = {m[0]: [] for m in row.metrics}
+  walls = []
+  for seed in seeds:
+    result = root / row.name / f"seed{seed}" / row.stages[-1] / "result.json"
+    if not result.exists():
+      continue
+    evals = json.loads(result.read_text())["evals"]
+    for column, key, scalar in row.metrics:
+      if key not in evals or scalar not in evals[key]:
+        raise SystemExit(f"{result}: no evals.{key}.{scalar}; the row's last stage must run "
+                         f"that evaluator")
+      values[column].append(100.0 * float(evals[key][scalar]))
+    walls_path = root / row.name / f"seed{seed}" / "walls.json"
+    if walls_path.exists():
+      walls.append(sum(json.loads(walls_path.read_text()).values()))
+  return {"values": values, "walls": walls}
+
+
+def _cell(values: list[float]) -> str:
+  if not values:
+    return "-"
+  if len(values) == 1:
+    return f"{values[0]:.1f} (1 seed)"
+  return f"{np.mean(values):.1f} +- {np.std(values, ddof=1):.1f} ({len(values)} seeds)"
+
+
+def table(rows: list[Row], seeds, root: pathlib.Path) -> str:
+  """The Markdown table of the finished seeds of `rows`."""
+  lines = ["| row | stages | ours: metric = mean +- std (seeds) | paper | wall per seed |",
+           "|---|---|---|---|---|"]
+  for row in rows:
+    res = row_results(row, seeds, root)
+    cells = "; ".join(f"{c} {_cell(v)}" for c, v in res["values"].items())
+    wall = f"{np.mean(res['walls']) / 60:.1f} min" if res["walls"] else "-"
+    stages = "+".join(str(ALL_STAGES.index(s) + 1) for s in row.stages)
+    lines.append(f"| {row.name} | {stages} | {cells} | {row.paper} | {wall} |")
+  return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--root", required=True, help="folder of the rows' workdirs")
+  parser.add_argument("--rows", default="all", help="row or group names, comma separated")
+  parser.add_argument("--seeds", default="0,1,2")
+  parser.add_argument("--preset", default="demo", help="the stage configs' preset")
+  parser.add_argument("--steps", type=int, default=None, help="total_steps of every stage")
+  parser.add_argument("--dry_run", action="store_true", help="print the commands only")
+  parser.add_argument("--table_only", action="store_true", help="train nothing")
+  args = parser.parse_args(argv)
+  rows = select(args.rows)
+  seeds = [int(s) for s in args.seeds.split(",")]
+  root = pathlib.Path(args.root).resolve()
+  if not args.table_only:
+    for row in rows:
+      for seed in seeds:
+        run_row(row, seed, root, args.preset, args.steps, dry_run=args.dry_run)
+  if not args.dry_run:
+    print(table(rows, seeds, root))
+
+
+if __name__ == "__main__":
+  main()
