@@ -27,6 +27,7 @@ class Clip:
   key: str = ""
   captions: tuple[str, ...] | None = None  # reference captions (HumanML3D texts, generator)
   qa: tuple | None = None  # `skel_llm.synthetic.qa.QAItem`s about this clip
+  topology: str = ""  # registry name; set by a mixed-format source (`MixedSource`)
 
 
 def clip_from_record(record: Any, *, label: int = -1, key: str = "") -> Clip:
@@ -144,6 +145,69 @@ class SyntheticSource(ClipSource):
     return clip
 
 
+def mixture(data_cfg: Any) -> tuple[tuple[str, ...], tuple[float, ...]] | None:
+  """(topologies, normalised weights) of a mixed-format training set (`config.data.topologies`
+  with `config.data.topology_weights`, empty: equal), or None for a single-topology one."""
+  topos = tuple(data_cfg.get("topologies") or ())
+  if not topos or topos == (data_cfg.get("topology"),):
+    return None
+  weights = tuple(float(w) for w in (data_cfg.get("topology_weights") or ()))
+  if not weights:
+    weights = (1.0,) * len(topos)
+  if len(weights) != len(topos):
+    raise ValueError(f"config.data.topology_weights {weights} has {len(weights)} entries, "
+                     f"config.data.topologies {topos} has {len(topos)}: give one weight per "
+                     f"topology (or none for equal weights)")
+  if not all(np.isfinite(w) and w > 0 for w in weights):
+    raise ValueError(f"config.data.topology_weights {weights}: every weight must be a positive, "
+                     f"finite number")
+  total = sum(weights)
+  return topos, tuple(w / total for w in weights)
+
+
+class MixedSource(ClipSource):
+  """Clips of several topologies in one split (mixed-format training, issue 14).
+
+  Clip i is clip i of the source of topology `assignment[i]`, drawn once with the mixture
+  weights from `default_rng([seed, 7])`, so the split is a pure function of the config (and
+  each generator seed is used in one format only). Every clip carries its `topology`. The
+  sources must share class names and candidate classes (one label space).
+  """
+
+  def __init__(self, sources: Sequence[ClipSource], topologies: Sequence[str],
+               weights: Sequence[float], *, seed: int, name: str):
+    if len(sources) != len(topologies) or len(topologies) != len(weights):
+      raise ValueError("MixedSource: one source and one weight per topology")
+    first = sources[0]
+    for src, topo in zip(sources[1:], topologies[1:]):
+      if list(src.class_names) != list(first.class_names) or list(src.candidate_ids) != list(
+          first.candidate_ids):
+        raise ValueError(f"config.data.topologies: the {topo} source's classes differ from the "
+                         f"{topologies[0]} source's; a mixed-format split needs one label space")
+    self.sources, self.topologies = list(sources), tuple(topologies)
+    self.class_names, self.candidate_ids = first.class_names, first.candidate_ids
+    self.two_person_labels = first.two_person_labels
+    self.name = name
+    self.topology = topologies[0]
+    n = min(len(s) for s in sources)
+    cum = np.cumsum(np.asarray(weights, np.float64))
+    u = np.random.default_rng([int(seed), 7]).random(n) * cum[-1]
+    self.assignment = np.minimum(np.searchsorted(cum, u, side="right"), len(cum) - 1)
+
+  def __len__(self) -> int:
+    return int(self.assignment.shape[0])
+
+  def keys(self) -> list[str]:
+    return [f"{self.name}/{self.topologies[t]}/{i}" for i, t in enumerate(self.assignment)]
+
+  def __getitem__(self, index: int):
+    if not 0 <= index < len(self):
+      raise IndexError(f"{self.name}: index {index} outside [0, {len(self)})")
+    t = int(self.assignment[index])
+    clip = self.sources[t][index]
+    return dataclasses.replace(clip, topology=self.topologies[t])
+
+
 def make_source(data_cfg: Any, split: str) -> ClipSource:
   """The source of `split` ('train' or 'eval') described by `config.data`.
 
@@ -165,6 +229,18 @@ def _make_source(data_cfg: Any, split: str) -> ClipSource:
   if data_cfg.get("crossformat") and split == "eval":
     from skel_llm.data import crossformat
     return crossformat.make_source(data_cfg)
+  mix = mixture(data_cfg) if split == "train" else None
+  if mix is not None:
+    if kind != "synthetic":
+      raise ValueError(f"config.data.topologies {mix[0]} (mixed-format training) needs "
+                       f"config.data.source='synthetic', got {kind!r}")
+    topos, weights = mix
+    subs = [SyntheticSource(num_clips=data_cfg.num_train_clips, seed_offset=data_cfg.seed,
+                            num_frames=data_cfg.clip_frames, topology=t,
+                            classes=data_cfg.get("classes") or None, name=f"synthetic/train/{t}",
+                            knobs=dict(data_cfg.get("synthetic_knobs") or {}),
+                            placement=data_cfg.get("placement", "auto")) for t in topos]
+    return MixedSource(subs, topos, weights, seed=data_cfg.seed, name="synthetic/train")
   if kind == "synthetic":
     n = data_cfg.num_train_clips if split == "train" else data_cfg.num_eval_clips
     # Evaluation seeds start far beyond any training seed, so the clips are held out;

@@ -33,10 +33,13 @@ class SkeletonLLM(nnx.Module):
     fov_deg: camera field of view.
     dense: exact dense rasteriser (small images) instead of the tiled one.
     stride: velocity stride on the full-rate sequence.
+    mixed: `skel_llm.render.mixed.MixedLayouts` of a mixed-format run (`config.data.topologies`):
+      batches carry `topology` int32[B] and each row is drawn with its own topology's layout,
+      derived from the renderer's parameters; None for a single-topology run.
   """
 
   def __init__(self, renderer: nnx.Module, mllm: nnx.Module, *, num_frames: int, image_size: int,
-               fov_deg: float = 60.0, dense: bool = True, stride: int = 4):
+               fov_deg: float = 60.0, dense: bool = True, stride: int = 4, mixed=None):
     self.renderer = renderer
     self.mllm = mllm
     self.num_frames = int(num_frames)
@@ -44,21 +47,32 @@ class SkeletonLLM(nnx.Module):
     self.fov_deg = float(fov_deg)
     self.dense = bool(dense)
     self.stride = int(stride)
+    self.mixed = mixed
 
   def render(self, positions: jax.Array, lengths: jax.Array, rng: jax.Array | None,
-             weights: dict | None = None) -> jax.Array:
+             weights: dict | None = None, topology: jax.Array | None = None) -> jax.Array:
     """float32[B, T, P, J, 3], int32[B] -> frames float32[B, n, S, S, 3] in [0, 1].
 
     Selection and rendering are per clip: every array keeps the clip axis split like the
     batch (`activation_batch`), so data parallelism needs no communication here.
     `weights`: another renderer's `{'params', 'buffers'}` (another topology's, from
     `render.checkpoint.transfer`) drawn with this model's camera and frame settings.
+    `topology`: int32[B] row topologies of a mixed-format batch (needs `self.mixed`; positions
+    zero-padded to its joint count), each row drawn with its own layout (`render.mixed`).
     """
     clips = lambda x: part.constrain(x, (part.BATCH,) + (None,) * (x.ndim - 1))  # noqa: E731
     poses, vels, _ = frames_lib.select_frames_batch(clips(positions.astype(jnp.float32)),
                                                     lengths, self.num_frames, rng=rng,
                                                     stride=self.stride)
-    if weights is None:
+    if topology is not None:
+      if self.mixed is None:
+        raise ValueError("a batch with `topology` rows needs a mixed-format model "
+                         "(config.data.topologies)")
+      from skel_llm.render import mixed as mixed_lib
+      frames = mixed_lib.render_batch(self.renderer.weights(), clips(topology), clips(poses),
+                                      clips(vels), mixed=self.mixed, image_size=self.image_size,
+                                      fov_deg=self.fov_deg, dense=self.dense)[0]
+    elif weights is None:
       frames = self.renderer(clips(poses), clips(vels), image_size=self.image_size,
                              fov_deg=self.fov_deg, dense=self.dense)
     else:
@@ -77,12 +91,14 @@ class SkeletonLLM(nnx.Module):
     return self.mllm(input_ids, input_mask, self.pixel_values(frames))
 
   def __call__(self, batch: dict[str, Any], rng: jax.Array | None) -> jax.Array:
-    frames = self.render(batch["positions"], batch["num_frames"], rng)
+    frames = self.render(batch["positions"], batch["num_frames"], rng,
+                         topology=batch.get("topology"))
     return self.logits_from_frames(frames, batch["input_ids"], batch["input_mask"])
 
   def hidden(self, batch: dict[str, Any], rng: jax.Array | None) -> jax.Array:
     """The LLM's final-normed states float[B, L, D]; `self.mllm.logits` maps them to logits."""
-    frames = self.render(batch["positions"], batch["num_frames"], rng)
+    frames = self.render(batch["positions"], batch["num_frames"], rng,
+                         topology=batch.get("topology"))
     return self.mllm.hidden_states(batch["input_ids"], batch["input_mask"],
                                    self.pixel_values(frames))
 

@@ -39,6 +39,7 @@ def check_config(config, workdir: str | None = None) -> None:
     raise ValueError(f"config.render.topology {config.render.topology!r} differs from "
                      f"config.data.topology {d.topology!r}: the renderer draws the data's "
                      f"skeleton, set both to the same format")
+  _check_mixture(config)
   from skel_llm.render import camera
   if d.get("placement", "auto") not in camera.RULES:
     raise ValueError(f"config.data.placement {d.get('placement')!r} is unknown; use one of "
@@ -81,3 +82,36 @@ def check_config(config, workdir: str | None = None) -> None:
   from skel_llm.eval import registry
   registry.check(config)
   del workdir
+
+
+def _check_mixture(config) -> None:
+  """`config.data.topologies` / `topology_weights` of mixed-format training (render.mixed)."""
+  d = config.data
+  topos = d.get("topologies") or ()
+  if isinstance(topos, str) or not all(isinstance(t, str) for t in topos):
+    raise ValueError(f"config.data.topologies {topos!r} must be a tuple of topology names, e.g. "
+                     f"('ntu25', 'smpl22')")
+  weights = d.get("topology_weights") or ()
+  if not topos:
+    if weights:
+      raise ValueError(f"config.data.topology_weights {tuple(weights)} given without "
+                       f"config.data.topologies")
+    return
+  if len(topos) < 2:
+    raise ValueError(f"config.data.topologies {tuple(topos)}: a mixture needs at least two "
+                     f"topologies (leave it empty to train on config.data.topology alone)")
+  try:
+    weights = tuple(float(w) for w in weights)
+  except (TypeError, ValueError):
+    raise ValueError(f"config.data.topology_weights {weights!r} must be numbers") from None
+  if d.source != "synthetic":
+    raise ValueError(f"config.data.topologies {tuple(topos)}: mixed-format training reads the "
+                     f"synthetic source (config.data.source='synthetic'), got {d.source!r}")
+  from skel_llm.data import sources
+  sources.mixture(d)  # weights: one per topology, positive and finite
+  from skel_llm.render import layout, mixed
+  r = config.render
+  spb = layout.build_layout(r.topology).samples_per_bone if not r.get("init") else None
+  if spb is None:  # a released checkpoint: its layout is 10 samples per bone
+    spb = (10,) * topology.get(r.topology).num_bones
+  mixed.build(r.topology, spb, topos)  # names known, no repeats, render.topology among them
