@@ -125,8 +125,9 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
       topology="ntu25", placement="auto",
       # Mixed-format training (render.mixed): the training split's topologies (one of them
       # data.topology = render.topology, where the renderer's parameters live) and their
-      # mixture weights (empty: equal); () trains on data.topology alone. Synthetic source only.
-      topologies=(), topology_weights=(),
+      # mixture weights (empty: equal; TFDS: the builds' sizes); () trains on data.topology
+      # alone. With source 'tfds', tfds_names holds one build per topology (same order).
+      topologies=(), topology_weights=(), tfds_names=(),
       classes=DEMO_CLASSES, synthetic_knobs=dict(DEMO_KNOBS),
       max_frames=48, max_persons=2, max_len=400, prefetch=2,
       confusable_file="", rationale_file="", reason_with_candidates=False,

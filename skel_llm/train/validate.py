@@ -92,10 +92,14 @@ def _check_mixture(config) -> None:
     raise ValueError(f"config.data.topologies {topos!r} must be a tuple of topology names, e.g. "
                      f"('ntu25', 'smpl22')")
   weights = d.get("topology_weights") or ()
+  names = tuple(d.get("tfds_names") or ())
   if not topos:
     if weights:
       raise ValueError(f"config.data.topology_weights {tuple(weights)} given without "
                        f"config.data.topologies")
+    if names:
+      raise ValueError(f"config.data.tfds_names {names} given without config.data.topologies "
+                       f"(one build per topology); a single build is config.data.tfds_name")
     return
   if len(topos) < 2:
     raise ValueError(f"config.data.topologies {tuple(topos)}: a mixture needs at least two "
@@ -104,9 +108,17 @@ def _check_mixture(config) -> None:
     weights = tuple(float(w) for w in weights)
   except (TypeError, ValueError):
     raise ValueError(f"config.data.topology_weights {weights!r} must be numbers") from None
-  if d.source != "synthetic":
-    raise ValueError(f"config.data.topologies {tuple(topos)}: mixed-format training reads the "
-                     f"synthetic source (config.data.source='synthetic'), got {d.source!r}")
+  if d.source == "tfds":
+    if len(names) != len(topos):
+      raise ValueError(f"config.data.tfds_names {names} must name one TFDS build per topology "
+                       f"of config.data.topologies {tuple(topos)} (same order)")
+  elif d.source == "synthetic":
+    if names:
+      raise ValueError(f"config.data.tfds_names {names} is for config.data.source='tfds'; the "
+                       f"synthetic source writes every topology itself")
+  else:
+    raise ValueError(f"config.data.topologies {tuple(topos)}: mixed-format training reads "
+                     f"config.data.source 'synthetic' or 'tfds', got {d.source!r}")
   from skel_llm.data import sources
   sources.mixture(d)  # weights: one per topology, positive and finite
   from skel_llm.render import layout, mixed

@@ -101,8 +101,9 @@ def test_per_topology_evaluation_draws_what_training_drew(trained):
     ("topology_weights", (1.0, -1.0), r"config.data.topology_weights .* positive, finite"),
     ("topology_weights", (1.0, float("nan")), r"config.data.topology_weights .* positive"),
     ("topology_weights", ("a", 1.0), r"config.data.topology_weights .* must be numbers"),
-    ("source", "tfds", r"config.data.topologies .* needs config.data.source='synthetic'|"
-                       r"mixed-format training reads the synthetic source"),
+    ("source", "tfds", r"config.data.tfds_names \(\) must name one TFDS build per topology"),
+    ("tfds_names", ("synthetic_actions/smoke",), r"config.data.tfds_names .* is for "
+                                                 r"config.data.source='tfds'"),
 ])
 def test_validation_rejects_bad_mixtures(field, value, match):
   c = _config()
@@ -111,9 +112,14 @@ def test_validation_rejects_bad_mixtures(field, value, match):
     validate.check_config(c)
 
 
-def test_validation_rejects_weights_without_topologies():
+def test_validation_rejects_weights_or_builds_without_topologies():
   c = copy.deepcopy(_config())
   c.data.topologies = ()
   with pytest.raises(ValueError, match=r"config.data.topology_weights .* without "
+                                       r"config.data.topologies"):
+    validate.check_config(c)
+  c.data.topology_weights = ()
+  c.data.tfds_names = ("synthetic_actions/smoke",)
+  with pytest.raises(ValueError, match=r"config.data.tfds_names .* without "
                                        r"config.data.topologies"):
     validate.check_config(c)
