@@ -87,6 +87,9 @@ def test_per_topology_evaluation_draws_what_training_drew(trained):
                                jnp.asarray(b["num_frames"][i:i + 1]))
   assert float(np.mean(mixed_frames > 0)) > 0.01
   np.testing.assert_allclose(mixed_frames, np.asarray(alone), atol=2e-6, rtol=0)
+  # the PNG strips of the first 4 training clips draw each with its own layout too
+  assert i < 4
+  np.testing.assert_allclose(run.strip_frames(state)[i], np.asarray(alone)[0], atol=2e-6, rtol=0)
   results = run.evaluators().run(state, run.config.total_steps, final=True)
   for name in ("heldout", "heldout_smpl22"):
     assert 0.0 <= results[name]["strict"] <= 1.0
