@@ -23,6 +23,9 @@ Rationales from a teacher instead of the generator (README, "Teacher rationales"
 One checkpoint, three tasks (reasoning 0.5, captioning 0.25, Skeleton-QA 0.25; evaluators
 for recognition, captions and QA; README, "Captioning and question answering"):
   python -m skel_llm.main --config=configs/distill.py:multitask --workdir=/tmp/skel_llm/multitask
+Mixed-format training (NTU-25 + SMPL-22 clips in one run, one renderer; held-out accuracy per
+topology; README, "Mixed-format training"):
+  python -m skel_llm.main --config=configs/distill.py:mixed --workdir=/tmp/skel_llm_mixed
 All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
 """
 

@@ -76,6 +76,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       SyntheticConfig(name="smoke", num_train=2 * len(synthetic.CLASS_NAMES),
                       num_test=len(synthetic.CLASS_NAMES),
                       description="Two training clips and one test clip of every class."),
+      SyntheticConfig(name="smoke_smpl22", topology="smpl22",
+                      num_train=2 * len(synthetic.CLASS_NAMES),
+                      num_test=len(synthetic.CLASS_NAMES),
+                      description="`smoke` written as SMPL-22 (HumanML3D frame): with `smoke`, "
+                                  "a mixed-format training set (config.data.tfds_names)."),
       SyntheticConfig(name="qa", qa=True, num_train=8192, num_test=1024,
                       description="Skeleton-QA (ours): questions and captions of every clip."),
   ]

@@ -13,6 +13,9 @@ Batch (per host, B = its rows, global_batch / process_count; L tokens; T frames)
   num_frames int32[B]                valid length of each sequence
   input_ids  int32[B, L]; input_mask int32[B, L]; loss_mask float32[B, L]
   label      int32[B]                index of the true class in `class_names`
+  topology   int32[B]                mixed-format training only (`config.data.topologies`): each
+                                     row's index into the topologies; `positions` is then
+                                     zero-padded to the largest joint count J of the mixture
 """
 
 from __future__ import annotations
@@ -228,7 +231,7 @@ class Pipeline:
                encoder: encode_lib.ConversationEncoder, *, global_batch: int, max_frames: int,
                max_persons: int, seed: int, shuffle: bool = True, with_answer: bool = True,
                process_index: int = 0, process_count: int = 1,
-               rows: Sequence[int] | None = None):
+               rows: Sequence[int] | None = None, topologies: Sequence[str] | None = None):
     if rows is None:
       if global_batch % process_count:
         raise ValueError(f"config.batch_size {global_batch} is not divisible by the "
@@ -247,6 +250,11 @@ class Pipeline:
     self.with_answer = with_answer
     self.rows = rows
     self.local_batch = len(rows)
+    # Mixed-format batches: each row's topology index, joints padded to the largest count.
+    self.topologies = tuple(topologies) if topologies else None
+    if self.topologies:
+      from skel_llm.skeleton import topology as topology_lib
+      self.num_joints = max(topology_lib.get(t).num_joints for t in self.topologies)
     self._perm_cache: dict[int, np.ndarray] = {}
 
   def __len__(self) -> int:
@@ -277,10 +285,19 @@ class Pipeline:
     if p > self.max_persons:
       raise ValueError(f"clip {clip.key!r} has {p} persons but config.data.max_persons is "
                        f"{self.max_persons}")
+    extra = {}
+    if self.topologies:
+      if clip.topology not in self.topologies:
+        raise ValueError(f"clip {clip.key!r}: topology {clip.topology!r} is not one of "
+                         f"config.data.topologies {self.topologies}")
+      from skel_llm.render import mixed
+      pos = mixed.pad_joints(pos, self.num_joints)
+      extra["topology"] = np.int32(self.topologies.index(clip.topology))
     padded = np.zeros((self.max_frames, self.max_persons) + pos.shape[2:], np.float32)
     padded[:t, :p] = pos
     return dict(positions=padded, num_frames=np.int32(t), input_ids=enc.input_ids,
-                input_mask=enc.input_mask, loss_mask=enc.loss_mask, label=np.int32(clip.label))
+                input_mask=enc.input_mask, loss_mask=enc.loss_mask, label=np.int32(clip.label),
+                **extra)
 
   def batch(self, step: int) -> dict[str, np.ndarray]:
     """This host's part (`self.rows`) of the global batch of `step`."""
@@ -332,5 +349,6 @@ def make_pipeline(data_cfg: Any, split: str, *, encoder: encode_lib.Conversation
   pipe = Pipeline(source, builder, encoder, global_batch=global_batch,
                   max_frames=data_cfg.max_frames, max_persons=data_cfg.max_persons, seed=seed,
                   shuffle=training, with_answer=training, process_index=process_index,
-                  process_count=process_count, rows=rows)
+                  process_count=process_count, rows=rows,
+                  topologies=getattr(source, "topologies", None))
   return pipe, source

@@ -58,6 +58,7 @@ class WithRationales(sources.ClipSource):
     self._src = source
     self.name, self.class_names = source.name, source.class_names
     self.candidate_ids = source.candidate_ids
+    self.topologies = getattr(source, "topologies", None)  # a mixed-format split's (MixedSource)
     keys = source.keys()
     self._index, self._text, missing = [], [], []
     for i, key in enumerate(keys):

@@ -27,6 +27,7 @@ class Clip:
   key: str = ""
   captions: tuple[str, ...] | None = None  # reference captions (HumanML3D texts, generator)
   qa: tuple | None = None  # `skel_llm.synthetic.qa.QAItem`s about this clip
+  topology: str = ""  # registry name; set by a mixed-format source (`MixedSource`)
 
 
 def clip_from_record(record: Any, *, label: int = -1, key: str = "") -> Clip:
@@ -144,6 +145,117 @@ class SyntheticSource(ClipSource):
     return clip
 
 
+def mixture(data_cfg: Any) -> tuple[tuple[str, ...], tuple[float, ...]] | None:
+  """(topologies, normalised weights) of a mixed-format training set (`config.data.topologies`
+  with `config.data.topology_weights`, empty: equal), or None for a single-topology one."""
+  topos = tuple(data_cfg.get("topologies") or ())
+  if not topos or topos == (data_cfg.get("topology"),):
+    return None
+  weights = tuple(float(w) for w in (data_cfg.get("topology_weights") or ()))
+  if not weights:
+    weights = (1.0,) * len(topos)
+  if len(weights) != len(topos):
+    raise ValueError(f"config.data.topology_weights {weights} has {len(weights)} entries, "
+                     f"config.data.topologies {topos} has {len(topos)}: give one weight per "
+                     f"topology (or none for equal weights)")
+  if not all(np.isfinite(w) and w > 0 for w in weights):
+    raise ValueError(f"config.data.topology_weights {weights}: every weight must be a positive, "
+                     f"finite number")
+  total = sum(weights)
+  return topos, tuple(w / total for w in weights)
+
+
+class MixedSource(ClipSource):
+  """Clips of several topologies in one split (mixed-format training, issue 14).
+
+  Clip i comes from the source of topology `assignment[i]`, drawn once with the mixture weights
+  from `default_rng([seed, 7])`, so the split is a pure function of the config: it is the k-th
+  clip of the split drawn from that source, clip `k mod len(source)` there (the synthetic
+  sources hold `num_clips` each, so no clip repeats; a small TFDS build is cycled through).
+  Every clip carries its `topology`. The sources must share class names and candidate classes
+  (one label space).
+  """
+
+  def __init__(self, sources: Sequence[ClipSource], topologies: Sequence[str],
+               weights: Sequence[float], *, seed: int, name: str, num_clips: int):
+    if len(sources) != len(topologies) or len(topologies) != len(weights):
+      raise ValueError("MixedSource: one source and one weight per topology")
+    first = sources[0]
+    for src, topo in zip(sources[1:], topologies[1:]):
+      if list(src.class_names) != list(first.class_names) or list(src.candidate_ids) != list(
+          first.candidate_ids):
+        raise ValueError(f"config.data.topologies: the {topo} source's classes "
+                         f"({src.name}) differ from the {topologies[0]} source's "
+                         f"({first.name}); a mixed-format split needs one label space")
+    for src, topo in zip(sources, topologies):
+      if len(src) == 0:
+        raise ValueError(f"config.data.topologies: the {topo} source {src.name} is empty")
+    self.sources, self.topologies = list(sources), tuple(topologies)
+    self.class_names, self.candidate_ids = first.class_names, first.candidate_ids
+    self.two_person_labels = first.two_person_labels
+    self.name = name
+    self.topology = topologies[0]
+    cum = np.cumsum(np.asarray(weights, np.float64))
+    u = np.random.default_rng([int(seed), 7]).random(int(num_clips)) * cum[-1]
+    self.assignment = np.minimum(np.searchsorted(cum, u, side="right"), len(cum) - 1)
+    # rank of clip i among the clips drawn from its source
+    self._rank = np.zeros(len(self.assignment), np.int64)
+    for t in range(len(self.sources)):
+      hit = self.assignment == t
+      self._rank[hit] = np.arange(int(hit.sum()))
+
+  def __len__(self) -> int:
+    return int(self.assignment.shape[0])
+
+  def _where(self, index: int) -> tuple[int, int]:
+    t = int(self.assignment[index])
+    return t, int(self._rank[index]) % len(self.sources[t])
+
+  def keys(self) -> list[str]:
+    keys = [s.keys() for s in self.sources]
+    return [keys[t][j] for t, j in map(self._where, range(len(self)))]
+
+  def __getitem__(self, index: int):
+    if not 0 <= index < len(self):
+      raise IndexError(f"{self.name}: index {index} outside [0, {len(self)})")
+    t, j = self._where(index)
+    clip = self.sources[t][j]
+    return dataclasses.replace(clip, topology=self.topologies[t])
+
+
+def _mixed_source(data_cfg: Any, topos, weights) -> MixedSource:
+  """The training split of `config.data.topologies`: one synthetic source per topology, or one
+  TFDS build per topology (`config.data.tfds_names`, in the same order)."""
+  import copy
+  kind = data_cfg.source
+  if kind == "synthetic":
+    subs = [SyntheticSource(num_clips=data_cfg.num_train_clips, seed_offset=data_cfg.seed,
+                            num_frames=data_cfg.clip_frames, topology=t,
+                            classes=data_cfg.get("classes") or None, name=f"synthetic/train/{t}",
+                            knobs=dict(data_cfg.get("synthetic_knobs") or {}),
+                            placement=data_cfg.get("placement", "auto")) for t in topos]
+    return MixedSource(subs, topos, weights, seed=data_cfg.seed, name="synthetic/train",
+                       num_clips=data_cfg.num_train_clips)
+  if kind == "tfds":
+    names = tuple(data_cfg.get("tfds_names") or ())
+    if len(names) != len(topos):
+      raise ValueError(f"config.data.tfds_names {names} must name one TFDS build per topology "
+                       f"of config.data.topologies {tuple(topos)} (same order)")
+    from skel_llm.data import tfds_source
+    subs = []
+    for name, topo in zip(names, topos):
+      cfg = copy.deepcopy(data_cfg)
+      cfg.tfds_name, cfg.topology = name, topo
+      subs.append(tfds_source.TfdsSource.from_config(cfg, "train"))
+    # Without explicit weights the builds keep their sizes' proportions.
+    if not tuple(data_cfg.get("topology_weights") or ()):
+      weights = tuple(len(s) / sum(len(x) for x in subs) for s in subs)
+    return MixedSource(subs, topos, weights, seed=data_cfg.seed, name="tfds/train",
+                       num_clips=sum(len(s) for s in subs))
+  raise ValueError(f"config.data.topologies {tuple(topos)} (mixed-format training) needs "
+                   f"config.data.source 'synthetic' or 'tfds', got {kind!r}")
+
+
 def make_source(data_cfg: Any, split: str) -> ClipSource:
   """The source of `split` ('train' or 'eval') described by `config.data`.
 
@@ -165,6 +277,9 @@ def _make_source(data_cfg: Any, split: str) -> ClipSource:
   if data_cfg.get("crossformat") and split == "eval":
     from skel_llm.data import crossformat
     return crossformat.make_source(data_cfg)
+  mix = mixture(data_cfg) if split == "train" else None
+  if mix is not None:
+    return _mixed_source(data_cfg, *mix)
   if kind == "synthetic":
     n = data_cfg.num_train_clips if split == "train" else data_cfg.num_eval_clips
     # Evaluation seeds start far beyond any training seed, so the clips are held out;

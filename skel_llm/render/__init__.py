@@ -45,7 +45,9 @@ Training augmentation inside jit: `camera.random_view_rotation(key, poses, vels)
 Other topologies: `layout.build_layout(name, samples_per_bone=10 | 'proportional')`
 gives the buffers; `checkpoint.transfer(weights, layout)` moves learned
 appearance across topologies; `checkpoint.export_released` writes the release
-format back.
+format back. Mixed-format batches (rows of several topologies, one renderer's parameters):
+`mixed.build(primary, samples_per_bone, topologies)` and `mixed.render_batch(weights,
+topology_rows, poses, vels, mixed=...)`, each row drawn with its own padded layout.
 """
 
 from skel_llm.render.checkpoint import export_released, load_released, transfer

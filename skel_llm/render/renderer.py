@@ -61,13 +61,17 @@ def blend_weights(buffers: dict, params: dict | None = None) -> jax.Array:
   return jax.nn.softmax(logits, axis=-1)
 
 
-def gaussian_attributes(weights: Weights, poses: jax.Array, vels: jax.Array):
+def gaussian_attributes(weights: Weights, poses: jax.Array, vels: jax.Array,
+                        valid: jax.Array | None = None):
   """Per-Gaussian geometry and appearance of one clip.
 
   Args:
     weights: `{'params', 'buffers'}`.
     poses: float32[n, P, J, 3] camera-space joints; an absent person is all zeros.
     vels: float32[n, P, J, 3] joint velocities (stride-4 differences).
+    valid: optional bool[K]: False marks a pad Gaussian (a layout padded to a larger one,
+      `skel_llm.render.mixed`): opacity 0 and left out of the depth-colour range, so the
+      real Gaussians come out as without the pads.
 
   Returns:
     (means float32[n, P, K, 3], colour float32[n, P, K, 3], alpha float32[n, P, K]).
@@ -97,23 +101,35 @@ def gaussian_attributes(weights: Weights, poses: jax.Array, vels: jax.Array):
     alpha = jnp.broadcast_to(a0, (n, p, k))
 
   z = means[..., 2]
-  zmin = jnp.min(z, axis=-1, keepdims=True)
-  zmax = jnp.max(z, axis=-1, keepdims=True)
+  if valid is None:
+    zmin = jnp.min(z, axis=-1, keepdims=True)
+    zmax = jnp.max(z, axis=-1, keepdims=True)
+  else:
+    zmin = jnp.min(jnp.where(valid, z, jnp.inf), axis=-1, keepdims=True)
+    zmax = jnp.max(jnp.where(valid, z, -jnp.inf), axis=-1, keepdims=True)
   d = (z - zmin) / (zmax - zmin + 1e-6)
   depth_rgb = jnp.stack([d, 1.0 - 2.0 * jnp.abs(d - 0.5), 1.0 - d], axis=-1)
   lam = jax.nn.sigmoid(params["depth_mix_logit"])
   colour = (1.0 - lam) * rgb + lam * depth_rgb
   present = jnp.any(poses != 0, axis=(-1, -2))  # [n, P]
   alpha = jnp.where(present[..., None], alpha, 0.0)
+  if valid is not None:
+    alpha = jnp.where(valid, alpha, 0.0)
   return means, colour, alpha
 
 
-def _frame(weights, means, colour, alpha, image_size, fov_deg, dense, tile, capacity, eps):
-  """One frame: float32[G, ...] Gaussians -> (image, overflow, pairs)."""
-  buffers = weights["buffers"]
-  cov = camera.covariance3d(buffers["scales"], buffers["quats"])  # [K, 3, 3]
-  persons = means.shape[0] // cov.shape[0]
-  cov = jnp.tile(cov, (persons, 1, 1))
+def _frame(weights, means, colour, alpha, image_size, fov_deg, dense, tile, capacity, eps,
+           cov=None):
+  """One frame: float32[G, ...] Gaussians -> (image, overflow, pairs).
+
+  `cov`: float32[G, 3, 3] of this frame's Gaussians (a mixed batch: each clip its own
+  layout); None: the weights' buffers, tiled over the persons.
+  """
+  if cov is None:
+    buffers = weights["buffers"]
+    cov = camera.covariance3d(buffers["scales"], buffers["quats"])  # [K, 3, 3]
+    persons = means.shape[0] // cov.shape[0]
+    cov = jnp.tile(cov, (persons, 1, 1))
   uv, cov2d = camera.project(means, cov, image_size, fov_deg)
   order = jnp.argsort(means[:, 2], stable=True)
   uv, cov2d, alpha, colour = uv[order], cov2d[order], alpha[order], colour[order]
@@ -151,7 +167,7 @@ def _clip_chunk(batch: int, num_frames: int, frames_per_step: int | None) -> int
 
 
 def _raster_clips(weights, means, colour, alpha, *, image_size, fov_deg, dense, tile, capacity,
-                  eps, frames_per_step):
+                  eps, frames_per_step, cov=None):
   """Frames of float32[B, n, G, ...] Gaussians, B c frames per step, rematerialised.
 
   Each step takes the same c frames of every clip (c: `_clip_chunk`), so the loop runs over
@@ -160,15 +176,19 @@ def _raster_clips(weights, means, colour, alpha, *, image_size, fov_deg, dense, 
   communication. Looping over flattened B n frames instead would step through the
   device-split axis and make XLA move frames between devices at every step. A step holds
   B c frames, at least B (B / devices per device) even when `frames_per_step` is smaller.
+  `cov`: float32[B, G, 3, 3] per clip (each clip its own layout), else from the buffers.
   """
   b, n = alpha.shape[:2]
   c = _clip_chunk(b, n, frames_per_step)
-  step = jax.checkpoint(lambda m, co, a: _frame(weights, m, co, a, image_size, fov_deg, dense,
-                                                 tile, capacity, eps))
+  step = jax.checkpoint(lambda m, co, a, *cv: _frame(weights, m, co, a, image_size, fov_deg,
+                                                      dense, tile, capacity, eps, *cv))
   frames = jax.vmap(step)  # over B c frames, clip-major: the device split of B stays intact
+  per_frame = (means, colour, alpha)
+  if cov is not None:
+    per_frame += (jnp.broadcast_to(cov[:, None], (b, n) + cov.shape[1:]),)
   # [B, n, ...] -> [n / c, B c, ...]: the loop axis leads, each step holds c frames per clip.
   xs = jax.tree.map(lambda a: a.reshape((b, n // c, c) + a.shape[2:]).swapaxes(0, 1).reshape(
-      (n // c, b * c) + a.shape[2:]), (means, colour, alpha))
+      (n // c, b * c) + a.shape[2:]), per_frame)
   out = jax.lax.map(lambda args: frames(*args), xs)
   return jax.tree.map(lambda a: a.reshape((n // c, b, c) + a.shape[2:]).swapaxes(0, 1).reshape(
       (b, n) + a.shape[2:]), out)

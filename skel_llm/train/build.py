@@ -124,13 +124,24 @@ def model_factory(config, tok: encode_lib.TextTokenizer) -> Callable[[], nnx.Mod
   make_renderer = renderer_factory(config)
   r = config.render
 
+  from skel_llm.data import sources
+  mix = sources.mixture(config.data)
+  mixed_layouts = {}
+
   def make() -> model_lib.SkeletonLLM:
     rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
-    return model_lib.SkeletonLLM(make_renderer(rngs), models.InternVL(mcfg, rngs=rngs),
+    renderer = make_renderer(rngs)
+    if mix is not None and "layouts" not in mixed_layouts:
+      # Built once: the same static object in every model graph (a jit static argument).
+      from skel_llm.render import mixed
+      mixed_layouts["layouts"] = mixed.build(renderer.topology, renderer.samples_per_bone,
+                                             mix[0])
+    return model_lib.SkeletonLLM(renderer, models.InternVL(mcfg, rngs=rngs),
                                  num_frames=r.num_frames, image_size=r.image_size,
                                  fov_deg=r.fov_deg, dense=r.dense, stride=r.velocity_stride,
                                  kind=r.get("kind", "draction"),
-                                 persons=r.get("persons", "joint"))
+                                 persons=r.get("persons", "joint"),
+                                 mixed=mixed_layouts.get("layouts"))
   return make
 
 

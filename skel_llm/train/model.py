@@ -44,15 +44,22 @@ class SkeletonLLM(nnx.Module):
     persons: `joint` (both persons' Gaussians in one depth-sorted composite, the method) or
       `overlay` (each person drawn alone, the images combined by their per-pixel maximum:
       the paper's separate-and-overlay ablation).
+    mixed: `skel_llm.render.mixed.MixedLayouts` of a mixed-format run (`config.data.topologies`):
+      batches carry `topology` int32[B] and each row is drawn with its own topology's layout,
+      derived from the renderer's parameters; None for a single-topology run (the ablation
+      switches `kind` and `persons` are for single-topology runs: DrAction, joint).
   """
 
   def __init__(self, renderer: nnx.Module, mllm: nnx.Module, *, num_frames: int, image_size: int,
                fov_deg: float = 60.0, dense: bool = True, stride: int = 4,
-               kind: str = "draction", persons: str = "joint"):
+               kind: str = "draction", persons: str = "joint", mixed=None):
     if kind not in RENDER_KINDS:
       raise ValueError(f"render kind must be one of {RENDER_KINDS}, got {kind!r}")
     if persons not in PERSON_MODES:
       raise ValueError(f"persons must be one of {PERSON_MODES}, got {persons!r}")
+    if mixed is not None and (kind, persons) != ("draction", "joint"):
+      raise ValueError(f"a mixed-format model draws with DrAction, both persons jointly; got "
+                       f"render kind {kind!r}, persons {persons!r}")
     self.kind = kind
     self.persons = persons
     self.renderer = renderer
@@ -62,21 +69,32 @@ class SkeletonLLM(nnx.Module):
     self.fov_deg = float(fov_deg)
     self.dense = bool(dense)
     self.stride = int(stride)
+    self.mixed = mixed
 
   def render(self, positions: jax.Array, lengths: jax.Array, rng: jax.Array | None,
-             weights: dict | None = None) -> jax.Array:
+             weights: dict | None = None, topology: jax.Array | None = None) -> jax.Array:
     """float32[B, T, P, J, 3], int32[B] -> frames float32[B, n, S, S, 3] in [0, 1].
 
     Selection and rendering are per clip: every array keeps the clip axis split like the
     batch (`activation_batch`), so data parallelism needs no communication here.
     `weights`: another renderer's `{'params', 'buffers'}` (another topology's, from
     `render.checkpoint.transfer`) drawn with this model's camera and frame settings.
+    `topology`: int32[B] row topologies of a mixed-format batch (needs `self.mixed`; positions
+    zero-padded to its joint count), each row drawn with its own layout (`render.mixed`).
     """
     clips = lambda x: part.constrain(x, (part.BATCH,) + (None,) * (x.ndim - 1))  # noqa: E731
     poses, vels, _ = frames_lib.select_frames_batch(clips(positions.astype(jnp.float32)),
                                                     lengths, self.num_frames, rng=rng,
                                                     stride=self.stride)
     poses, vels = clips(poses), clips(vels)
+    if topology is not None:
+      if self.mixed is None:
+        raise ValueError("a batch with `topology` rows needs a mixed-format model "
+                         "(config.data.topologies)")
+      from skel_llm.render import mixed as mixed_lib
+      return clips(mixed_lib.render_batch(self.renderer.weights(), clips(topology), poses, vels,
+                                          mixed=self.mixed, image_size=self.image_size,
+                                          fov_deg=self.fov_deg, dense=self.dense)[0])
     if self.persons == "joint":
       return clips(self._draw(poses, vels, weights))
     frames = [self._draw(poses[..., i:i + 1, :, :], vels[..., i:i + 1, :, :], weights)
@@ -110,12 +128,14 @@ class SkeletonLLM(nnx.Module):
     return self.mllm(input_ids, input_mask, self.pixel_values(frames))
 
   def __call__(self, batch: dict[str, Any], rng: jax.Array | None) -> jax.Array:
-    frames = self.render(batch["positions"], batch["num_frames"], rng)
+    frames = self.render(batch["positions"], batch["num_frames"], rng,
+                         topology=batch.get("topology"))
     return self.logits_from_frames(frames, batch["input_ids"], batch["input_mask"])
 
   def hidden(self, batch: dict[str, Any], rng: jax.Array | None) -> jax.Array:
     """The LLM's final-normed states float[B, L, D]; `self.mllm.logits` maps them to logits."""
-    frames = self.render(batch["positions"], batch["num_frames"], rng)
+    frames = self.render(batch["positions"], batch["num_frames"], rng,
+                         topology=batch.get("topology"))
     return self.mllm.hidden_states(batch["input_ids"], batch["input_mask"],
                                    self.pixel_values(frames))
 

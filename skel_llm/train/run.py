@@ -107,9 +107,9 @@ class Run:
     """
     graphdef, rng_vars = self.layout.graphdef, self.rng_vars
 
-    def frames(state, positions, lengths):
+    def frames(state, positions, lengths, topology=None):
       model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
-      return model.render(positions, lengths, None)
+      return model.render(positions, lengths, None, topology=topology)
     return jax.jit(frames, out_shardings=out_sharding)
 
   def strip_frames(self, state: dict, count: int = 4) -> np.ndarray:
@@ -123,9 +123,12 @@ class Run:
       rep = shd.replicated(self.mesh)
       self._strip = (self.render_fn(rep),
                      jax.device_put(np.stack([s["positions"] for s in samples]), rep),
-                     jax.device_put(np.stack([s["num_frames"] for s in samples]), rep))
-    render, positions, lengths = self._strip
-    return np.asarray(render(state, positions, lengths))
+                     jax.device_put(np.stack([s["num_frames"] for s in samples]), rep),
+                     # mixed-format runs: each clip drawn with its own topology's layout
+                     jax.device_put(np.stack([s["topology"] for s in samples]), rep)
+                     if "topology" in samples[0] else None)
+    render, positions, lengths, topology = self._strip
+    return np.asarray(render(state, positions, lengths, topology))
 
   def predict_fns(self):
     """The evaluators' prediction functions over this run's model and mesh (built once)."""

@@ -39,6 +39,7 @@ def check_config(config, workdir: str | None = None) -> None:
     raise ValueError(f"config.render.topology {config.render.topology!r} differs from "
                      f"config.data.topology {d.topology!r}: the renderer draws the data's "
                      f"skeleton, set both to the same format")
+  _check_mixture(config)
   from skel_llm.render import camera, layout
   from skel_llm.train import model as model_lib
   r = config.render
@@ -51,6 +52,11 @@ def check_config(config, workdir: str | None = None) -> None:
     raise ValueError(f"config.render.blend {r.blend!r} with config.render.init {r.init}: a "
                      f"released renderer holds topology blend weights; leave render.init "
                      f"empty for a blend ablation")
+  if d.get("topologies") and (r.get("kind", "draction"), r.get("persons", "joint"),
+                              r.get("blend", "topology")) != ("draction", "joint", "topology"):
+    raise ValueError(f"config.data.topologies {list(d.topologies)}: mixed-format training "
+                     f"draws with DrAction, persons joint, blend topology; leave "
+                     f"config.render.kind / persons / blend at their defaults")
   if d.get("placement", "auto") not in camera.RULES:
     raise ValueError(f"config.data.placement {d.get('placement')!r} is unknown; use one of "
                      f"{list(camera.RULES)}")
@@ -92,3 +98,48 @@ def check_config(config, workdir: str | None = None) -> None:
   from skel_llm.eval import registry
   registry.check(config)
   del workdir
+
+
+def _check_mixture(config) -> None:
+  """`config.data.topologies` / `topology_weights` of mixed-format training (render.mixed)."""
+  d = config.data
+  topos = d.get("topologies") or ()
+  if isinstance(topos, str) or not all(isinstance(t, str) for t in topos):
+    raise ValueError(f"config.data.topologies {topos!r} must be a tuple of topology names, e.g. "
+                     f"('ntu25', 'smpl22')")
+  weights = d.get("topology_weights") or ()
+  names = tuple(d.get("tfds_names") or ())
+  if not topos:
+    if weights:
+      raise ValueError(f"config.data.topology_weights {tuple(weights)} given without "
+                       f"config.data.topologies")
+    if names:
+      raise ValueError(f"config.data.tfds_names {names} given without config.data.topologies "
+                       f"(one build per topology); a single build is config.data.tfds_name")
+    return
+  if len(topos) < 2:
+    raise ValueError(f"config.data.topologies {tuple(topos)}: a mixture needs at least two "
+                     f"topologies (leave it empty to train on config.data.topology alone)")
+  try:
+    weights = tuple(float(w) for w in weights)
+  except (TypeError, ValueError):
+    raise ValueError(f"config.data.topology_weights {weights!r} must be numbers") from None
+  if d.source == "tfds":
+    if len(names) != len(topos):
+      raise ValueError(f"config.data.tfds_names {names} must name one TFDS build per topology "
+                       f"of config.data.topologies {tuple(topos)} (same order)")
+  elif d.source == "synthetic":
+    if names:
+      raise ValueError(f"config.data.tfds_names {names} is for config.data.source='tfds'; the "
+                       f"synthetic source writes every topology itself")
+  else:
+    raise ValueError(f"config.data.topologies {tuple(topos)}: mixed-format training reads "
+                     f"config.data.source 'synthetic' or 'tfds', got {d.source!r}")
+  from skel_llm.data import sources
+  sources.mixture(d)  # weights: one per topology, positive and finite
+  from skel_llm.render import layout, mixed
+  r = config.render
+  spb = layout.build_layout(r.topology).samples_per_bone if not r.get("init") else None
+  if spb is None:  # a released checkpoint: its layout is 10 samples per bone
+    spb = (10,) * topology.get(r.topology).num_bones
+  mixed.build(r.topology, spb, topos)  # names known, no repeats, render.topology among them

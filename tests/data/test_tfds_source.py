@@ -96,3 +96,46 @@ def test_labels_and_names_are_read_without_decoding_the_clips(data_dir):
   assert got["seed"] == [int(ex["seed"]) for ex in decoded]
   with pytest.raises(ValueError, match="feature 'positions': expected one int64 or bytes"):
     tfds_source.scalar_fields(ds, ("positions",))
+
+
+def test_mixed_format_training_split_from_two_builds(data_dir):
+  """`config.data.topologies` with one TFDS build per topology (`tfds_names`): the split is
+  both builds' clips (weights = their sizes), each clip as its build holds it, with its
+  topology; the pipeline pads smpl22 rows to 25 joints and tags them."""
+  from data_prep.synthetic_actions import synthetic_actions_dataset_builder as b
+  from skel_llm.data import pipeline
+  b.Builder(config="smoke_smpl22", data_dir=os.fspath(data_dir), file_format="array_record"
+            ).download_and_prepare()
+  names = ("synthetic_actions/smoke", "synthetic_actions/smoke_smpl22")
+  cfg = _cfg(data_dir, placement="auto", topology="ntu25", topologies=("ntu25", "smpl22"),
+             topology_weights=(), tfds_names=names, seed=0)
+  src = sources.make_source(cfg, "train")
+  n = 2 * len(synthetic.CLASS_NAMES)
+  assert isinstance(src, sources.MixedSource) and len(src) == 2 * n
+  alone = {t: sources.make_source(_cfg(data_dir, placement="auto", topology=t, tfds_name=nm),
+                                  "train") for t, nm in zip(("ntu25", "smpl22"), names)}
+  seen = {"ntu25": set(), "smpl22": set()}
+  for i in range(len(src)):
+    clip = src[i]
+    ref = alone[clip.topology][int(src._where(i)[1])]
+    assert clip.key == ref.key and clip.label == ref.label
+    np.testing.assert_array_equal(clip.positions, ref.positions)
+    seen[clip.topology].add(clip.key)
+  assert 0.3 < len(seen["smpl22"]) / n and 0.3 < len(seen["ntu25"]) / n
+  from skel_llm.train import build, defaults
+  c = defaults.load_config("configs/distill.py", "smoke")
+  enc = build.encoder(c, build.tokenizer(c))
+  pipe = pipeline.Pipeline(src, pipeline.ConversationBuilder("mqa", src.class_names,
+                                                             src.candidate_ids, 4),
+                           enc, global_batch=8, max_frames=48, max_persons=2, seed=0,
+                           topologies=src.topologies)
+  batch = pipe.batch(0)
+  assert batch["positions"].shape[-2] == 25 and set(batch["topology"].tolist()) == {0, 1}
+  for r in range(8):
+    clip = src[pipe._index(r)]
+    assert batch["topology"][r] == ("ntu25", "smpl22").index(clip.topology)
+    j = clip.positions.shape[-2]
+    np.testing.assert_array_equal(batch["positions"][r, :clip.positions.shape[0],
+                                                     :clip.positions.shape[1], :j],
+                                  clip.positions)
+    assert np.all(batch["positions"][r, ..., j:, :] == 0)
