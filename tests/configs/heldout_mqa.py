@@ -3,8 +3,7 @@ classes, a tiny model from scratch and the demo's narrow view/placement ranges, 
 
 Trained once per test session (`heldout_run` in tests/conftest.py) and read by
 tests/eval/test_recognition.py and tests/serving/test_predictor.py; `python -m skel_llm.predict
---config=tests/configs/heldout_mqa.py` reads its checkpoints. `get_config("memorise")`: 8 clips,
-100 steps, evaluated on the training clips themselves.
+--config=tests/configs/heldout_mqa.py` reads its checkpoints.
 """
 
 import pathlib
@@ -18,35 +17,31 @@ CLASSES = ("squat", "jump", "raise left arm", "bow")
 
 
 def get_config(arg=None):
-  held_out = arg != "memorise"
+  del arg
   c = defaults.load_config(pathlib.Path(__file__).resolve().parents[2] / "configs" / "distill.py",
                            "smoke")
   c.data.task = "mqa"
   c.data.eval_task = "mqa"
   c.data.classes = CLASSES
-  if held_out:
-    c.data.synthetic_knobs = dict(defaults.DEMO_KNOBS)
-    c.data.num_train_clips = 4096
-  else:
-    c.data.num_train_clips, c.data.eval_seed_offset = 8, 0
+  c.data.synthetic_knobs = dict(defaults.DEMO_KNOBS)
+  c.data.num_train_clips = 4096
   c.data.max_len = 224
   c.render.image_size = 32
   c.model.patch_size = 8
   c.render.num_frames = 6
   c.model.vision_width, c.model.vision_layers, c.model.vision_mlp = 64, 2, 128
   c.model.text_width, c.model.text_layers, c.model.text_mlp = 128, 2, 256
-  c.total_steps = 300 if held_out else 100
+  c.total_steps = 300
   c.log_every = 25
-  c.checkpoint.every_steps = 150 if held_out else 100
+  c.checkpoint.every_steps = 150
   c.optim.lr = 3e-3
-  n = 32 if held_out else 8
+  n = 32
   c.evals = ml_collections.ConfigDict(dict(
       heldout=options.evaluator("recognition", method="decode", num_clips=n, every_steps=150,
                                 max_new_tokens=10),
       heldout_score=options.evaluator("recognition", method="score", num_clips=n,
                                       every_steps=150)))
-  if held_out:
-    c.evals.robustness = options.evaluator("robustness", of="heldout_score", num_clips=16,
-                                           dropout=(0.5,), noise_cm=(10.0,), seeds=2)
+  c.evals.robustness = options.evaluator("robustness", of="heldout_score", num_clips=16,
+                                         dropout=(0.5,), noise_cm=(10.0,), seeds=2)
   c.export.renderer = True
   return c
