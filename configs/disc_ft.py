@@ -28,6 +28,8 @@ def get_config(arg=None):
   if "smoke" not in presets and "paper" not in presets:
     # What this stage trains: YES/NO about the true class and a confusable one.
     c.evals.yesno = options.evaluator("yesno", every_steps=100)
+  if "demo_pretrained" in presets:
+    c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
   if "paper" in (arg or ""):
     c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
     c.init_from = "/runs/warmup"

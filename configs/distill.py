@@ -35,6 +35,10 @@ def get_config(arg=None):
   c.data.eval_task = "reason"
   if "multitask" in (arg or "").split(","):
     defaults.multitask(c)
+  if "demo_pretrained" in (arg or "").split(","):
+    c.trainable = (defaults.RENDERER, defaults.PROJECTOR, defaults.LORA)
+    c.model.lora_rank = defaults.DEMO_PRETRAINED_LORA_RANK
+    c.data.eval_task = "mqa"  # zero-shot: pick among the unseen names
   if "paper" in (arg or ""):
     c.trainable = (defaults.RENDERER, defaults.PROJECTOR, defaults.LORA)
     c.model.lora_rank = 32

@@ -16,6 +16,9 @@ def get_config(arg=None):
   c = defaults.base(arg)
   c.data.task = "mqa"
   c.data.eval_task = "mqa"
+  if "demo_pretrained" in (arg or "").split(","):
+    c.trainable = (defaults.PROJECTOR, defaults.LORA)
+    c.model.lora_rank = defaults.DEMO_PRETRAINED_LORA_RANK
   if "paper" in (arg or ""):
     c.trainable = (defaults.PROJECTOR, defaults.LORA)
     c.model.lora_rank = 32

@@ -16,7 +16,7 @@ def get_config(arg=None):
   c = defaults.base(arg)
   c.data.task = "mqa"
   c.data.eval_task = "mqa"
-  if "paper" in (arg or ""):
+  if "paper" in (arg or "") or "demo_pretrained" in (arg or "").split(","):
     c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
   return c
 
