@@ -14,6 +14,9 @@ Paper (from the warm-up run):
       --config.init_from=/runs/warmup \
       --config.data.confusable_file=/data/ntu60_similar_actions.json
 All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
+From the pretrained, frozen tiny InternVL (seen classes for training, zero-shot on unseen ones;
+README, "A pretrained MLLM for the embedded world"): `:demo_pretrained`, or
+launch/four_stages.sh ROOT demo_pretrained.
 """
 
 from skel_llm.eval import options

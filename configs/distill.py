@@ -24,6 +24,9 @@ One checkpoint, three tasks (reasoning 0.5, captioning 0.25, Skeleton-QA 0.25; e
 for recognition, captions and QA; README, "Captioning and question answering"):
   python -m skel_llm.main --config=configs/distill.py:multitask --workdir=/tmp/skel_llm/multitask
 All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
+From the pretrained, frozen tiny InternVL (seen classes for training, zero-shot on unseen ones;
+README, "A pretrained MLLM for the embedded world"): `:demo_pretrained`, or
+launch/four_stages.sh ROOT demo_pretrained.
 """
 
 from skel_llm.train import defaults
