@@ -58,7 +58,7 @@ def default_config() -> ml_collections.ConfigDict:
   base = defaults.base("")
   c = ml_collections.ConfigDict()
   c.seed = 0  # model initialisation
-  c.total_steps = 1000
+  c.total_steps = 500
   c.batch_size = 8
   c.log_every = 20
   c.digest_steps = (1, 2, 3, 100)
@@ -68,7 +68,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.render = ml_collections.ConfigDict(dict(image_size=base.render.image_size,
                                             num_frames=base.render.num_frames))
   c.text = ml_collections.ConfigDict(dict(base.text))
-  c.data = ml_collections.ConfigDict(dict(max_len=320))
+  c.data = ml_collections.ConfigDict(dict(max_len=400))
   spec = corpus_lib.CorpusSpec()
   c.corpus = ml_collections.ConfigDict(dict(
       classes=spec.classes, seed_base=spec.seed_base, style_seed=spec.style_seed,

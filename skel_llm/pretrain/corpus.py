@@ -9,7 +9,12 @@ Sample g of the corpus (a pure function of g and `CorpusSpec`):
            ground truth:
     caption  "Describe the motion..."  -> one of the clip's reference captions (the
              generator's part-by-part description without its viewpoint line and label)
-    name     "Which action..."         -> "Action: <class name>"
+    choice   "Which action is performed? Candidates: ..." (the true class and 3-7 other
+             pretraining classes, shuffled) -> "Label: <class name>"
+    yesno    "Is the action '<X>'?" (X the true class or another pretraining class, 1:1)
+             -> "YES" / "NO"
+    reason   "Describe how the body moves, part by part, ... end with 'Label: <action>'"
+             -> the generator's whole description, ending "Label: <class name>"
     part     "Which body part moves?"  -> "Part: <arm|leg|hand|torso|head|body>"
     side     "Which side..."           -> "Side: <left|right|both|neither>"
     updown   "...up or down?"          -> "Direction: <up|down>", from the joints: the joint
@@ -25,9 +30,13 @@ left out (the stick family draws one figure per person but the questions are abo
 body). Seeds: `SEED_BASE` = 20,000,000 + i, disjoint from the stage runs' training seeds
 (0 + i) and evaluation seeds (10,000,000 + i).
 
-The prompt is the stage runs' chat template with its own wording (stick figures, not
-DrAction's "colours encode depth and motion"); Skeleton-QA's templates are not used, so the
-`qa` benchmark stays unseen too.
+The prompt is the stage runs' chat template with its own opening (stick figures, not
+DrAction's "colours encode depth and motion"). `choice`, `yesno` and `reason` end with the
+stage prompts' instructions (`skel_llm.text.prompts`) over pretraining classes only: they
+stand in for InternVL3's instruction tuning, without which a frozen LLM cannot answer the
+stages' formats (measured: stage 1 from an asset pretrained without them stayed at 0 % strict,
+chance likelihood ranking). Skeleton-QA's templates are not used, so the `qa` benchmark
+stays unseen too.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from skel_llm.render import camera, sticks
 from skel_llm.synthetic import captions as captions_lib
 from skel_llm.text import chat
 
-TASKS = ("caption", "name", "part", "side", "updown")
+TASKS = ("caption", "choice", "yesno", "reason", "part", "side", "updown")
 PARTS = ("arm", "leg", "hand", "torso", "head", "body")
 SIDES = ("left", "right", "both", "neither")
 SEED_BASE = 20_000_000
@@ -97,15 +106,30 @@ def moving_direction(positions: np.ndarray) -> str:
   return "up" if disp[t, j, 1] > 0 else "down"
 
 
-def question_answer(task: str, record, n: int, rng: np.random.Generator) -> tuple[str, str]:
-  """(user message, answer) of one task about one generated clip."""
+def question_answer(task: str, record, n: int, rng: np.random.Generator,
+                    classes: tuple[str, ...] = PRETRAIN_CLASSES) -> tuple[str, str]:
+  """(user message, answer) of one task about one generated clip; `classes` are the
+  candidates of `choice` and `yesno` (never an unseen class)."""
   meta = record.metadata
   head = _frames(n) + _INTRO.format(n=n)
   if task == "caption":
     caps = captions_lib.captions(meta["description"])
     return (head + "\nDescribe the motion of the figure.", caps[int(rng.integers(len(caps)))])
-  if task == "name":
-    return head + "\nWhich action does the figure perform?", f"Action: {meta['label']}"
+  if task in ("choice", "yesno"):
+    others = [c for c in classes if c != meta["label"]]
+    if task == "yesno":
+      positive = bool(rng.random() < 0.5) or not others
+      asked = meta["label"] if positive else others[int(rng.integers(len(others)))]
+      return (head + f"\nIs the action '{asked}'? Answer YES or NO.",
+              "YES" if positive else "NO")
+    k = min(len(others), int(rng.integers(3, 8)))
+    cands = [meta["label"]] + [others[i] for i in rng.choice(len(others), k, replace=False)]
+    cands = [cands[i] for i in rng.permutation(len(cands))]
+    return (head + f"\nWhich action is performed? Candidates: {'; '.join(cands)}."
+            "\nReply with exactly one candidate as 'Label: <action>'.", f"Label: {meta['label']}")
+  if task == "reason":
+    return (head + "\nDescribe how the body moves, part by part, infer which action causes "
+            "this motion, and end with a line 'Label: <action>'.", meta["description"].strip())
   if task == "part":
     return (head + f"\nWhich body part moves? Options: {', '.join(PARTS)}.",
             f"Part: {meta['part']}")
@@ -138,7 +162,7 @@ class Corpus:
     frames = sticks.render(pos, style, num_frames=s.num_frames, image_size=s.image_size)
     rng = np.random.default_rng([s.task_seed, g])
     task = s.tasks[int(rng.integers(len(s.tasks)))]
-    user, answer = question_answer(task, rec, s.num_frames, rng)
+    user, answer = question_answer(task, rec, s.num_frames, rng, s.classes)
     return frames, user, answer, rec
 
   def sample(self, g: int) -> dict[str, np.ndarray]:

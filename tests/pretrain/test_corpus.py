@@ -12,7 +12,7 @@ from skel_llm.train import build, defaults
 @pytest.fixture(scope="module")
 def encoder():
   c = defaults.base("")
-  c.data.max_len = 320
+  c.data.max_len = 400
   return build.encoder(c, build.tokenizer(c))
 
 
@@ -45,12 +45,23 @@ def test_no_sample_names_an_unseen_class_and_answers_are_in_the_loss(encoder):
     assert rec.metadata["seed"] == corpus.SEED_BASE + g
     for name in corpus.EXCLUDED:
       assert name not in user and name not in answer
-    tasks.add(answer.split(":")[0] if ":" in answer.split()[0] else "caption")
+    task = cp.spec.tasks[int(np.random.default_rng([cp.spec.task_seed, g]).integers(7))]
+    tasks.add(task)
+    name = rec.metadata["label"]
+    if task == "choice":
+      listed = user.split("Candidates: ")[1].split(".\n")[0].split("; ")
+      assert name in listed and 4 <= len(listed) <= 8 and answer == f"Label: {name}"
+      assert set(listed) <= set(corpus.PRETRAIN_CLASSES)
+    if task == "yesno":
+      asked = user.split("Is the action '")[1].split("'?")[0]
+      assert answer == ("YES" if asked == name else "NO")
+    if task == "reason":
+      assert answer.endswith(f"Label: {name}") and answer == rec.metadata["description"]
     assert frames.shape == (6, 32, 32, 3)
     s = cp.sample(g)
     ids = s["input_ids"][s["loss_mask"] > 0]
     assert encoder.decode(ids).replace("<|im_end|>", "").strip() == answer.strip()
-  assert tasks == {"caption", "Action", "Part", "Side", "Direction"}
+  assert tasks == set(corpus.TASKS)
   again = cp.sample(17)
   np.testing.assert_array_equal(again["pixel_values"], cp.sample(17)["pixel_values"])
 
