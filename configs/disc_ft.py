@@ -14,6 +14,9 @@ Paper (from the warm-up run):
       --config.init_from=/runs/warmup \
       --config.data.confusable_file=/data/ntu60_similar_actions.json
 All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
+From the pretrained, frozen tiny InternVL (seen classes for training, zero-shot on unseen ones;
+README, "A pretrained MLLM for the embedded world"): `:demo_pretrained`, or
+launch/four_stages.sh ROOT demo_pretrained.
 """
 
 from skel_llm.eval import options
@@ -28,6 +31,8 @@ def get_config(arg=None):
   if "smoke" not in presets and "paper" not in presets:
     # What this stage trains: YES/NO about the true class and a confusable one.
     c.evals.yesno = options.evaluator("yesno", every_steps=100)
+  if "demo_pretrained" in presets:
+    c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
   if "paper" in (arg or ""):
     c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
     c.init_from = "/runs/warmup"

@@ -27,6 +27,9 @@ Mixed-format training (NTU-25 + SMPL-22 clips in one run, one renderer; held-out
 topology; README, "Mixed-format training"):
   python -m skel_llm.main --config=configs/distill.py:mixed --workdir=/tmp/skel_llm_mixed
 All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
+From the pretrained, frozen tiny InternVL (seen classes for training, zero-shot on unseen ones;
+README, "A pretrained MLLM for the embedded world"): `:demo_pretrained`, or
+launch/four_stages.sh ROOT demo_pretrained.
 """
 
 from skel_llm.train import defaults
@@ -38,6 +41,10 @@ def get_config(arg=None):
   c.data.eval_task = "reason"
   if "multitask" in (arg or "").split(","):
     defaults.multitask(c)
+  if "demo_pretrained" in (arg or "").split(","):
+    c.trainable = (defaults.RENDERER, defaults.PROJECTOR, defaults.LORA)
+    c.model.lora_rank = defaults.DEMO_PRETRAINED_LORA_RANK
+    c.data.eval_task = "mqa"  # zero-shot: pick among the unseen names
   if "paper" in (arg or ""):
     c.trainable = (defaults.RENDERER, defaults.PROJECTOR, defaults.LORA)
     c.model.lora_rank = 32

@@ -7,6 +7,9 @@ prints a progress bar with loss / accuracy / steps/s and, at the end, the held-o
 to chance. Paper (InternVL3-8B in /models/InternVL3-8B-hf, NTU-60 48/12, 8+ chips):
   python -m skel_llm.main --config=configs/warmup.py:paper --workdir=/runs/warmup
 All four stages chained: launch/four_stages.sh ROOT [demo|paper] (README, "The four stages").
+From the pretrained, frozen tiny InternVL (seen classes for training, zero-shot on unseen ones;
+README, "A pretrained MLLM for the embedded world"): `:demo_pretrained`, or
+launch/four_stages.sh ROOT demo_pretrained.
 """
 
 from skel_llm.train import defaults
@@ -16,7 +19,7 @@ def get_config(arg=None):
   c = defaults.base(arg)
   c.data.task = "mqa"
   c.data.eval_task = "mqa"
-  if "paper" in (arg or ""):
+  if "paper" in (arg or "") or "demo_pretrained" in (arg or "").split(","):
     c.trainable = (defaults.RENDERER, defaults.PROJECTOR)
   return c
 

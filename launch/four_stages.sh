@@ -10,17 +10,23 @@
 # Stage N runs `python -m skel_llm.main --config=configs/<stage>.py:PRESET
 # --workdir=ROOT/<stage> [FLAG ...] --config.init_from=ROOT/<stage N-1>`; stage 1 keeps the
 # preset's init_from (paper: hf:/models/InternVL3-8B-hf; demo: a fresh tiny model). Which
-# parameters train in each stage is the config's `trainable` (paper: renderer + projector,
-# the same, + LoRA, projector + LoRA; demo and smoke: everything, as nothing is pretrained).
+# parameters train in each stage is the config's `trainable` (paper and demo_pretrained:
+# renderer + projector, the same, + LoRA, projector + LoRA, with the vision tower and the
+# base LLM frozen; demo and smoke: everything, as their tiny model starts from scratch).
 #
 # Usage: launch/four_stages.sh ROOT [PRESET] [FLAG ...]
-#   PRESET  demo (default: synthetic data, tiny model, CPU), paper, smoke (tests)
+#   PRESET  demo (default: synthetic data, tiny model from scratch, CPU), demo_pretrained (the
+#           same tiny model pretrained on stick figures, skel_llm/models/assets/
+#           tiny_internvl_pretrained, frozen as in the paper; trained on seen classes,
+#           evaluated zero-shot on the 8 unseen verb/part combinations), paper, smoke (tests)
 #   FLAG    --config.key=value (or --distributed) goes to every stage;
 #           STAGE:--config.key=value (STAGE = warmup, disc_ft, distill or refine) to that stage
 #           only. The chaining init_from of stages 2-4 always wins over a FLAG.
 #
 # Demo (about 4 x 6 min on 2 CPU cores):
 #   launch/four_stages.sh /tmp/skel_llm/four_stages
+# From the pretrained, frozen tiny InternVL (README, "A pretrained MLLM for the embedded world"):
+#   launch/four_stages.sh /tmp/skel_llm/four_stages_pretrained demo_pretrained
 # Paper (InternVL3-8B in /models/InternVL3-8B-hf, NTU-60 48/12 built with data_prep/, 8+ chips).
 # Stage 2 takes the confusable classes and stage 3 the teacher rationales from your files:
 #   launch/four_stages.sh /runs paper \
@@ -40,7 +46,7 @@
 # The script stops at the first failing stage; every *_file=PATH flag is checked before stage 1.
 set -euo pipefail
 
-usage="usage: four_stages.sh ROOT [demo|paper|smoke] [--config.key=value | STAGE:--config.key=value ...]"
+usage="usage: four_stages.sh ROOT [demo|demo_pretrained|paper|smoke] [--config.key=value | STAGE:--config.key=value ...]"
 ROOT=${1:?$usage}
 shift
 PRESET=demo

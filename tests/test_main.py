@@ -104,7 +104,8 @@ def test_command_line_rejects_an_unknown_key(tmp_path):
      "--config.data.task?"),
     (["--config=configs/distill.py:huge"],
      "[skel_llm] error: --config=configs/distill.py:huge: unknown config preset 'huge'; known: "
-     "demo (default), paper, paper_1b, paper_2b, smoke, multitask, crossformat, mixed"),
+     "demo (default), paper, paper_1b, paper_2b, smoke, multitask, crossformat, mixed, "
+     "demo_pretrained"),
     (["--config=configs/distill.py", "--config.mesh.data.x=2"],
      "[skel_llm] error: --config.mesh.data.x=2: config.mesh.data is a value, not a group"),
     (["--config=configs/distill.py", "--config.batch_size=abc"],

@@ -80,7 +80,8 @@ class SyntheticSource(ClipSource):
 
   def __init__(self, *, num_clips: int, seed_offset: int, num_frames: int, topology: str,
                classes: Sequence[str] | None = None, name: str = "synthetic",
-               knobs: dict | None = None, placement: str = "auto"):
+               knobs: dict | None = None, placement: str = "auto",
+               classes_field: str = "config.data.classes"):
     from skel_llm import synthetic
     from skel_llm.render import camera
     if placement not in camera.RULES:
@@ -91,7 +92,7 @@ class SyntheticSource(ClipSource):
     if classes:
       unknown = [c for c in classes if c not in all_names]
       if unknown:
-        raise ValueError(f"config.data.classes: {unknown} are not synthetic classes; known: "
+        raise ValueError(f"{classes_field}: {unknown} are not synthetic classes; known: "
                          f"{all_names}")
     self.class_names = all_names
     self.two_person_labels = tuple(synthetic.TWO_PERSON_LABELS)
@@ -286,11 +287,15 @@ def _make_source(data_cfg: Any, split: str) -> ClipSource:
     # `eval_seed_offset=0` evaluates on the training clips themselves (a memorisation check).
     offset = data_cfg.seed if split == "train" else data_cfg.seed + int(
         data_cfg.get("eval_seed_offset", 10_000_000))
+    classes, field = data_cfg.get("classes") or None, "config.data.classes"
+    if split == "eval" and data_cfg.get("eval_classes"):
+      # Zero-shot: unseen classes, the candidates are these only.
+      classes, field = data_cfg.eval_classes, "config.data.eval_classes"
     return SyntheticSource(num_clips=n, seed_offset=offset, num_frames=data_cfg.clip_frames,
-                           topology=data_cfg.topology, classes=data_cfg.get("classes") or None,
+                           topology=data_cfg.topology, classes=classes,
                            name=f"synthetic/{split}",
                            knobs=dict(data_cfg.get("synthetic_knobs") or {}),
-                           placement=data_cfg.get("placement", "auto"))
+                           placement=data_cfg.get("placement", "auto"), classes_field=field)
   if kind == "tfds":
     from skel_llm.data import tfds_source
     return tfds_source.TfdsSource.from_config(data_cfg, split)

@@ -173,8 +173,13 @@ def _hf_variables(run, folder: str) -> dict:
   straight to its shards in this run's layout, so no whole unsharded copy of the LLM is ever
   materialised. Renderer variables stay fresh (None here).
   """
-  from skel_llm.models import checkpoint as hf_ckpt
+  from skel_llm.models import checkpoint as hf_ckpt, pretrained
   from skel_llm.train import state as state_lib
+  if pretrained.has_provenance(folder):
+    # A built asset (skel_llm.tools.pretrain_demo): every file's sha256 is checked first.
+    record = pretrained.verify(folder)
+    print(f"[skel_llm] init_from hf:{folder}: sha256 of {sorted(record['files'])} verified "
+          f"against its provenance.json", flush=True)
   mcfg = mllm_config(run.config, run.tokenizer).replace(lora=None)
   _, layout = hf_ckpt.read_config(folder)
   run_shardings = state_lib.merge_variables(run.layout.shardings)["mllm"]

@@ -159,3 +159,18 @@ def test_unknown_source_and_task_are_named():
     sources.make_source(_cfg("mqa", source="ucf"), "train")
   with pytest.raises(ValueError, match="config.data.classes"):
     sources.make_source(_cfg("mqa", classes=("fly",)), "train")
+
+
+def test_eval_classes_make_the_evaluation_split_zero_shot():
+  seen, unseen = ("squat", "jump", "bow"), ("raise left leg", "swing right arm")
+  train = sources.make_source(_cfg("mqa", classes=seen, eval_classes=unseen), "train")
+  ev = sources.make_source(_cfg("mqa", classes=seen, eval_classes=unseen), "eval")
+  names = train.class_names
+  assert [names[i] for i in train.candidate_ids] == list(seen)
+  assert [names[i] for i in ev.candidate_ids] == list(unseen)
+  assert {names[ev[i].label] for i in range(len(ev))} == set(unseen)
+  # Without eval_classes the evaluation split holds other seeds of the training classes.
+  same = sources.make_source(_cfg("mqa", classes=seen), "eval")
+  assert same.candidate_ids == train.candidate_ids
+  with pytest.raises(ValueError, match="config.data.eval_classes"):
+    sources.make_source(_cfg("mqa", classes=seen, eval_classes=("fly",)), "eval")

@@ -1,0 +1,278 @@
+"""Builds the pretrained tiny InternVL of the embedded world, reproducibly, with provenance.
+
+`build(config, out)`: the stage demo's tiny InternVL (`configs/*.py` `demo_pretrained`
+presets: same `config.model`, `config.render` frame layout and tokenizer), freshly
+initialised from `config.seed`, trained in full (every parameter: vision tower, projector,
+LLM) with the next-token loss on the answers of the stick-figure corpus
+(`skel_llm.pretrain.corpus`), by the project's own pure train step
+(`skel_llm.train.step.make_train_step`) and optimizer. Writes `out/` in the transformers
+layout (`models.export_hf`, float32: what `config.init_from=hf:<out>` reads) and
+`out/provenance.json`: the config, the corpus spec (class lists, seed ranges, the excluded
+unseen classes), the loss every `log_every` steps, jax/jaxlib/flax/optax/numpy versions, the
+machine, the wall time and load, the sha256 of the parameters (`params_digest`) after each of
+`config.digest_steps` and at the end, and the sha256 of every file written.
+
+Everything is a function of the config: the same config on the same software reproduces the
+parameters bit for bit (tests/pretrain/test_builder.py re-runs the first steps against the
+committed record).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import platform
+import sys
+import threading
+import time
+import queue
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from skel_llm.pretrain import corpus as corpus_lib
+
+SCHEMA = "skel_llm.pretrain/1"
+# XLA:CPU flag the build runs under (set before jax starts: the CLI does, the tests run the
+# builder in a subprocess that does): Eigen's multi-threaded kernels may split a reduction
+# by the number of cores, which would make the digests depend on the machine's core count.
+XLA_FLAG = "--xla_cpu_multi_thread_eigen=false"
+
+
+def check_flags() -> None:
+  if XLA_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    raise RuntimeError(f"the pretraining build must run with XLA_FLAGS containing {XLA_FLAG} "
+                       f"(set before jax is imported; python -m skel_llm.tools.pretrain_demo "
+                       f"does it), else its parameters depend on the core count")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """The committed asset's recipe (`python -m skel_llm.tools.pretrain_demo`)."""
+  from skel_llm.train import defaults
+  base = defaults.base("")
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # model initialisation
+  c.total_steps = 500
+  c.batch_size = 8
+  c.log_every = 20
+  c.digest_steps = (1, 2, 3, 100)
+  c.optim = ml_collections.ConfigDict(dict(base.optim))
+  c.optim.lr = 2e-3
+  c.model = ml_collections.ConfigDict(dict(base.model))
+  c.render = ml_collections.ConfigDict(dict(image_size=base.render.image_size,
+                                            num_frames=base.render.num_frames))
+  c.text = ml_collections.ConfigDict(dict(base.text))
+  c.data = ml_collections.ConfigDict(dict(max_len=400))
+  spec = corpus_lib.CorpusSpec()
+  c.corpus = ml_collections.ConfigDict(dict(
+      classes=spec.classes, seed_base=spec.seed_base, style_seed=spec.style_seed,
+      task_seed=spec.task_seed, tasks=spec.tasks, clip_frames=spec.clip_frames,
+      knobs=dict(defaults.DEMO_KNOBS)))
+  return c
+
+
+def _stage_like(config) -> ml_collections.ConfigDict:
+  """A stage-shaped config (what `skel_llm.train.build` reads) with this model and text."""
+  from skel_llm.train import defaults
+  c = defaults.base("")
+  c.model = config.model
+  c.render.image_size = config.render.image_size
+  c.render.num_frames = config.render.num_frames
+  c.text = config.text
+  c.data.max_len = config.data.max_len
+  c.seed = config.seed
+  return c
+
+
+def corpus_spec(config) -> corpus_lib.CorpusSpec:
+  k = config.corpus
+  return corpus_lib.CorpusSpec(
+      classes=tuple(k.classes), seed_base=int(k.seed_base), style_seed=int(k.style_seed),
+      task_seed=int(k.task_seed), tasks=tuple(k.tasks), num_frames=int(config.render.num_frames),
+      image_size=int(config.render.image_size), clip_frames=int(k.clip_frames),
+      knobs={n: tuple(v) if isinstance(v, (list, tuple)) else v for n, v in k.knobs.items()})
+
+
+def params_digest(params: Any) -> str:
+  """sha256 over every parameter leaf in path order: path, dtype, shape, then the raw bytes."""
+  h = hashlib.sha256()
+  flat = jax.tree_util.tree_flatten_with_path(params)[0]
+  for path, leaf in sorted(flat, key=lambda kv: jax.tree_util.keystr(kv[0])):
+    a = np.asarray(jax.device_get(leaf))
+    h.update(jax.tree_util.keystr(path).encode())
+    h.update(str(a.dtype).encode())
+    h.update(str(a.shape).encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+  return h.hexdigest()
+
+
+def software() -> dict:
+  import flax
+  import jaxlib
+  import optax
+  return {"python": sys.version.split()[0], "jax": jax.__version__,
+          "jaxlib": jaxlib.__version__, "flax": flax.__version__, "optax": optax.__version__,
+          "numpy": np.__version__, "backend": jax.default_backend(),
+          "machine": platform.machine(), "processor": _cpu_name(), "cpus": os.cpu_count()}
+
+
+def _cpu_name() -> str:
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor()
+
+
+class Trainer:
+  """The model, corpus and jitted step of one config (shared by `build` and the tests)."""
+
+  def __init__(self, config):
+    from skel_llm import models
+    from skel_llm.train import build as build_lib, optimizer, step as step_lib
+    self.config = config
+    stage = _stage_like(config)
+    self.tokenizer = build_lib.tokenizer(stage)
+    self.encoder = build_lib.encoder(stage, self.tokenizer)
+    self.corpus = corpus_lib.Corpus(corpus_spec(config), self.encoder)
+    mcfg = build_lib.mllm_config(stage, self.tokenizer)
+    if mcfg.lora is not None:
+      raise ValueError("pretraining trains the full model: set config.model.lora_rank=0")
+    self.mllm_config = mcfg
+
+    def make():
+      return models.InternVL(mcfg, rngs=nnx.Rngs(params=config.seed, dropout=config.seed + 1))
+
+    self.make = make
+    model = make()
+    self.graphdef, params, rng_vars, rest = nnx.split(model, nnx.Param, nnx.RngState, ...)
+    self.rng_vars = nnx.to_pure_dict(rng_vars)
+    self.schedule = optimizer.make_schedule(config.optim, config.total_steps)
+    self.tx = optimizer.make_optimizer(config.optim, config.total_steps)
+    params = nnx.to_pure_dict(params)
+    self.state = {"step": jnp.zeros((), jnp.int32), "params": params,
+                  "frozen": nnx.to_pure_dict(rest), "opt_state": self.tx.init(params)}
+
+    def forward(m, batch, rng, training):
+      del rng, training
+      return m(batch["input_ids"], batch["input_mask"], batch["pixel_values"])
+
+    self.step_fn = jax.jit(step_lib.make_train_step(self.graphdef, self.rng_vars, self.tx,
+                                                    forward, self.schedule),
+                           donate_argnums=(0,))
+    self.rng = jax.random.key(config.seed)
+
+  def batches(self, start: int, stop: int):
+    """Batches of steps [start, stop), made one ahead on a thread (the step runs meanwhile)."""
+    q: queue.Queue = queue.Queue(maxsize=2)
+
+    def produce():
+      for s in range(start, stop):
+        q.put(self.corpus.batch(s, self.config.batch_size))
+    threading.Thread(target=produce, daemon=True).start()
+    for _ in range(start, stop):
+      yield q.get()
+
+  def run(self, num_steps: int, on_step=None) -> None:
+    """Trains `num_steps` steps from the current state; `on_step(step, metrics)` after each."""
+    start = int(self.state["step"])
+    for batch in self.batches(start, start + num_steps):
+      self.state, metrics = self.step_fn(self.state, batch, self.rng)
+      if on_step is not None:
+        on_step(int(self.state["step"]), metrics)
+
+  def model(self):
+    return nnx.merge(self.graphdef, self.state["params"], self.state["frozen"], self.rng_vars)
+
+
+def build(config, out: str | os.PathLike, *, log=print) -> dict:
+  """Trains `config` and writes the asset folder `out`; returns the provenance record."""
+  from skel_llm import models
+  from skel_llm.models import pretrained
+  check_flags()
+  out = pathlib.Path(out)
+  t0 = time.time()
+  load0 = os.getloadavg()
+  trainer = Trainer(config)
+  total = int(config.total_steps)
+  digests = {"0": params_digest(trainer.state["params"])}
+  losses: dict[str, float] = {}
+  want = {int(s) for s in config.digest_steps if 0 < int(s) <= total} | {total}
+  clock = {"t": time.time()}
+
+  def on_step(step: int, metrics: dict) -> None:
+    if step in want:
+      digests[str(step)] = params_digest(trainer.state["params"])
+    if step == 1 or step % config.log_every == 0 or step == total:
+      loss = float(metrics["loss"])
+      if not np.isfinite(loss):
+        raise FloatingPointError(f"pretraining loss is {loss} at step {step}")
+      losses[str(step)] = loss
+      now = time.time()
+      log(f"[pretrain] step {step}/{total} loss {loss:.4f} acc "
+          f"{float(metrics['accuracy']):.3f} ({now - clock['t']:.1f} s)")
+      clock["t"] = now
+
+  trainer.run(total, on_step)
+  out.mkdir(parents=True, exist_ok=True)
+  for old in out.glob("*.safetensors"):
+    old.unlink()
+  models.export_hf(trainer.model(), out, tokenizer=None, dtype="float32")
+  files = {p.name: pretrained.file_sha256(p) for p in sorted(out.iterdir())
+           if p.is_file() and p.name != pretrained.PROVENANCE}
+  spec = corpus_spec(config)
+  record = {
+      "schema": SCHEMA,
+      "command": "python -m skel_llm.tools.pretrain_demo --out=" + str(out),
+      "config": json.loads(config.to_json()),
+      "corpus": {"classes": list(spec.classes),
+                 "excluded_unseen_classes": list(corpus_lib.EXCLUDED),
+                 "clip_seeds": [spec.seed_base, spec.seed_base + total * config.batch_size],
+                 "samples": total * config.batch_size,
+                 "class_of_sample": "classes[g % len(classes)], seed seed_base + g",
+                 "style_seed": spec.style_seed, "task_seed": spec.task_seed,
+                 "tasks": list(spec.tasks)},
+      "num_params": int(sum(np.size(x) for x in jax.tree.leaves(trainer.state["params"]))),
+      "steps": total,
+      "loss": losses,
+      "params_digest": digests,
+      "software": software(),
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "wall_s": round(time.time() - t0, 1),
+      "load_avg_1min": {"start": round(load0[0], 2), "end": round(os.getloadavg()[0], 2)},
+      "files": files,
+  }
+  with open(out / pretrained.PROVENANCE, "w", encoding="utf-8") as f:
+    json.dump(record, f, indent=1)
+    f.write("\n")
+  return record
+
+
+def config_from_record(record: dict) -> ml_collections.ConfigDict:
+  """The builder config a provenance record was made with."""
+  if record.get("schema") != SCHEMA:
+    raise ValueError(f"provenance schema {record.get('schema')!r}: expected {SCHEMA!r}")
+  return ml_collections.ConfigDict(record["config"])
+
+
+def replay(record: dict, num_steps: int) -> dict[str, str]:
+  """{step: params_digest} of the first `num_steps` steps re-run from `record`'s config
+  (steps 0 .. num_steps), to compare with `record['params_digest']`."""
+  check_flags()
+  trainer = Trainer(config_from_record(record))
+  out = {"0": params_digest(trainer.state["params"])}
+
+  def on_step(step, metrics):
+    del metrics
+    out[str(step)] = params_digest(trainer.state["params"])
+  trainer.run(int(num_steps), on_step)
+  return out

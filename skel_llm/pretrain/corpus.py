@@ -1,0 +1,186 @@
+"""The pretraining corpus of the embedded MLLM: stick-figure clips with captions and questions.
+
+Sample g of the corpus (a pure function of g and `CorpusSpec`):
+  clip     `synthetic.generate_clip(classes[g % C], seed_base + g)`: every sample a new clip,
+           so the data is defined by the class list and the seed range
+           [seed_base, seed_base + steps x batch);
+  picture  `render.sticks.render` of the clip in the style `draw_style((style_seed, g))`;
+  task     drawn with `default_rng([task_seed, g])` from `TASKS`, answered from the generator's
+           ground truth:
+    caption  "Describe the motion..."  -> one of the clip's reference captions (the
+             generator's part-by-part description without its viewpoint line and label)
+    choice   "Which action is performed? Candidates: ..." (the true class and 3-7 other
+             pretraining classes, shuffled) -> "Label: <class name>"
+    yesno    "Is the action '<X>'?" (X the true class or another pretraining class, 1:1)
+             -> "YES" / "NO"
+    reason   "Describe how the body moves, part by part, ... end with 'Label: <action>'"
+             -> the generator's whole description, ending "Label: <class name>"
+    part     "Which body part moves?"  -> "Part: <arm|leg|hand|torso|head|body>"
+    side     "Which side..."           -> "Side: <left|right|both|neither>"
+    updown   "...up or down?"          -> "Direction: <up|down>", from the joints: the joint
+             that moves farthest from its first-frame position, at its farthest frame
+
+Classes (why these, docs in README "A pretrained MLLM for the embedded world"): every
+single-person synthetic class except `EXCLUDED`, the unseen verb/part combinations of the
+`synthetic_compositional` protocol (`synthetic.compositional_split(0)`), which are also the
+held-out (unseen) classes of the `demo_pretrained` stage presets. So no pretraining caption,
+name or question ever shows or names an unseen class: the words of an unseen name ("raise",
+"left", "leg") each occur, never the combination's motion or label. Two-person classes are
+left out (the stick family draws one figure per person but the questions are about one
+body). Seeds: `SEED_BASE` = 20,000,000 + i, disjoint from the stage runs' training seeds
+(0 + i) and evaluation seeds (10,000,000 + i).
+
+The prompt is the stage runs' chat template with its own opening (stick figures, not
+DrAction's "colours encode depth and motion"). `choice`, `yesno` and `reason` end with the
+stage prompts' instructions (`skel_llm.text.prompts`) over pretraining classes only: they
+stand in for InternVL3's instruction tuning, without which a frozen LLM cannot answer the
+stages' formats (measured: stage 1 from an asset pretrained without them stayed at 0 % strict,
+chance likelihood ranking). Skeleton-QA's templates are not used, so the `qa` benchmark
+stays unseen too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numpy as np
+
+from skel_llm import synthetic
+from skel_llm.render import camera, sticks
+from skel_llm.synthetic import captions as captions_lib
+from skel_llm.text import chat
+
+TASKS = ("caption", "choice", "yesno", "reason", "part", "side", "updown")
+PARTS = ("arm", "leg", "hand", "torso", "head", "body")
+SIDES = ("left", "right", "both", "neither")
+SEED_BASE = 20_000_000
+
+EXCLUDED: tuple[str, ...] = tuple(synthetic.CLASS_NAMES[i]
+                                  for i in synthetic.compositional_split(0)[1])
+PRETRAIN_CLASSES: tuple[str, ...] = tuple(
+    c.name for c in synthetic.CLASSES if c.persons == 1 and c.name not in EXCLUDED)
+
+_INTRO = "The {n} frames above are drawings of a moving stick figure, in time order."
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusSpec:
+  """What defines the corpus (recorded in the asset's provenance)."""
+
+  classes: tuple[str, ...] = PRETRAIN_CLASSES
+  seed_base: int = SEED_BASE
+  style_seed: int = 1
+  task_seed: int = 2
+  tasks: tuple[str, ...] = TASKS
+  num_frames: int = 6
+  image_size: int = 32
+  clip_frames: int = 48
+  knobs: dict = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    bad = [c for c in self.classes if c in EXCLUDED]
+    if bad:
+      raise ValueError(f"pretraining classes {bad} are unseen classes of the compositional "
+                       f"protocol (corpus.EXCLUDED); leave them out")
+    unknown = [c for c in self.classes if c not in synthetic.CLASS_NAMES]
+    if unknown:
+      raise ValueError(f"pretraining classes {unknown} are not synthetic classes")
+    if not self.classes:
+      raise ValueError("the pretraining corpus needs at least one class")
+    bad_tasks = [t for t in self.tasks if t not in TASKS]
+    if bad_tasks or not self.tasks:
+      raise ValueError(f"pretraining tasks {bad_tasks or '()'}: use some of {TASKS}")
+
+
+def _frames(n: int) -> str:
+  return "".join(f"Frame{i + 1}: {chat.IMAGE_PLACEHOLDER}\n" for i in range(n))
+
+
+def moving_direction(positions: np.ndarray) -> str:
+  """'up' or 'down': where the joint farthest from its first-frame position goes (y up).
+
+  positions: float32[T, J, 3] of one person (all joints present).
+  """
+  disp = positions - positions[:1]
+  dist = np.linalg.norm(disp, axis=-1)  # [T, J]
+  t, j = np.unravel_index(int(np.argmax(dist)), dist.shape)
+  return "up" if disp[t, j, 1] > 0 else "down"
+
+
+def question_answer(task: str, record, n: int, rng: np.random.Generator,
+                    classes: tuple[str, ...] = PRETRAIN_CLASSES) -> tuple[str, str]:
+  """(user message, answer) of one task about one generated clip; `classes` are the
+  candidates of `choice` and `yesno` (never an unseen class)."""
+  meta = record.metadata
+  head = _frames(n) + _INTRO.format(n=n)
+  if task == "caption":
+    caps = captions_lib.captions(meta["description"])
+    return (head + "\nDescribe the motion of the figure.", caps[int(rng.integers(len(caps)))])
+  if task in ("choice", "yesno"):
+    others = [c for c in classes if c != meta["label"]]
+    if task == "yesno":
+      positive = bool(rng.random() < 0.5) or not others
+      asked = meta["label"] if positive else others[int(rng.integers(len(others)))]
+      return (head + f"\nIs the action '{asked}'? Answer YES or NO.",
+              "YES" if positive else "NO")
+    k = min(len(others), int(rng.integers(3, 8)))
+    cands = [meta["label"]] + [others[i] for i in rng.choice(len(others), k, replace=False)]
+    cands = [cands[i] for i in rng.permutation(len(cands))]
+    return (head + f"\nWhich action is performed? Candidates: {'; '.join(cands)}."
+            "\nReply with exactly one candidate as 'Label: <action>'.", f"Label: {meta['label']}")
+  if task == "reason":
+    return (head + "\nDescribe how the body moves, part by part, infer which action causes "
+            "this motion, and end with a line 'Label: <action>'.", meta["description"].strip())
+  if task == "part":
+    return (head + f"\nWhich body part moves? Options: {', '.join(PARTS)}.",
+            f"Part: {meta['part']}")
+  if task == "side":
+    side = "neither" if meta["side"] == "none" else meta["side"]
+    return (head + f"\nWhich side of the body does the motion involve? Options: "
+            f"{', '.join(SIDES)}.", f"Side: {side}")
+  if task == "updown":
+    return (head + "\nDoes the part that moves the most go up or down?",
+            f"Direction: {moving_direction(np.asarray(record.positions)[:, 0])}")
+  raise ValueError(f"pretraining task {task!r} is unknown; known: {TASKS}")
+
+
+class Corpus:
+  """Random access to the samples of a `CorpusSpec` through a conversation encoder."""
+
+  def __init__(self, spec: CorpusSpec, encoder):
+    self.spec = spec
+    self.encoder = encoder
+
+  def example(self, g: int):
+    """(frames float32[n, S, S, 3], user, answer, record) of sample g."""
+    s = self.spec
+    if g < 0:
+      raise IndexError(f"pretraining sample index {g} is negative")
+    name = s.classes[g % len(s.classes)]
+    rec = synthetic.generate_clip(name, s.seed_base + g, num_frames=s.clip_frames, **s.knobs)
+    pos = camera.place(np.asarray(rec.positions, np.float32), "auto", "ntu25")
+    style = sticks.draw_style((s.style_seed, g))
+    frames = sticks.render(pos, style, num_frames=s.num_frames, image_size=s.image_size)
+    rng = np.random.default_rng([s.task_seed, g])
+    task = s.tasks[int(rng.integers(len(s.tasks)))]
+    user, answer = question_answer(task, rec, s.num_frames, rng, s.classes)
+    return frames, user, answer, rec
+
+  def sample(self, g: int) -> dict[str, np.ndarray]:
+    frames, user, answer, _ = self.example(g)
+    enc = self.encoder.encode(user, answer)
+    return dict(pixel_values=np.transpose(frames, (0, 3, 1, 2)), input_ids=enc.input_ids,
+                input_mask=enc.input_mask, loss_mask=enc.loss_mask)
+
+  def batch(self, step: int, batch_size: int) -> dict[str, np.ndarray]:
+    """The samples step * batch_size ... + batch_size - 1, stacked."""
+    samples = [self.sample(step * batch_size + r) for r in range(batch_size)]
+    return {k: np.stack([x[k] for x in samples]) for k in samples[0]}
+
+
+def class_counts(spec: CorpusSpec, num_samples: int) -> dict[str, int]:
+  """How many of the first `num_samples` samples show each class."""
+  out = {c: 0 for c in spec.classes}
+  for g in range(num_samples):
+    out[spec.classes[g % len(spec.classes)]] += 1
+  return out
+

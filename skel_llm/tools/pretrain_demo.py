@@ -1,0 +1,41 @@
+r"""Build the pretrained tiny InternVL of the embedded world (the committed asset).
+
+    nice -n 10 python -m skel_llm.tools.pretrain_demo \
+        --out=skel_llm/models/assets/tiny_internvl_pretrained
+
+trains the stage demo's tiny InternVL (vision tower, projector and LLM) on stick-figure clips
+of the pretraining classes (`skel_llm.pretrain.corpus`) and writes a transformers-layout
+folder with `provenance.json` (config, seeds, class lists, loss curve, parameter digests,
+file sha256s); `--config.total_steps=N` and the other `--config.*` flags change the recipe
+(`skel_llm.pretrain.builder.default_config`). README, "A pretrained MLLM for the embedded
+world", gives its wall time; the `demo_pretrained` presets of `configs/*.py` start from it.
+"""
+
+import os
+
+# Before jax is imported: single-threaded Eigen kernels, so the parameters do not depend on
+# how many cores split a reduction (skel_llm.pretrain.builder.XLA_FLAG).
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                           ).strip()
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from skel_llm.pretrain import builder  # noqa: E402
+
+_OUT = flags.DEFINE_string("out", None, "folder to write the asset to", required=True)
+_CONFIG = config_flags.DEFINE_config_dict("config", builder.default_config())
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  record = builder.build(_CONFIG.value, _OUT.value)
+  first, last = min(record["loss"], key=int), max(record["loss"], key=int)
+  print(f"[pretrain] wrote {_OUT.value}: {record['num_params']} parameters, loss "
+        f"{record['loss'][first]:.3f} (step {first}) -> {record['loss'][last]:.3f} (step {last}), "
+        f"{record['wall_s']} s, params digest {record['params_digest'][str(record['steps'])]}")
+
+
+if __name__ == "__main__":
+  app.run(main)
