@@ -44,6 +44,8 @@
 # checkpoint. Re-running with other flags does not redo finished stages: delete
 # ROOT/<stage>/result.json (and its checkpoints, to train again from the previous stage).
 # The script stops at the first failing stage; every *_file=PATH flag is checked before stage 1.
+# ROOT may be a bucket (gs://bucket/runs): the stages write there through skel_llm.fs, and this
+# script asks `python -m skel_llm.fs isfile` whether a gs:// result.json or *_file exists.
 set -euo pipefail
 
 usage="usage: four_stages.sh ROOT [demo|demo_pretrained|paper|smoke] [--config.key=value | STAGE:--config.key=value ...]"
@@ -59,8 +61,20 @@ ARGS=("$@")
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-mkdir -p "$ROOT"
-ROOT=$(cd "$ROOT" && pwd)
+# Whether a path exists as a file, local or on object storage (gs://...).
+is_file() {
+  if [[ $1 == *://* ]]; then
+    "$PYTHON" -m skel_llm.fs isfile "$1"
+  else
+    [[ -f $1 ]]
+  fi
+}
+if [[ $ROOT == *://* ]]; then
+  ROOT=${ROOT%/}  # a bucket has no folders to create; the stages write their own objects
+else
+  mkdir -p "$ROOT"
+  ROOT=$(cd "$ROOT" && pwd)
+fi
 
 for arg in "${ARGS[@]}"; do
   flag=$arg
@@ -74,7 +88,7 @@ for arg in "${ARGS[@]}"; do
   fi
   if [[ $flag == --config.*_file=?* ]]; then
     file=${flag#*=}
-    if [[ ! -f $file ]]; then
+    if ! is_file "$file"; then
       echo "four_stages.sh: $flag: no such file" >&2
       exit 2
     fi
@@ -98,7 +112,7 @@ previous=""
 for i in "${!STAGES[@]}"; do
   stage=${STAGES[$i]}
   workdir=$ROOT/$stage
-  if [[ -f $workdir/result.json ]]; then
+  if is_file "$workdir/result.json"; then
     echo "[four_stages] stage $((i + 1))/4 $stage: $workdir/result.json exists; skipped"
     previous=$workdir
     continue

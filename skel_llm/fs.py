@@ -10,7 +10,12 @@ object storage, and how this module handles it:
   (those already there, read at open, and the new ones) and rewrites the object on `sync()`;
 - libraries that only write to a local path (safetensors, transformers' `save_pretrained`):
   `local_dir(path)` hands them a local folder and uploads it on exit, `local_copy(path)`
-  downloads a remote file or folder for those that only read local paths.
+  downloads a remote file or folder for those that only read local paths;
+- model folders read by libraries that need local files (`safetensors.safe_open` maps the
+  file; the tokenizer loaders): `cached_folder(path)` mirrors a remote folder once into the
+  cache `$SKEL_LLM_CACHE` (default `~/.cache/skel_llm`), at `<cache>/gs/<bucket>/<path>`, and
+  later calls download only files that are missing or whose size changed (files no longer in
+  the remote folder are deleted from the copy).
 
 Tests run all of it against a GCS emulator (STORAGE_EMULATOR_HOST for gcsfs and
 google-cloud-storage, TENSORSTORE_GCS_HTTP_URL for tensorstore): tests/test_fs.py.
@@ -23,6 +28,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 from typing import Any, Iterator
 
@@ -194,6 +200,54 @@ def local_copy(p: PathLike) -> Iterator[str]:
     yield os.fspath(dst)
 
 
+CACHE_ENV = "SKEL_LLM_CACHE"
+
+
+def cache_root() -> str:
+  """The local cache of remote model folders: `$SKEL_LLM_CACHE`, else ~/.cache/skel_llm."""
+  return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "skel_llm")
+
+
+def _remote_files(src: epath.Path, rel: str = "") -> dict[str, int]:
+  """{relative path: size in bytes} of every file under remote folder `src`."""
+  out = {}
+  for child in src.iterdir():
+    name = f"{rel}{child.name}"
+    if child.is_dir():
+      out.update(_remote_files(child, name + "/"))
+    else:
+      out[name] = int(child.stat().length)
+  return out
+
+
+def cached_folder(p: PathLike) -> str:
+  """A local folder holding folder `p`: `p` itself when local, else its mirror in
+  `cache_root()` (module docstring), brought up to date with the remote folder."""
+  if not is_remote(p):
+    return os.fspath(p)
+  text = os.fspath(p).rstrip("/")
+  scheme, rest = text.split("://", 1)
+  local = os.path.join(cache_root(), scheme, *rest.split("/"))
+  src = epath.Path(text)
+  if not src.is_dir():
+    raise FileNotFoundError(f"{text}: no such folder")
+  want = _remote_files(src)
+  for rel, size in want.items():
+    dst = os.path.join(local, *rel.split("/"))
+    if os.path.isfile(dst) and os.path.getsize(dst) == size:
+      continue
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    with (src / rel).open("rb") as r, open(dst + ".tmp", "wb") as w:
+      shutil.copyfileobj(r, w, 1 << 24)  # streamed: weight files can be many GB
+    os.replace(dst + ".tmp", dst)
+  for root, _, names in os.walk(local):
+    for name in names:
+      rel = os.path.relpath(os.path.join(root, name), local).replace(os.sep, "/")
+      if rel not in want:
+        os.remove(os.path.join(root, name))
+  return local
+
+
 def remove_tree(p: PathLike) -> None:
   """Deletes file or folder `p` if it exists."""
   target = epath.Path(p)
@@ -205,3 +259,16 @@ def remove_tree(p: PathLike) -> None:
     shutil.rmtree(target)
   else:
     target.unlink()
+
+
+def main(argv: list[str]) -> int:
+  """`python -m skel_llm.fs isfile|isdir PATH`: exit 0 when it is one, 1 when not (the shell
+  scripts in launch/ ask this about gs:// paths, which bash's `[[ -f ]]` cannot see)."""
+  if len(argv) != 3 or argv[1] not in ("isfile", "isdir"):
+    print("usage: python -m skel_llm.fs isfile|isdir PATH", file=sys.stderr)
+    return 2
+  return 0 if (isfile if argv[1] == "isfile" else isdir)(argv[2]) else 1
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv))

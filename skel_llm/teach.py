@@ -8,7 +8,8 @@ r"""Write stage 3's teacher rationales: `python -m skel_llm.teach`.
 
 takes the config's training clips (the seen classes under a zero-shot protocol), renders
 each with the stage-2 renderer as training does, asks the teacher, and appends one JSON line
-per clip to --out (rejects and the request cache beside it, see `skel_llm.teachers.job`).
+per clip to --out (rejects and the request cache beside it, see `skel_llm.teachers.job`;
+--out may be gs://, uploaded whole every few lines).
 Stop it at any time and run the same command again: it continues where it stopped. Then
 train with `--config.data.rationale_file=<out>`.
 `--export_batch=F` writes the requests as OpenAI Batch JSONL instead of sending them;
@@ -17,7 +18,6 @@ train with `--config.data.rationale_file=<out>`.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from absl import app, flags, logging
@@ -88,8 +88,8 @@ def main(argv):
     sys.exit(2)
   print(summary.text(), flush=True)
   if _SUMMARY.value:
-    with open(_SUMMARY.value, "w") as f:
-      json.dump(summary.as_dict(), f, indent=2)
+    from skel_llm import fs
+    fs.write_json(_SUMMARY.value, summary.as_dict())  # local or gs://
   if summary.failed:
     print(f"[teach] {len(summary.failed)} clips failed after retries and were not written; run "
           f"the same command again to retry them", file=sys.stderr, flush=True)

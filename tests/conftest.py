@@ -3,6 +3,9 @@ subprocess jobs and one JAX compilation cache for all of them."""
 
 import os
 import pathlib
+import socket
+import subprocess
+import sys
 import time
 
 # Tests simulate an 8-device host; must be set before jax is imported anywhere.
@@ -80,6 +83,58 @@ def heldout_run(tmp_path_factory):
   config = defaults.load_config(REPO / "tests" / "configs" / "heldout_mqa.py")
   result = trainer.train_and_evaluate(config, str(workdir), devices=jax.devices()[:1])
   return config, workdir, result
+
+
+# A Cloud Storage emulator on 127.0.0.1 for the gs:// tests (tests/test_fs.py, the predictor's):
+# gcsfs and google-cloud-storage find it through STORAGE_EMULATOR_HOST, tensorstore through
+# TENSORSTORE_GCS_HTTP_URL.
+GCS_BUCKET = "skel-llm-test"
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gcs():
+  """The GCS emulator's environment, one emulator per session (tests/gcs_emulator.py, bucket
+  GCS_BUCKET), also set in os.environ from its first use to the end of the session."""
+  port = _free_port()
+  proc = subprocess.Popen(
+      [sys.executable, str(REPO / "tests" / "gcs_emulator.py"), f"--port={port}",
+       f"--bucket={GCS_BUCKET}"],
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  url = f"http://127.0.0.1:{port}"
+  env = {"STORAGE_EMULATOR_HOST": url, "TENSORSTORE_GCS_HTTP_URL": url,
+         "GOOGLE_CLOUD_PROJECT": "test"}
+  t0 = time.monotonic()
+  while True:
+    try:
+      socket.create_connection(("127.0.0.1", port), timeout=1).close()
+      break
+    except OSError:
+      if proc.poll() is not None or time.monotonic() - t0 > 60:
+        proc.kill()
+        raise RuntimeError(f"the GCS emulator did not start on port {port}")
+      time.sleep(0.2)
+  saved = {k: os.environ.get(k) for k in env}
+  os.environ.update(env)
+  yield env
+  for k, v in saved.items():
+    if v is None:
+      os.environ.pop(k, None)
+    else:
+      os.environ[k] = v
+  proc.kill()
+  proc.wait()
+
+
+@pytest.fixture(scope="session")
+def gs_root(gcs) -> str:
+  """`gs://<GCS_BUCKET>` on the session's emulator."""
+  return f"gs://{GCS_BUCKET}"
 
 
 # The fuzz suites' tally (tests/skeleton/test_fuzz.py, tests/data_prep/test_manual_corruption.py):

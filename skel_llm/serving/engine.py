@@ -99,13 +99,15 @@ class Engine:
 
   @classmethod
   def load(cls, config, workdir: str, devices=None, **kwargs) -> "Engine":
-    """The run's model from its latest checkpoint (`devices`: a subset of the local ones)."""
+    """The run's model from its latest checkpoint (`devices`: a subset of the local ones;
+    `workdir` local or gs://)."""
     import os
 
+    from skel_llm import fs
     from skel_llm.train import checkpoint, trainer
     from skel_llm.train import state as state_lib
-    ckpt_dir = os.path.join(workdir, "checkpoints")
-    if not os.path.isdir(ckpt_dir):
+    ckpt_dir = fs.join(workdir, "checkpoints")
+    if not fs.isdir(ckpt_dir):
       raise FileNotFoundError(f"--workdir {workdir} has no checkpoints/; is it a skel_llm run?")
     run = trainer.Run(config, None, devices)
     ckpt = checkpoint.Checkpointer(ckpt_dir, keep=10**6, async_save=False)

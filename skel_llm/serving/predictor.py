@@ -16,11 +16,21 @@ topology and whether the renderer was transferred. Tasks:
     greedy generation; with `score=True` every candidate's label line is also ranked by its
     log-likelihood (after the model's own reasoning for `reason`), as the `recognition`
     evaluator's `method="score"` does;
-  task `yesno`: the Disc-FT question "is the action '<asked>'?".
+  task `yesno`: the Disc-FT question "is the action '<asked>'?";
+  task `caption`: the captioning evaluator's prompt (`prompts.caption_question`), the greedy
+    reply cut at the end-of-turn token and stripped, as `skel_llm.eval.captioning` reads it;
+  task `qa`: a question with 2..8 options is asked in the QA evaluator's multiple-choice
+    format (`prompts.qa_question`: lettered options, "Reply with one option as 'Answer:
+    (<letter>) <option>'") and the reply is read by `answers.parse_choice`, as
+    `skel_llm.eval.qa` does; `score=True` ranks every option's answer line
+    `Answer: (<letter>) <option>` by log-likelihood (label scoring's method). A question
+    without options is asked open (`prompts.open_question`, a format no stage trains) and the
+    reply is printed as it is.
 
 Candidates come from the run's evaluation split, a `;`-separated list, or
 `protocol:<name>` (that zero-shot split's unseen classes, `skel_llm.data.protocols`).
-Captions and free questions are not asked: no training stage teaches them yet.
+What the tasks produce depends on what the run was trained on: a run trained on recognition
+only (the demo) gives captions and QA replies in the style of its rationales or labels.
 
 Axis letters: T frames, P persons, J joints, n rendered frames, S image side, C candidates.
 """
@@ -36,7 +46,7 @@ from skel_llm.eval import recognition
 from skel_llm.serving import engine as engine_lib
 from skel_llm.text import answers, prompts
 
-TASKS = ("label", "yesno")
+TASKS = ("label", "yesno", "caption", "qa")
 
 
 @dataclasses.dataclass
@@ -51,6 +61,9 @@ class Answer:
   label: str | None = None  # label task: the candidate the reply names (None: none)
   ranked: list[dict[str, float | str]] | None = None  # --score: best first
   yes: bool | None = None  # yesno task: the parsed YES / NO
+  question: str | None = None  # qa task: the question asked
+  options: list[str] | None = None  # qa task: its options, in the order asked (None: open)
+  choice: str | None = None  # qa task: the option the reply picks (None: none or open)
   topology: str | None = None  # the clip's skeleton (registry name, or bvh:<file> for BVH)
   renderer: str | None = None  # the topology of the run's renderer
   transferred: bool | None = None  # drawn by the run's renderer transferred to `topology`
@@ -69,6 +82,15 @@ class Answer:
     if self.task == "yesno":
       said = {True: "YES", False: "NO", None: "unparsed"}[self.yes]
       return f"{title}: {said}  (reply {self.reply!r})"
+    if self.task == "caption":
+      return f"{title}: {' '.join(self.reply.split()) or '(empty reply)'}"
+    if self.task == "qa":
+      if self.options is None:
+        return f"{title}: {' '.join(self.reply.split()) or '(empty reply)'}"
+      text = f"{title}: {self.choice or 'no option picked'}  (reply {self.reply!r})"
+      if self.ranked:
+        text += "  | ranked " + ", ".join(f"{r['label']} {r['logp']:.2f}" for r in self.ranked)
+      return text
     text = f"{title}: {self.label or 'no candidate named'}"
     if self.ranked:
       text += "  | ranked " + ", ".join(f"{r['label']} {r['logp']:.2f}" for r in self.ranked[:3])
@@ -88,7 +110,46 @@ def parse_candidates(text: str) -> list[str]:
   return names
 
 
-def question(config, prompt: str, candidates: list[str]) -> str:
+def parse_options(text: str) -> list[str]:
+  """`a;b;c` -> the options of a multiple-choice question (2 to 8)."""
+  names = [n.strip() for n in text.split(";")]
+  if any(not n for n in names) or not 2 <= len(names) <= len(prompts.LETTERS):
+    raise ValueError(f"--options {text!r}: a multiple-choice question needs 2 to "
+                     f"{len(prompts.LETTERS)} non-empty options separated by ';' "
+                     f"(e.g. 'the left arm;the right arm'), got {len([n for n in names if n])}")
+  return names
+
+
+def check_request(task: str, *, candidates: str = "", asked: str = "", question: str = "",
+                  options: str = "", score: bool = False, prompt: str | None = None) -> None:
+  """The flags of one `python -m skel_llm.predict` call, checked before any model is built:
+  a ValueError names the flag that does not fit `task`."""
+  if task not in TASKS:
+    raise ValueError(f"--task {task!r}: use one of {TASKS}")
+  given = {"--candidates": candidates, "--ask": asked, "--question": question,
+           "--options": options, "--prompt": prompt}
+  allowed = {"label": ("--candidates", "--prompt"), "yesno": ("--ask",), "caption": (),
+             "qa": ("--question", "--options")}[task]
+  for flag, value in given.items():
+    if value and flag not in allowed:
+      raise ValueError(f"{flag} does not apply to --task={task} (it takes "
+                       f"{', '.join(allowed) or 'no question flags'})")
+  if task == "yesno" and not asked:
+    raise ValueError("--task=yesno needs --ask=<label> (the label the question names)")
+  if task == "qa":
+    if not question.strip():
+      raise ValueError("--task=qa needs --question=\"...\" (and --options=\"a;b;c\" for "
+                       "multiple choice)")
+    if options:
+      parse_options(options)
+  if score and task not in ("label", "qa"):
+    raise ValueError(f"--score ranks candidates (--task=label) or options (--task=qa); "
+                     f"--task={task} has none")
+  if score and task == "qa" and not options:
+    raise ValueError("--score with --task=qa ranks the options: give --options=\"a;b;c\"")
+
+
+def label_question(config, prompt: str, candidates: list[str]) -> str:
   """The user message of the run's label prompt, as its evaluation pipeline writes it
   (`skel_llm.data.pipeline.ConversationBuilder`: with `config.data.reason_with_candidates`
   False the reason prompt names no candidates)."""
@@ -182,13 +243,22 @@ class Predictor:
     return self.engine.submit(job).text
 
   def ask(self, spec: str, *, task: str = "label", score: bool = False,
-          asked: str | None = None) -> Answer:
-    """The model's answer about one clip (`asked`: the label a yes/no question names)."""
+          asked: str | None = None, question: str | None = None,
+          options: list[str] | None = None) -> Answer:
+    """The model's answer about one clip (`asked`: the label a yes/no question names;
+    `question` and `options`: the qa task's question and its options, None: asked open)."""
     if task not in TASKS:
-      raise ValueError(f"task {task!r}: use one of {TASKS} (captions and free questions are "
-                       f"not trained by any stage yet)")
+      raise ValueError(f"task {task!r}: use one of {TASKS}")
     if task == "yesno" and not asked:
       raise ValueError("task yesno needs the label to ask about (--ask)")
+    if task == "qa":
+      if not question or not question.strip():
+        raise ValueError("task qa needs a question (--question)")
+      if options is not None and not 2 <= len(options) <= len(prompts.LETTERS):
+        raise ValueError(f"task qa: a multiple-choice question needs 2 to "
+                         f"{len(prompts.LETTERS)} options, got {len(options)}")
+      if score and options is None:
+        raise ValueError("task qa: score ranks the options; give options")
     pos, title, topology = self.clip(spec)
     try:
       frames = self.frames(pos, topology)
@@ -200,7 +270,12 @@ class Predictor:
     if task == "yesno":
       reply = self._reply(prompts.yesno_question(self.num_frames, asked), frames)
       return Answer(spec, title, task, "yesno", reply, yes=answers.parse_yes_no(reply), **about)
-    user = question(self.config, self.prompt, self.candidates)
+    if task == "caption":
+      reply = self._reply(prompts.caption_question(self.num_frames), frames).strip()
+      return Answer(spec, title, task, "caption", reply, **about)
+    if task == "qa":
+      return self._qa(spec, title, question, options, score, frames, about)
+    user = label_question(self.config, self.prompt, self.candidates)
     reply = self._reply(user, frames)
     said = answers.match_label(reply, self.candidates)
     out = Answer(spec, title, task, self.prompt, reply,
@@ -208,6 +283,44 @@ class Predictor:
     if score:
       out.ranked = self._rank(user, reply, frames)
     return out
+
+  def _qa(self, spec: str, title: str, question: str, options: list[str] | None, score: bool,
+          frames: np.ndarray, about: dict) -> Answer:
+    if options is None:
+      reply = self._reply(prompts.open_question(self.num_frames, question), frames)
+      return Answer(spec, title, "qa", "open", reply, question=question, **about)
+    options = list(options)
+    user = prompts.qa_question(self.num_frames, question, options)
+    reply = self._reply(user, frames)
+    said = answers.parse_choice(reply, options)
+    out = Answer(spec, title, "qa", "qa", reply, question=question, options=options,
+                 choice=None if said is None else options[said], **about)
+    if score:
+      lines = [prompts.qa_answer(options, k) for k in range(len(options))]
+      out.ranked = self._score_lines(user, lines, options, frames)
+    return out
+
+  def _score_lines(self, user: str, lines: list[str], names: list[str], frames: np.ndarray
+                   ) -> list[dict[str, float | str]]:
+    """`names` by summed log p(line<|im_end|> | prompt, frames), best first."""
+    enc = self.encoder
+    prefix = enc.encode(user, None)
+    cand = [enc.tok.encode(line) + [enc.im_end_id] for line in lines]
+    width = max(len(c) for c in cand)
+    cand_ids = np.full((len(cand), width), enc.pad_id, np.int32)
+    cand_mask = np.zeros((len(cand), width), np.int32)
+    for i, c in enumerate(cand):
+      cand_ids[i, :len(c)], cand_mask[i, :len(c)] = c, 1
+    return self._ranked(prefix.input_ids, prefix.input_mask, cand_ids, cand_mask, names, frames)
+
+  def _ranked(self, ids, mask, cand_ids, cand_mask, names, frames):
+    run = self.engine.run
+    logp = run.predict_fns().score(self.engine.state, frames[None], ids[None], mask[None],
+                                   cand_ids[None], cand_mask[None])[0]
+    per_token = logp / cand_mask.sum(axis=1)
+    order = np.argsort(-logp, kind="stable")
+    return [{"label": names[i], "logp": float(logp[i]),
+             "logp_per_token": float(per_token[i])} for i in order]
 
   def _rank(self, user: str, reply: str, frames: np.ndarray) -> list[dict[str, float | str]]:
     """Candidates by summed log p(label line | prompt [+ reasoning], frames), best first."""
@@ -218,13 +331,7 @@ class Predictor:
       extra_ids, extra_mask = recognition.reasoning_tokens(enc, reply, self.engine.max_new_tokens)
       ids, mask = np.concatenate([ids, extra_ids]), np.concatenate([mask, extra_mask])
     cand_ids, cand_mask = self._cand
-    run = self.engine.run
-    logp = run.predict_fns().score(self.engine.state, frames[None], ids[None], mask[None],
-                                   cand_ids[None], cand_mask[None])[0]
-    per_token = logp / cand_mask.sum(axis=1)
-    order = np.argsort(-logp, kind="stable")
-    return [{"label": self.candidates[i], "logp": float(logp[i]),
-             "logp_per_token": float(per_token[i])} for i in order]
+    return self._ranked(ids, mask, cand_ids, cand_mask, self.candidates, frames)
 
 
 def to_text(answer: Answer, as_json: bool) -> str:

@@ -14,13 +14,21 @@ values per line); `format=` overrides it. Formats and their parsers:
 | coco | COCO person-keypoints `.json` | `keypoints.parse_coco` |
 | h36m | Human3.6M-17 `.npz` (mmpose) or `.npy` [N, 17, 2|3] | `keypoints.parse_h36m` |
 | bvh | BVH motion capture | `bvh.parse_bvh` |
+
+A path on object storage (`gs://bucket/clip.skeleton`, anything `etils.epath` opens) is
+downloaded to a temporary local file of the same name, parsed there and deleted; the record's
+`source` and every error name the remote path. Remote path arguments (`label_path=`,
+`texts_dir=`) are downloaded too, and a remote HumanML3D file finds its `../texts/<name>.txt`
+captions as a local one does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
-from typing import Any
+import tempfile
+from typing import Any, Iterator
 
 
 from skel_llm.skeleton import files
@@ -142,6 +150,81 @@ def _parser(fmt: str, which: int):
   return getattr(mod, name)
 
 
+_PATH_KWARGS = ("label_path", "texts_dir")
+
+
+@contextlib.contextmanager
+def _local(path: str, kwargs: dict) -> Iterator[tuple[str, dict, dict[str, str]]]:
+  """(local path, kwargs with local paths, {local path: remote path}): the file itself when
+  local, else downloaded copies (deleted on exit); a SkeletonFormatError raised inside names
+  the remote path."""
+  from skel_llm import fs
+  remote = {k: os.fspath(v) for k, v in kwargs.items()
+            if k in _PATH_KWARGS and v is not None and fs.is_remote(v)}
+  if not fs.is_remote(path) and not remote:
+    yield path, kwargs, {}
+    return
+  names: dict[str, str] = {}
+  kwargs = dict(kwargs)
+  stem = files.basename_stem(path)
+  with tempfile.TemporaryDirectory(prefix="skel_llm_skeleton_") as tmp:
+    try:
+      local = path
+      if fs.is_remote(path):
+        if not fs.isfile(path):
+          raise SkeletonFormatError(path, None, "no such file")
+        local = os.path.join(tmp, os.path.basename(path))
+        _download(path, local)
+        names[local] = path
+        texts = fs.join(os.path.dirname(os.path.dirname(path)), "texts")
+        if (path.endswith(".npy") and "texts_dir" not in kwargs
+            and fs.isfile(fs.join(texts, f"{stem}.txt"))):
+          remote["texts_dir"] = texts  # HumanML3D's ../texts, as for a local file
+      for key, value in remote.items():
+        dst = os.path.join(tmp, key, os.path.basename(value.rstrip("/")))
+        if key == "texts_dir":  # only the clip's own caption file
+          src = fs.join(value, f"{stem}.txt")
+          if fs.isfile(src):
+            _download(src, os.path.join(dst, f"{stem}.txt"))
+          os.makedirs(dst, exist_ok=True)
+        else:
+          if not fs.isfile(value):
+            raise SkeletonFormatError(value, None, "no such file")
+          _download(value, dst)
+        kwargs[key] = dst
+        names[dst] = value
+      yield local, kwargs, names
+    except SkeletonFormatError as e:
+      if e.path in names:
+        raise SkeletonFormatError(names[e.path], e.where, e.expected) from None
+      raise
+
+
+def _download(src: str, dst: str) -> None:
+  from skel_llm import fs
+  os.makedirs(os.path.dirname(dst), exist_ok=True)
+  try:
+    data = fs.path(src).read_bytes()
+  except OSError as e:
+    raise SkeletonFormatError(src, None, f"cannot read file ({e})") from None
+  with open(dst, "wb") as f:
+    f.write(data)
+
+
+def _parse(path: str, format: str | None, kwargs: dict, which: int) -> list[SkeletonRecord]:  # noqa: A002
+  with _local(path, kwargs) as (local, local_kwargs, names):
+    fmt, extra = _detect(local) if format is None else (_canonical(format, local), {})
+    if fmt not in ("humanml3d", "humanml3d_vecs") and "texts_dir" not in kwargs:
+      local_kwargs.pop("texts_dir", None)  # found beside a remote .npy that is not HumanML3D
+    out = _parser(fmt, which)(local, **extra, **local_kwargs)
+  out = out if isinstance(out, list) else [out]
+  for rec in out:  # a downloaded file's record names the remote file and folders
+    rec.source = names.get(rec.source, rec.source)
+    if rec.metadata.get("texts_dir") in names:
+      rec.metadata["texts_dir"] = names[rec.metadata["texts_dir"]]
+  return out
+
+
 def load(path: str | os.PathLike, format: str | None = None, **kwargs: Any) -> SkeletonRecord:  # noqa: A002
   """Reads one skeleton file of any supported format into a `SkeletonRecord`.
 
@@ -155,15 +238,10 @@ def load(path: str | os.PathLike, format: str | None = None, **kwargs: Any) -> S
     SkeletonFormatError: unknown format or malformed file (names file, line
       or JSON path, and what was expected).
   """
-  path = os.fspath(path)
-  fmt, extra = _detect(path) if format is None else (_canonical(format, path), {})
-  return _parser(fmt, 0)(path, **extra, **kwargs)
+  return _parse(os.fspath(path), format, kwargs, 0)[0]
 
 
 def load_all(path: str | os.PathLike, format: str | None = None,
              **kwargs: Any) -> list[SkeletonRecord]:  # noqa: A002
   """All clips of a file: PKU-MMD segments (with `label_path=`), COCO images, else [load()]."""
-  path = os.fspath(path)
-  fmt, extra = _detect(path) if format is None else (_canonical(format, path), {})
-  out = _parser(fmt, 1)(path, **extra, **kwargs)
-  return out if isinstance(out, list) else [out]
+  return _parse(os.fspath(path), format, kwargs, 1)

@@ -12,6 +12,12 @@ before appending. A rerun skips clips already in R.jsonl or R.rejects.jsonl and 
 whose request is in the cache without asking the teacher again; clips that failed after
 retries are not written anywhere and are asked again next time. A file written with another
 prompt version or teacher model is refused (mixing would train on two different targets).
+
+`--out` may be on object storage (`gs://bucket/rationales.jsonl`, through `skel_llm.fs`):
+there is no append, so each file is held in memory and uploaded whole (one all-or-nothing
+object write) every `REMOTE_SYNC_LINES` new lines or `REMOTE_SYNC_SECONDS`, and when the job
+ends or stops with an exception. A process killed outright loses at most the lines since the
+last upload; those clips are asked again on the next run (the cache upload is lost with them).
 """
 
 from __future__ import annotations
@@ -28,7 +34,11 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from skel_llm import fs
 from skel_llm.teachers import base
+
+REMOTE_SYNC_LINES = 64
+REMOTE_SYNC_SECONDS = 30.0
 
 LINE_FIELDS = ("id", "label", "rationale", "teacher", "model", "prompt_version", "frames_sha256",
                "renderer_sha256", "finish_reason", "prompt_tokens", "completion_tokens")
@@ -56,37 +66,63 @@ def array_sha256(x: np.ndarray) -> str:
 
 
 class AppendLog:
-  """An append-only JSONL file whose lines are written whole or not at all."""
+  """An append-only JSONL file whose lines are written whole or not at all (local: appended
+  and fsynced one by one; remote: uploaded whole, see the module docstring)."""
 
-  def __init__(self, path: str):
+  def __init__(self, path: str, *, sync_lines: int = REMOTE_SYNC_LINES,
+               sync_seconds: float = REMOTE_SYNC_SECONDS):
     self.path = path
     self.records: list[dict] = []
     self.repaired = 0  # bytes of a torn last line cut off on open
-    if os.path.exists(path):
+    self._remote = fs.is_remote(path)
+    self._fd = -1
+    blob = b""
+    self._exists = True
+    if self._remote:
+      self._exists = fs.exists(path)
+      if self._exists:
+        blob = fs.path(path).read_bytes()
+    elif os.path.exists(path):
       with open(path, "rb") as f:
         blob = f.read()
-      end = blob.rfind(b"\n") + 1
-      if end < len(blob):
-        self.repaired = len(blob) - end
+    end = blob.rfind(b"\n") + 1
+    if end < len(blob):
+      self.repaired = len(blob) - end
+      if self._remote:
+        fs.write_bytes(path, blob[:end])
+      else:
         with open(path, "r+b") as f:
           f.truncate(end)
           f.flush()
           os.fsync(f.fileno())
-      for n, line in enumerate(blob[:end].splitlines(), 1):
-        if not line.strip():
-          continue
-        try:
-          rec = json.loads(line)
-        except ValueError as e:
-          raise ValueError(f"{path}:{n}: not a JSON line ({e}); this file was not written by "
-                           f"skel_llm.teach, or was edited") from None
-        if not isinstance(rec, dict):
-          raise ValueError(f"{path}:{n}: expected a JSON object, got {type(rec).__name__}")
-        self.records.append(rec)
-    self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    for n, line in enumerate(blob[:end].splitlines(), 1):
+      if not line.strip():
+        continue
+      try:
+        rec = json.loads(line)
+      except ValueError as e:
+        raise ValueError(f"{path}:{n}: not a JSON line ({e}); this file was not written by "
+                         f"skel_llm.teach, or was edited") from None
+      if not isinstance(rec, dict):
+        raise ValueError(f"{path}:{n}: expected a JSON object, got {type(rec).__name__}")
+      self.records.append(rec)
+    if self._remote:
+      self._blob = bytearray(blob[:end])
+      self._unsynced, self._synced_at = 0, time.monotonic()
+      self._sync_lines, self._sync_seconds = int(sync_lines), float(sync_seconds)
+    else:
+      self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
   def append(self, record: dict) -> None:
     data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    if self._remote:
+      self._blob += data
+      self._unsynced += 1
+      self.records.append(record)
+      if (self._unsynced >= self._sync_lines
+          or time.monotonic() - self._synced_at >= self._sync_seconds):
+        self.sync()
+      return
     written = os.write(self._fd, data)
     if written != len(data):  # a full disk: cut the partial line so the file stays whole
       os.ftruncate(self._fd, os.lseek(self._fd, 0, os.SEEK_END) - written)
@@ -94,8 +130,17 @@ class AppendLog:
     os.fsync(self._fd)
     self.records.append(record)
 
+  def sync(self) -> None:
+    """Remote: uploads the whole file when lines were added since the last upload (or, as a
+    local file is created on open, when it does not exist yet)."""
+    if self._remote and (self._unsynced or not self._exists):
+      fs.write_bytes(self.path, bytes(self._blob))
+      self._unsynced, self._synced_at, self._exists = 0, time.monotonic(), True
+
   def close(self) -> None:
-    if self._fd >= 0:
+    if self._remote:
+      self.sync()
+    elif self._fd >= 0:
       os.close(self._fd)
       self._fd = -1
 
@@ -182,13 +227,11 @@ class _Progress:
 
 
 def _save_frames(folder: str, clip_id: str, frames: np.ndarray) -> None:
-  from PIL import Image
-  d = os.path.join(folder, clip_id.replace("/", "__"))
-  os.makedirs(d, exist_ok=True)
-  for i, f in enumerate(frames):
-    path = os.path.join(d, f"frame{i + 1:02d}.png")
-    Image.fromarray(np.asarray(f, np.uint8)).save(path + ".tmp", format="PNG")
-    os.replace(path + ".tmp", path)
+  d = fs.join(folder, clip_id.replace("/", "__"))
+  if not fs.is_remote(d):
+    os.makedirs(d, exist_ok=True)
+  for i, f in enumerate(frames):  # each PNG written whole (local: .tmp + rename)
+    fs.save_image(fs.join(d, f"frame{i + 1:02d}.png"), np.asarray(f, np.uint8))
 
 
 def run(items: Iterable[ClipItem], teacher: base.Teacher, out: str, *,
@@ -213,7 +256,8 @@ def run(items: Iterable[ClipItem], teacher: base.Teacher, out: str, *,
   if concurrency < 1:
     raise ValueError(f"--concurrency must be >= 1, got {concurrency}")
   paths = side_paths(out)
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  if not fs.is_remote(out):
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   logs = {"out": AppendLog(out), "rejects": AppendLog(paths["rejects"]),
           "cache": AppendLog(paths["cache"])}
   try:

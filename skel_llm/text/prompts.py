@@ -96,6 +96,14 @@ def qa_question(num_frames: int, question: str, options: Sequence[str]) -> str:
           + "\nReply with one option as 'Answer: (<letter>) <option>'.")
 
 
+def open_question(num_frames: int, question: str) -> str:
+  """A free question about the clip, without options (`skel_llm.predict --task=qa` with no
+  `--options`). No stage trains this format: the reply is whatever the model makes of it."""
+  if not question.strip():
+    raise ValueError("an open question must not be empty")
+  return _frames(num_frames) + _INTRO.format(n=num_frames) + f"\n{question.strip()}"
+
+
 def qa_answer(options: Sequence[str], answer: int) -> str:
   if not 0 <= answer < len(options):
     raise ValueError(f"QA answer index {answer} outside the {len(options)} options")

@@ -28,7 +28,9 @@ forward_hidden = model_lib.forward_hidden
 def tokenizer(config) -> encode_lib.TextTokenizer:
   """`config.text.tokenizer`: 'tiny' (the embedded BPE) or a folder with tokenizer.json."""
   from skel_llm import models
-  folder = models.TINY_TOKENIZER_DIR if config.text.tokenizer == "tiny" else config.text.tokenizer
+  from skel_llm import fs
+  folder = (models.TINY_TOKENIZER_DIR if config.text.tokenizer == "tiny"
+            else fs.cached_folder(config.text.tokenizer))  # gs://: its local mirror
   return encode_lib.TextTokenizer(models.load_tokenizer(folder))
 
 
@@ -151,7 +153,9 @@ def load_init_from(run, init_from: str) -> dict:
   from skel_llm.train import checkpoint, state as state_lib
   abstract_vars = state_lib.merge_variables(run.layout.abstract)
   if init_from.startswith("hf:"):
-    new_vars = _hf_variables(run, init_from[3:])
+    from skel_llm import fs
+    # safe_open maps local files: a gs:// folder is mirrored into fs.cache_root() first.
+    new_vars = _hf_variables(run, fs.cached_folder(init_from[3:]))
     from skel_llm.train import sharding as shd
     missing = [shd.path_str(p) for p, v in jax.tree_util.tree_flatten_with_path(
         new_vars, is_leaf=lambda x: x is None)[0] if v is None]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 from skel_llm import fs
 from skel_llm.data import protocols, sources
@@ -78,14 +77,15 @@ def check_config(config, workdir: str | None = None) -> None:
   init_from = config.get("init_from", "")
   if init_from:
     folder = init_from[3:] if init_from.startswith("hf:") else init_from
-    # A previous stage's workdir may be on gs://; Hugging Face folders are read locally.
-    if not (os.path.isdir(folder) if init_from.startswith("hf:") else fs.isdir(folder)):
+    # A previous stage's workdir or a Hugging Face folder may be on gs:// (the latter is
+    # mirrored into fs.cache_root() when it is read).
+    if not fs.isdir(folder):
       what = ("a Hugging Face model folder (config.json + *.safetensors)"
               if init_from.startswith("hf:") else "the previous stage's --workdir")
       raise FileNotFoundError(f"config.init_from {init_from!r}: folder {folder} does not exist; "
                               f"it must be {what}")
   tok = config.text.tokenizer
-  if tok != "tiny" and not os.path.isdir(tok):
+  if tok != "tiny" and not fs.isdir(tok):
     raise FileNotFoundError(f"config.text.tokenizer {tok!r}: expected 'tiny' or a folder with "
                             f"tokenizer.json")
   if config.text.template != "internvl2_5":

@@ -10,11 +10,17 @@ CLI's JSON output equals the library's; a folder without checkpoints says so. Fi
 topologies (real COCO-17 and BVH samples) are drawn by the run's renderer transferred to them,
 frame for frame as cross-format evaluation's `PredictFns.render(..., topology)` draws them, and a
 skeleton the renderer cannot be transferred to (no bones) says why.
+
+Captions and QA answers (`--task=caption`, `--task=qa`) are the captioning and QA evaluators'
+(skel_llm/eval/captioning.py, qa.py) on the same held-out clips of the same run, reply for
+reply; QA `--score` log-probabilities equal a teacher-forced forward pass over prompt + answer
+line; a gs:// skeleton file (the session's GCS emulator) is answered as the same local file.
 """
 
 import json
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 
@@ -40,6 +46,19 @@ BVH = "real/bvh/131_01.bvh"
 @pytest.fixture(scope="module")
 def predictor(heldout_run):
   config, workdir, _ = heldout_run
+  pred = predictor_lib.Predictor.load(config, str(workdir), max_new_tokens=10,
+                                      devices=jax.devices()[:1])
+  yield pred
+  pred.close()
+
+
+@pytest.fixture(scope="module")
+def predictor_qa(heldout_run):
+  """The same run with prompts padded to 256 tokens: Skeleton-QA's 4-option questions take 242,
+  over the run's config.data.max_len 224 (a padding length: no parameter depends on it)."""
+  config, workdir, _ = heldout_run
+  config = config.copy_and_resolve_references()
+  config.data.max_len = 256
   pred = predictor_lib.Predictor.load(config, str(workdir), max_new_tokens=10,
                                       devices=jax.devices()[:1])
   yield pred
@@ -141,7 +160,7 @@ def test_question_is_the_one_the_evaluation_pipeline_asks(preset, prompt, with_c
   ev = config.evals.heldout
   data = data_lib.EvalData(config, ev, enc, prompt=prompt, rows=list(range(int(ev.batch_size))))
   want = data.pipe.sample(0)["input_ids"]
-  got = enc.encode(predictor_lib.question(config, prompt, data.candidates), None).input_ids
+  got = enc.encode(predictor_lib.label_question(config, prompt, data.candidates), None).input_ids
   np.testing.assert_array_equal(got, want)
 
 
@@ -219,3 +238,150 @@ def test_a_skeleton_without_bones_names_why_the_renderer_cannot_be_transferred(p
   with pytest.raises(engine_lib.RequestError, match=r"messages\[0\]\.content\[0\]\.skeleton\.path: "
                                                     r".*has no bones"):
     predictor.engine.parse({"messages": [{"role": "user", "content": [part]}]})
+
+
+def _context(predictor):
+  """The evaluators' context over the predictor's own restored run (no second model)."""
+  from skel_llm.eval import registry
+  run = predictor.engine.run
+  return registry.Context(run.config, run.encoder, run.predict_fns(), run.answer_tokens)
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="pycocoevalcap needs Java")
+def test_caption_equals_the_captioning_evaluators_reply(predictor):
+  from skel_llm.eval import captioning, options
+  ev = options.with_defaults("caps", options.evaluator("captioning", num_clips=4, batch_size=4,
+                                                       max_new_tokens=10))
+  evaluator = captioning.Captioning("caps", ev, _context(predictor))
+  _, details = evaluator.run(predictor.engine.state)
+  records = details["records"]
+  assert [r["index"] for r in records] == [0, 1, 2, 3]
+  for r in records:
+    k = r["index"]
+    spec = f"synthetic:{CLASSES[k % 4]}:{k}"
+    np.testing.assert_array_equal(predictor.positions(spec)[0], evaluator.data.clip(k).positions)
+    ans = predictor.ask(spec, task="caption")
+    assert (ans.task, ans.prompt, ans.reply) == ("caption", "caption", r["reply"]), (k, r)
+    assert ans.line() == f"{ans.title}: {' '.join(r['reply'].split()) or '(empty reply)'}"
+  assert any(r["reply"] for r in records)
+
+
+def test_qa_answer_equals_the_qa_evaluators(predictor_qa):
+  predictor = predictor_qa
+  from skel_llm.eval import options, qa as qa_eval
+  ev = options.with_defaults("qa", options.evaluator("qa", num_clips=3, batch_size=4,
+                                                     max_new_tokens=10, text_baseline_clips=0))
+  evaluator = qa_eval.QA("qa", ev, _context(predictor))
+  _, details = evaluator.run(predictor.engine.state)
+  records = details["records"]
+  assert {r["index"] for r in records} == {0, 1, 2} and len(records) > 3
+  for r in records:
+    k = r["index"]
+    ans = predictor.ask(f"synthetic:{CLASSES[k % 4]}:{k}", task="qa", question=r["question"],
+                        options=r["options"])
+    assert ans.reply == r["reply"], (k, r)
+    assert ans.choice == r["picked"] and ans.options == r["options"]
+    record = ans.to_json()
+    assert (record["question"], record["prompt"]) == (r["question"], "qa")
+    assert ans.line().startswith(f"{ans.title}: {r['picked'] or 'no option picked'}  (reply ")
+
+
+def test_qa_score_is_the_teacher_forced_likelihood_of_each_answer_line(predictor_qa):
+  """Each option's logp: log p(`Answer: (<letter>) <option><|im_end|>` | QA prompt, frames)
+  summed over its tokens from one plain forward pass over the whole training-format sequence
+  (`ConversationEncoder.encode(user, answer)`, no KV cache), the options ranked by it."""
+  from skel_llm.text import prompts
+  from skel_llm.synthetic import qa as qa_lib
+  predictor = predictor_qa
+  clip = sources.make_source(predictor.config.data, "eval")[1]
+  item = clip.qa[0]
+  assert isinstance(item, qa_lib.QAItem)
+  ans = predictor.ask("synthetic:jump:1", task="qa", question=item.question,
+                      options=list(item.options), score=True)
+  enc, model = predictor.encoder, predictor.engine._model
+  user = prompts.qa_question(predictor.num_frames, item.question, item.options)
+  want = {}
+  for k, option in enumerate(item.options):
+    e = enc.encode(user, prompts.qa_answer(item.options, k))
+    logits = np.asarray(model.logits_from_frames(ans.frames[None], e.input_ids[None],
+                                                 e.input_mask[None]))[0, :-1]
+    logp = np.asarray(jax.nn.log_softmax(logits.astype(np.float64), axis=-1))
+    picked = logp[np.arange(len(logp)), e.input_ids[1:]]
+    want[option] = float((picked * e.loss_mask[1:]).sum())
+  got = {r["label"]: r["logp"] for r in ans.ranked}
+  assert got.keys() == want.keys()
+  for option in want:
+    assert got[option] == pytest.approx(want[option], abs=2e-3, rel=1e-4), option
+  assert [r["label"] for r in ans.ranked] == sorted(want, key=lambda o: -want[o])
+
+
+def test_open_question_and_request_mistakes(predictor):
+  from skel_llm.text import prompts
+  ans = predictor.ask("synthetic:bow:2", task="qa", question="What does the person do?")
+  assert ans.options is None and ans.prompt == "open" and ans.choice is None
+  job = predictor.engine.submit(engine_lib.Job(
+      user=prompts.open_question(6, "What does the person do?"), frames=ans.frames,
+      max_tokens=10, temperature=0.0))
+  assert ans.reply == job.text
+  check = predictor_lib.check_request
+  with pytest.raises(ValueError, match=r"--task=qa needs --question="):
+    check("qa", options="a;b")
+  with pytest.raises(ValueError, match=r"--options 'the left arm': a multiple-choice question "
+                                       r"needs 2 to 8 non-empty options separated by ';'.*got 1"):
+    check("qa", question="Which arm moves?", options="the left arm")
+  with pytest.raises(ValueError, match=r"--candidates does not apply to --task=caption"):
+    check("caption", candidates="a;b")
+  with pytest.raises(ValueError, match=r"--score ranks candidates .* --task=caption has none"):
+    check("caption", score=True)
+  with pytest.raises(ValueError, match=r"--score with --task=qa ranks the options"):
+    check("qa", question="Which arm moves?", score=True)
+  with pytest.raises(ValueError, match=r"--question does not apply to --task=label"):
+    check("label", question="Which arm moves?")
+  check("qa", question="Which arm moves?", options="left;right", score=True)  # fine
+  with pytest.raises(ValueError, match=r"task qa needs a question"):
+    predictor.ask("synthetic:bow:2", task="qa")
+  with pytest.raises(ValueError, match=r"needs 2 to 8 options, got 1"):
+    predictor.ask("synthetic:bow:2", task="qa", question="Which?", options=["left"])
+
+
+def test_gs_skeleton_file_is_answered_as_the_local_file(predictor, shared_data, gs_root):
+  from skel_llm import fs
+  remote = fs.join(gs_root, "predict", "S001C001P001R001A001.skeleton")
+  fs.write_bytes(remote, (shared_data / NTU).read_bytes())
+  got, want = (predictor.ask(p, task="caption") for p in (remote, str(shared_data / NTU)))
+  assert got.title == want.title == "S001C001P001R001A001.skeleton"
+  np.testing.assert_array_equal(got.frames, want.frames)
+  assert got.reply == want.reply and got.input == remote
+
+
+def test_cli_caption_and_qa(heldout_run, predictor, shared_data, gs_root, tmp_path, deadline):
+  """`--task=qa --score --json --frames` over a synthetic clip, a real NTU file, a gs:// copy
+  of it and a COCO-17 file equals the library's answers; `--task=caption --candidates` stops
+  before building the model."""
+  from skel_llm import fs
+  _, workdir, _ = heldout_run
+  remote = fs.join(gs_root, "predict", "cli", "S001C001P001R001A001.skeleton")
+  fs.write_bytes(remote, (shared_data / NTU).read_bytes())
+  question, opts = "Which arm moves?", ["the left arm", "the right arm"]
+  png = tmp_path / "seen.png"
+  specs = ["synthetic:raise left arm:2", str(shared_data / NTU), remote, str(shared_data / COCO)]
+  limit = deadline(60, "predict CLI, task qa")
+  out = _cli(f"--workdir={workdir}", "--task=qa", f"--question={question}",
+             f"--options={';'.join(opts)}", "--score", "--json", "--max_new_tokens=10",
+             f"--frames={png}", *specs, timeout=limit.left())
+  assert out.returncode == 0, out.stderr[-2000:]
+  got = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+  assert [g["input"] for g in got] == specs
+  for g, spec in zip(got, specs):
+    want = predictor.ask(spec, task="qa", question=question, options=opts, score=True).to_json()
+    assert (g["reply"], g.get("choice"), g["options"]) == (want["reply"], want.get("choice"), opts)
+    assert [r["label"] for r in g["ranked"]] == [r["label"] for r in want["ranked"]]
+    for a, b in zip(g["ranked"], want["ranked"]):
+      assert a["logp"] == pytest.approx(b["logp"], abs=1e-4)
+  assert got[1]["reply"] == got[2]["reply"] and got[3]["transferred"] is True
+  assert Image.open(png).size == (6 * 32 + 5 * 2, 4 * 32 + 3 * 2)
+  limit = deadline(20, "predict CLI, caption with candidates")
+  bad = _cli(f"--workdir={workdir}", "--task=caption", "--candidates=a;b", "synthetic:bow",
+             timeout=limit.left())
+  assert bad.returncode == 2, bad.stderr[-2000:]
+  assert "[predict] error: --candidates does not apply to --task=caption" in bad.stderr
