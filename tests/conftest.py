@@ -72,6 +72,18 @@ def jax_cache(tmp_path_factory) -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def hf_helpers():
+  """tests/train/test_hf_init.py as a module: its `_save_hf` writes a transformers InternVL
+  folder of a config's shapes (tests/test_fs.py, tests/serving/test_engine_hf.py)."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("hf_init_helpers",
+                                                REPO / "tests" / "train" / "test_hf_init.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.fixture(scope="session")
 def heldout_run(tmp_path_factory):
   """(config, workdir, result) of tests/configs/heldout_mqa.py trained once per session on one
   device (~2 min on 2 CPU cores): a tiny model that recognises held-out synthetic clips of 4

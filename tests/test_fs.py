@@ -185,16 +185,8 @@ def test_skeleton_files_load_from_gs(gs_root, shared_data, tmp_path):
     skeleton.load_all(pku, label_path=fs.join(gs_root, "labels", "bad.txt"))
 
 
-def _hf_helpers():
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("hf_init_helpers",
-                                                REPO / "tests" / "train" / "test_hf_init.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-def test_hf_model_folder_on_gs_is_read_through_the_local_cache(gs_root, tmp_path, monkeypatch):
+def test_hf_model_folder_on_gs_is_read_through_the_local_cache(gs_root, tmp_path, monkeypatch,
+                                                               hf_helpers):
   """`config.init_from=hf:gs://...` (and `config.text.tokenizer=gs://...`): the folder is
   mirrored into $SKEL_LLM_CACHE/gs/<bucket>/<path> once, the run starts from exactly the
   weights the local folder gives, a second start downloads nothing, and a changed or removed
@@ -205,7 +197,7 @@ def test_hf_model_folder_on_gs_is_read_through_the_local_cache(gs_root, tmp_path
   from skel_llm.train import state as state_lib
   folder = tmp_path / "hf"
   folder.mkdir()
-  hf = _hf_helpers()._save_hf(folder, defaults.load_config(REPO / "configs" / "distill.py",
+  hf = hf_helpers._save_hf(folder, defaults.load_config(REPO / "configs" / "distill.py",
                                                            "smoke"))
   remote = fs.join(gs_root, "models", "tiny-internvl-hf")
   for f in folder.iterdir():

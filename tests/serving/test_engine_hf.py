@@ -3,7 +3,6 @@ transformers' own greedy `generate` does for the same prompt and frames, alone a
 requests share a left-padded batch."""
 
 import concurrent.futures
-import importlib.util
 import pathlib
 
 import numpy as np
@@ -12,21 +11,13 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _hf_helpers():
-  spec = importlib.util.spec_from_file_location("hf_init_helpers",
-                                                REPO / "tests" / "train" / "test_hf_init.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, hf_helpers):
   from skel_llm.serving import engine
   from skel_llm.train import defaults
   config = defaults.load_config(REPO / "configs" / "distill.py", "smoke")
   folder = tmp_path_factory.mktemp("hf")
-  hf = _hf_helpers()._save_hf(folder, config)
+  hf = hf_helpers._save_hf(folder, config)
   import torch
   torch.manual_seed(1)
   with torch.no_grad():  # more noise: with tied embeddings a near-fresh model repeats "\n"
