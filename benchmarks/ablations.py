@@ -1,7 +1,7 @@
 """The paper's ablation rows on the synthetic protocols, each the mean +- std over seeds.
 
     python benchmarks/ablations.py --root=/tmp/skel_llm/ablations [--rows=renderer,stages]
-        [--seeds=0,1,2] [--preset=demo] [--steps=N] [--dry_run]
+        [--seeds=0,1,2] [--preset=demo] [--steps=N] [--set=KEY=VALUE ...] [--dry_run]
 
 Each (row, seed) is a chain of training stages (`configs/<stage>.py:<preset>`, stage k+1
 starting from stage k's workdir, as `launch/four_stages.sh` chains them) under
@@ -123,8 +123,10 @@ def _without_renderer(trainable) -> tuple[str, ...]:
 
 
 def stage_commands(row: Row, seed: int, root: pathlib.Path, preset: str,
-                   steps: int | None = None) -> list[tuple[str, pathlib.Path, list[str]]]:
-  """(stage, workdir, argv) of every stage of one (row, seed), in order."""
+                   steps: int | None = None, settings: tuple[str, ...] = ()
+                   ) -> list[tuple[str, pathlib.Path, list[str]]]:
+  """(stage, workdir, argv) of every stage of one (row, seed), in order; `settings`
+  (`KEY=VALUE`) are added to every stage as `--config.KEY=VALUE`."""
   out, previous = [], None
   overrides = dict(row.overrides)
   for i, stage in enumerate(row.stages):
@@ -145,6 +147,7 @@ def stage_commands(row: Row, seed: int, root: pathlib.Path, preset: str,
       argv.append("--config.evals.heldout_smpl22.data.placement=humanml3d_front")
     if steps:
       argv.append(f"--config.total_steps={steps}")
+    argv += [f"--config.{kv}" for kv in settings]
     if previous is not None:
       argv.append(f"--config.init_from={previous}")
     out.append((stage, workdir, argv))
@@ -153,11 +156,11 @@ def stage_commands(row: Row, seed: int, root: pathlib.Path, preset: str,
 
 
 def run_row(row: Row, seed: int, root: pathlib.Path, preset: str, steps: int | None,
-            dry_run: bool = False) -> None:
+            dry_run: bool = False, settings: tuple[str, ...] = ()) -> None:
   """Trains the stages of one (row, seed) that are not finished yet."""
   walls_path = root / row.name / f"seed{seed}" / "walls.json"
   walls = json.loads(walls_path.read_text()) if walls_path.exists() else {}
-  for stage, workdir, argv in stage_commands(row, seed, root, preset, steps):
+  for stage, workdir, argv in stage_commands(row, seed, root, preset, steps, settings):
     if (workdir / "result.json").exists():
       print(f"[ablations] {row.name} seed {seed} {stage}: finished, skipped", flush=True)
       continue
@@ -224,16 +227,23 @@ def main(argv=None) -> None:
   parser.add_argument("--seeds", default="0,1,2")
   parser.add_argument("--preset", default="demo", help="the stage configs' preset")
   parser.add_argument("--steps", type=int, default=None, help="total_steps of every stage")
+  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="a config override for every stage (e.g. evals.heldout.every_steps=0: "
+                           "evaluate at the end only); repeatable")
   parser.add_argument("--dry_run", action="store_true", help="print the commands only")
   parser.add_argument("--table_only", action="store_true", help="train nothing")
   args = parser.parse_args(argv)
   rows = select(args.rows)
+  for kv in args.set:
+    if "=" not in kv or kv.startswith("="):
+      raise SystemExit(f"--set {kv!r}: expected KEY=VALUE (a config key without 'config.')")
   seeds = [int(s) for s in args.seeds.split(",")]
   root = pathlib.Path(args.root).resolve()
   if not args.table_only:
     for row in rows:
       for seed in seeds:
-        run_row(row, seed, root, args.preset, args.steps, dry_run=args.dry_run)
+        run_row(row, seed, root, args.preset, args.steps, dry_run=args.dry_run,
+                settings=tuple(args.set))
   if not args.dry_run:
     print(table(rows, seeds, root))
 

@@ -15,7 +15,8 @@ object storage, and how this module handles it:
   file; the tokenizer loaders): `cached_folder(path)` mirrors a remote folder once into the
   cache `$SKEL_LLM_CACHE` (default `~/.cache/skel_llm`), at `<cache>/gs/<bucket>/<path>`, and
   later calls download only files that are missing or whose size changed (files no longer in
-  the remote folder are deleted from the copy).
+  the remote folder are deleted from the copy); `cached_file(path, siblings)` does the same
+  for one file (a released renderer and the `.json` beside it).
 
 Tests run all of it against a GCS emulator (STORAGE_EMULATOR_HOST for gcsfs and
 google-cloud-storage, TENSORSTORE_GCS_HTTP_URL for tensorstore): tests/test_fs.py.
@@ -220,32 +221,61 @@ def _remote_files(src: epath.Path, rel: str = "") -> dict[str, int]:
   return out
 
 
+def _cache_path(p: PathLike) -> str:
+  """Where remote `p` (scheme://rest) is mirrored under `cache_root()`."""
+  scheme, rest = os.fspath(p).rstrip("/").split("://", 1)
+  return os.path.join(cache_root(), scheme, *rest.split("/"))
+
+
+def _mirror(src: epath.Path, dst: str, size: int) -> None:
+  """Downloads remote file `src` to `dst` unless a file of its size is already there."""
+  if os.path.isfile(dst) and os.path.getsize(dst) == size:
+    return
+  os.makedirs(os.path.dirname(dst), exist_ok=True)
+  with src.open("rb") as r, open(dst + ".tmp", "wb") as w:
+    shutil.copyfileobj(r, w, 1 << 24)  # streamed: weight files can be many GB
+  os.replace(dst + ".tmp", dst)
+
+
 def cached_folder(p: PathLike) -> str:
   """A local folder holding folder `p`: `p` itself when local, else its mirror in
   `cache_root()` (module docstring), brought up to date with the remote folder."""
   if not is_remote(p):
     return os.fspath(p)
   text = os.fspath(p).rstrip("/")
-  scheme, rest = text.split("://", 1)
-  local = os.path.join(cache_root(), scheme, *rest.split("/"))
+  local = _cache_path(text)
   src = epath.Path(text)
   if not src.is_dir():
     raise FileNotFoundError(f"{text}: no such folder")
   want = _remote_files(src)
   for rel, size in want.items():
-    dst = os.path.join(local, *rel.split("/"))
-    if os.path.isfile(dst) and os.path.getsize(dst) == size:
-      continue
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    with (src / rel).open("rb") as r, open(dst + ".tmp", "wb") as w:
-      shutil.copyfileobj(r, w, 1 << 24)  # streamed: weight files can be many GB
-    os.replace(dst + ".tmp", dst)
+    _mirror(src / rel, os.path.join(local, *rel.split("/")), size)
   for root, _, names in os.walk(local):
     for name in names:
       rel = os.path.relpath(os.path.join(root, name), local).replace(os.sep, "/")
       if rel not in want:
         os.remove(os.path.join(root, name))
   return local
+
+
+def cached_file(p: PathLike, siblings: tuple[str, ...] = ()) -> str:
+  """A local path holding file `p`: `p` itself when local, else its mirror in `cache_root()`
+  (refreshed when the remote size differs). Each of `siblings` (remote paths, e.g. a
+  checkpoint's metadata file) that exists is mirrored too, so readers that look beside `p`
+  find it; one that does not exist is removed from the mirror."""
+  if not is_remote(p):
+    return os.fspath(p)
+  src = epath.Path(p)
+  if not src.is_file():
+    raise FileNotFoundError(f"{p}: no such file")
+  _mirror(src, _cache_path(p), int(src.stat().length))
+  for q in siblings:
+    other = epath.Path(q)
+    if other.is_file():
+      _mirror(other, _cache_path(q), int(other.stat().length))
+    elif os.path.isfile(_cache_path(q)):
+      os.remove(_cache_path(q))
+  return _cache_path(p)
 
 
 def remove_tree(p: PathLike) -> None:

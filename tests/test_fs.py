@@ -185,6 +185,26 @@ def test_skeleton_files_load_from_gs(gs_root, shared_data, tmp_path):
     skeleton.load_all(pku, label_path=fs.join(gs_root, "labels", "bad.txt"))
 
 
+def test_render_tool_reads_an_npz_clip_from_gs(gs_root, tmp_path):
+  """`python -m skel_llm.tools.render gs://.../clip.npz`: the arrays and the name as from a
+  local copy; an .npz without 'poses'/'vels' names the gs:// file."""
+  from skel_llm.tools import render
+  rng = np.random.default_rng(0)
+  poses, vels = rng.normal(size=(2, 8, 2, 25, 3)).astype(np.float32)
+  local = tmp_path / "clip.npz"
+  np.savez(local, poses=poses, vels=vels)
+  remote = fs.join(gs_root, "npz", "clip.npz")
+  fs.write_bytes(remote, local.read_bytes())
+  got, want = render.read_clip(remote, 8), render.read_clip(str(local), 8)
+  np.testing.assert_array_equal(got[0], want[0])
+  np.testing.assert_array_equal(got[1], want[1])
+  assert got[2:] == want[2:] == ("ntu25", "clip.npz")
+  np.savez(local, poses=poses)
+  fs.write_bytes(fs.join(gs_root, "npz", "bad.npz"), local.read_bytes())
+  with pytest.raises(ValueError, match=rf"^{gs_root}/npz/bad.npz: expected arrays 'poses'"):
+    render.read_clip(fs.join(gs_root, "npz", "bad.npz"), 8)
+
+
 def test_hf_model_folder_on_gs_is_read_through_the_local_cache(gs_root, tmp_path, monkeypatch,
                                                                hf_helpers):
   """`config.init_from=hf:gs://...` (and `config.text.tokenizer=gs://...`): the folder is

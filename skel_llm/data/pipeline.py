@@ -23,7 +23,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
-import os
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -339,7 +338,7 @@ def make_pipeline(data_cfg: Any, split: str, *, encoder: encode_lib.Conversation
     confusable = None
     if task == "yesno" and data_cfg.get("confusable_file"):
       path = data_cfg.confusable_file
-      if not os.path.exists(path):
+      if not fs.exists(path):  # local or gs://
         raise FileNotFoundError(f"config.data.confusable_file {path} does not exist")
       confusable = load_confusable(path, source.class_names)
     builders.append(ConversationBuilder(

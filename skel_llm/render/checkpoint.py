@@ -92,8 +92,13 @@ def _get(tree: dict, path: tuple[str, ...]):
   return tree
 
 
+def metadata_path(path: str) -> str:
+  """The `.json` beside a released `.safetensors` (format, NFM flag)."""
+  return re.sub(r"\.safetensors$", ".json", os.fspath(path))
+
+
 def _read_metadata(path: str) -> dict:
-  meta_path = re.sub(r"\.safetensors$", ".json", path)
+  meta_path = metadata_path(path)
   if meta_path == path or not os.path.exists(meta_path):
     return {}
   with open(meta_path) as f:

@@ -9,9 +9,10 @@ files and resume logic as live ones (`BatchResults` is a teacher that answers fr
 
 from __future__ import annotations
 
+import io
 import json
-import os
 
+from skel_llm import fs
 from skel_llm.data import rationales
 from skel_llm.teachers import base, job, prompts
 
@@ -26,28 +27,28 @@ def export_requests(items, teacher, render, path: str, render_batch: int = 16) -
   if render is None:
     raise ValueError("--export_batch needs --renderer (the requests carry the frames)")
   items = list(items)
-  tmp = path + ".tmp"
-  n = 0
-  with open(tmp, "w") as f:
-    for start in range(0, len(items), render_batch):
-      chunk = items[start:start + render_batch]
-      for it, fr in zip(chunk, render(chunk)):
-        key = job.cache_key(teacher.model, teacher.prompt_version, job.array_sha256(fr))
-        f.write(json.dumps({"custom_id": key, "method": "POST", "url": URL,
-                            "body": prompts.body(
-                                teacher.model, fr, it.label,
-                                temperature=getattr(teacher, "temperature", prompts.TEMPERATURE),
-                                max_tokens=getattr(teacher, "max_tokens", prompts.MAX_TOKENS))}
-                           ) + "\n")
-        n += 1
-  os.replace(tmp, path)
-  return n
+  lines = []
+  for start in range(0, len(items), render_batch):
+    chunk = items[start:start + render_batch]
+    for it, fr in zip(chunk, render(chunk)):
+      key = job.cache_key(teacher.model, teacher.prompt_version, job.array_sha256(fr))
+      lines.append(json.dumps({"custom_id": key, "method": "POST", "url": URL,
+                               "body": prompts.body(
+                                   teacher.model, fr, it.label,
+                                   temperature=getattr(teacher, "temperature",
+                                                       prompts.TEMPERATURE),
+                                   max_tokens=getattr(teacher, "max_tokens",
+                                                      prompts.MAX_TOKENS))}) + "\n")
+  fs.write_text(path, "".join(lines))  # whole (local: .tmp + rename; or gs://)
+  return len(lines)
 
 
 def read_results(path: str) -> dict[str, dict]:
   """custom_id -> result line of a Batch output file (errors kept, with their message)."""
   out = {}
-  with open(path, encoding="utf-8") as f:
+  if not fs.exists(path):
+    raise FileNotFoundError(f"{path}: no such Batch output file")
+  with io.StringIO(fs.read_text(path)) as f:  # local or gs://
     for n, rec in rationales.json_lines(path, f):
       if not isinstance(rec, dict) or not isinstance(rec.get("custom_id"), str):
         raise ValueError(f"{path}:{n}: expected an object with a string 'custom_id' (OpenAI "

@@ -10,13 +10,13 @@ evaluation uses (`SkeletonLLM.render` with rng None).
 from __future__ import annotations
 
 import hashlib
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from skel_llm import fs
 from skel_llm.render import frames as frames_lib
 
 
@@ -28,18 +28,19 @@ def load_renderer(config, path: str):
   if not path:
     raise ValueError("--renderer is empty; give the stage-2 --workdir or a draction "
                      ".safetensors file")
-  if os.path.isfile(path):
+  if fs.isfile(path):  # local or gs://
     if not path.endswith(".safetensors"):
       raise ValueError(f"--renderer {path}: expected a run folder or a .safetensors file")
+    local = fs.cached_file(path, (render.checkpoint.metadata_path(path),))  # local or gs://
     try:
-      module = render.DrAction.from_released(path, topology=r.topology)
+      module = render.DrAction.from_released(local, topology=r.topology)
     except ValueError as e:
       raise ValueError(f"--renderer {path} does not fit config.render.topology "
                        f"{r.topology!r}: {e}") from e
-  elif os.path.isdir(path):
-    ckpt = os.path.join(path, "checkpoints")
-    exported = os.path.join(path, "export", "draction.safetensors")
-    if os.path.isdir(ckpt):
+  elif fs.isdir(path):
+    ckpt = fs.join(path, "checkpoints")
+    exported = fs.join(path, "export", "draction.safetensors")
+    if fs.isdir(ckpt):
       module = build.renderer_factory(config)(nnx.Rngs(params=config.seed))
       abstract = jax.tree.map(
           lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
@@ -56,7 +57,7 @@ def load_renderer(config, path: str):
         raise ValueError(f"--renderer {path}: the checkpoint lacks renderer variables "
                          f"{missing[:4]}; is it a skel_llm run of this config?")
       nnx.update(module, restored["renderer"])
-    elif os.path.isfile(exported):
+    elif fs.isfile(exported):
       return load_renderer(config, exported)
     else:
       raise FileNotFoundError(f"--renderer {path}: no checkpoints/ or export/"

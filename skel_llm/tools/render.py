@@ -17,7 +17,6 @@ NTU appearance through `checkpoint.transfer`) or a fixed baseline.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
@@ -41,16 +40,16 @@ def read_clip(spec: str, frames: int, persons: int = 2, placement: str = "auto")
     record = generator.generate_clip(label, seed)
     title = f"synthetic {record.metadata.get('label', label)} (seed {seed})"
   elif spec.endswith(".npz"):
-    data = np.load(spec)
-    if "poses" not in data.files or "vels" not in data.files:
-      raise ValueError(f"{spec}: expected arrays 'poses' and 'vels' [n, P, J, 3]")
-    return data["poses"], data["vels"], "ntu25", os.path.basename(spec)
+    with fs.local_copy(spec) as local, np.load(local) as data:  # local or gs://
+      if "poses" not in data.files or "vels" not in data.files:
+        raise ValueError(f"{spec}: expected arrays 'poses' and 'vels' [n, P, J, 3]")
+      return data["poses"], data["vels"], "ntu25", fs.path(spec).name
   else:
     from skel_llm.skeleton import load
 
     kwargs = {"bodies": "first"} if spec.endswith(".skeleton") else {}
     record = load(spec, **kwargs)
-    title = os.path.basename(spec)
+    title = fs.path(spec).name
   poses, vels, topo = record_clip(record, frames, persons, placement)
   return poses, vels, topo, title
 
@@ -72,8 +71,10 @@ def record_clip(record, frames: int, persons: int = 2, placement: str = "auto"):
 
 
 def draction_weights(path: str, topology: str) -> dict:
-  """Released weights, transferred to `topology` when it is not NTU-25."""
-  weights = checkpoint.load_released(path)
+  """Released weights (a local or gs:// file), transferred to `topology` when it is not
+  NTU-25."""
+  weights = checkpoint.load_released(
+      fs.cached_file(path, (checkpoint.metadata_path(path),)))
   if topology == "ntu25":
     return weights
   return checkpoint.transfer_to(weights, topology)

@@ -8,12 +8,12 @@ live here so that the step and the trainer stay generic.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Callable, Sequence
 
 import jax
 from flax import nnx
 
+from skel_llm import fs
 from skel_llm.data import pipeline as pipeline_lib
 from skel_llm.text import chat
 from skel_llm.text import encode as encode_lib
@@ -107,13 +107,15 @@ def renderer_factory(config) -> Callable[[nnx.Rngs], nnx.Module]:
   """Builds DrAction: fresh (`config.render.init` empty) or from a released checkpoint."""
   from skel_llm import render
   r = config.render
-  if r.init and not os.path.isfile(r.init):
+  if r.init and not fs.isfile(r.init):
     raise FileNotFoundError(f"config.render.init {r.init} does not exist; give a released "
                             f"draction_*.safetensors file or leave it empty for a fresh renderer")
+  # A gs:// release is mirrored once into the local cache with its .json (fs.cached_file).
+  init = fs.cached_file(r.init, (render.checkpoint.metadata_path(r.init),)) if r.init else ""
 
   def make(rngs: nnx.Rngs) -> nnx.Module:
-    if r.init:
-      return render.DrAction.from_released(r.init, topology=r.topology, rngs=rngs)
+    if init:
+      return render.DrAction.from_released(init, topology=r.topology, rngs=rngs)
     return render.DrAction(r.topology, num_persons=config.data.max_persons,
                            enable_nfm=r.enable_nfm, blend=r.get("blend", "topology"), rngs=rngs)
   return make

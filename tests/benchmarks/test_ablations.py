@@ -36,6 +36,11 @@ def test_stage_commands(ablations, tmp_path):
     assert f.get("config.init_from") == (str(cmds[i - 1][1]) if i else None)
   f = _flags(ablations.stage_commands(rows["draction_1+4"], 0, tmp_path, "demo")[0][2])
   assert "config.trainable" not in f and "config.render.kind" not in f
+  for _, _, argv in ablations.stage_commands(rows["draction_1+4"], 0, tmp_path, "demo",
+                                             settings=("evals.heldout.every_steps=0",)):
+    assert _flags(argv)["config.evals.heldout.every_steps"] == "0"
+  with pytest.raises(SystemExit, match="--set 'heldout': expected KEY=VALUE"):
+    ablations.main([f"--root={tmp_path}", "--set=heldout", "--dry_run"])
   warm, refine = ablations.stage_commands(rows["blend_uniform"], 0, tmp_path, "demo")
   assert _flags(warm[2])["config"].endswith("warmup.py:demo")
   assert _flags(refine[2])["config"].endswith("refine.py:demo,crossformat")

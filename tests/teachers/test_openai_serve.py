@@ -398,3 +398,63 @@ def test_cli_unreachable_endpoint_exits_1_naming_the_failure(tiny_run, tmp_path)
   assert "gave up after 2 attempts; last error: APIConnectionError" in r.stdout
   assert "2 clips failed after retries and were not written" in r.stderr
   assert _ids(out) == []
+
+
+def test_renderer_and_batch_files_on_gs(config, tiny_run, clips, gs_root, tmp_path,
+                                        monkeypatch):
+  """`teach --renderer=gs://...` (a run folder with checkpoints/, one with only
+  export/draction.safetensors, or a released file with its .json) loads the same renderer as
+  the local path; `config.render.init=gs://...` builds it too; `--export_batch` and
+  `--import_batch` on gs:// write and read the same lines as local files."""
+  import shutil
+
+  from flax import nnx
+
+  from skel_llm import fs
+  from skel_llm.render import checkpoint as rckpt
+  from skel_llm.teachers import batch, frames
+  from skel_llm.teachers.openai_teacher import OpenAITeacher
+  from skel_llm.train import build
+  monkeypatch.setenv("SKEL_LLM_CACHE", str(tmp_path / "cache"))
+  items, render, sha = clips
+  root = fs.join(gs_root, "teach_files")
+  run = fs.join(root, "run")
+  with fs.local_dir(run) as d:
+    shutil.copytree(tiny_run, d, dirs_exist_ok=True)
+  assert frames.load_renderer(config, run)[1] == sha
+  module, _ = frames.load_renderer(config, str(tiny_run))
+  released = tmp_path / "draction.safetensors"
+  rckpt.export_released(module.weights(), released, param_dtype="float32")
+  local_sha = frames.load_renderer(config, str(released))[1]
+  remote = fs.join(root, "export_only", "export", "draction.safetensors")
+  for src, dst in ((released, remote), (released.with_suffix(".json"), rckpt.metadata_path(remote))):
+    fs.write_bytes(dst, src.read_bytes())
+  assert frames.load_renderer(config, remote)[1] == local_sha
+  assert frames.load_renderer(config, fs.join(root, "export_only"))[1] == local_sha
+  cached = fs.cached_file(remote)
+  assert pathlib.Path(rckpt.metadata_path(cached)).read_bytes() == (
+      released.with_suffix(".json").read_bytes())  # the sibling came along
+  c = config.copy_and_resolve_references()
+  c.render.init = remote
+  built = build.renderer_factory(c)(nnx.Rngs(params=0))
+  assert frames.weights_sha256(built) == local_sha
+  c.render.init = fs.join(root, "none.safetensors")
+  with pytest.raises(FileNotFoundError, match=r"config.render.init gs://.*none.safetensors "
+                                              r"does not exist"):
+    build.renderer_factory(c)
+  # Batch requests and results.
+  teacher = OpenAITeacher("http://127.0.0.1:9/v1", "gpt-test")
+  local_req, remote_req = str(tmp_path / "requests.jsonl"), fs.join(root, "requests.jsonl")
+  assert batch.export_requests(items[:2], teacher, render, remote_req) == 2
+  assert batch.export_requests(items[:2], teacher, render, local_req) == 2
+  assert fs.read_text(remote_req) == pathlib.Path(local_req).read_text()
+  lines = "".join(json.dumps({"custom_id": r["custom_id"], "response": {
+      "status_code": 200, "body": {"choices": [{"message": {"content": "Label: x"},
+                                                "finish_reason": "stop"}]}}}) + "\n"
+                  for r in _lines(local_req))
+  (tmp_path / "results.jsonl").write_text(lines)
+  fs.write_text(fs.join(root, "results.jsonl"), lines)
+  got = batch.read_results(fs.join(root, "results.jsonl"))
+  assert got == batch.read_results(str(tmp_path / "results.jsonl")) and len(got) == 2
+  with pytest.raises(FileNotFoundError, match=r"gs://.*/nothing.jsonl: no such Batch output"):
+    batch.read_results(fs.join(root, "nothing.jsonl"))
