@@ -264,6 +264,28 @@ def config_from_record(record: dict) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(record["config"])
 
 
+# The fields of `software()` that a bitwise replay depends on: XLA:CPU generates code for the
+# host's instruction set (AVX-512 vectors split a reduction otherwise than AVX2 ones), so the
+# same build gives other low bits on another CPU model (measured: the asset built on an
+# "Intel(R) Xeon(R) Processor", re-run on an "AMD EPYC" with AVX2 only, equals the record at
+# steps 0 and 1 and differs from step 2 on).
+REPLAY_KEYS = ("machine", "processor", "cpus", "jax", "jaxlib")
+
+
+def replay_digests_for(record: dict, machine: dict) -> dict[str, str] | None:
+  """{step: params_digest} that a replay on `machine` (a `software()` dict) must give: the
+  build's own when it ran on such a machine, else a replay recorded on one
+  (`record['replays']`, `python -m skel_llm.tools.pretrain_demo --record_replay`); None
+  when neither is recorded."""
+  same = lambda other: all(other.get(k) == machine.get(k) for k in REPLAY_KEYS)  # noqa: E731
+  if same(record["software"]):
+    return dict(record["params_digest"])
+  for entry in record.get("replays", []):
+    if same(entry["software"]):
+      return dict(entry["params_digest"])
+  return None
+
+
 def replay(record: dict, num_steps: int) -> dict[str, str]:
   """{step: params_digest} of the first `num_steps` steps re-run from `record`'s config
   (steps 0 .. num_steps), to compare with `record['params_digest']`."""

@@ -9,6 +9,13 @@ folder with `provenance.json` (config, seeds, class lists, loss curve, parameter
 file sha256s); `--config.total_steps=N` and the other `--config.*` flags change the recipe
 (`skel_llm.pretrain.builder.default_config`). README, "A pretrained MLLM for the embedded
 world", gives its wall time; the `demo_pretrained` presets of `configs/*.py` start from it.
+
+    python -m skel_llm.tools.pretrain_demo --out=skel_llm/models/assets/tiny_internvl_pretrained \
+        --record_replay
+
+re-runs the first steps of the recorded build on this machine and adds their parameter
+digests, with this machine's `software()`, to `provenance.json`'s `replays` (a bitwise replay
+is CPU-specific: `builder.REPLAY_KEYS`); tests/pretrain/test_builder.py compares with them.
 """
 
 import os
@@ -25,11 +32,41 @@ from skel_llm.pretrain import builder  # noqa: E402
 
 _OUT = flags.DEFINE_string("out", None, "folder to write the asset to", required=True)
 _CONFIG = config_flags.DEFINE_config_dict("config", builder.default_config())
+_RECORD_REPLAY = flags.DEFINE_bool(
+    "record_replay", False, "re-run the first REPLAY_STEPS steps of the asset in --out and "
+    "record their digests for this machine in its provenance.json (no build)")
+REPLAY_STEPS = 3
+
+
+def record_replay(out: str) -> dict:
+  """Adds this machine's replay digests to `out`'s provenance.json; returns the entry."""
+  import json
+  import pathlib
+
+  from skel_llm.models import pretrained
+  record = pretrained.verify(out)
+  machine = builder.software()
+  if builder.replay_digests_for(record, machine) is not None:
+    raise app.UsageError(f"{out}/{pretrained.PROVENANCE} already holds digests for this "
+                         f"machine ({machine['processor']}); the test compares with those")
+  entry = {"software": machine, "xla_flags": os.environ["XLA_FLAGS"],
+           "params_digest": builder.replay(record, REPLAY_STEPS)}
+  record.setdefault("replays", []).append(entry)
+  path = pathlib.Path(out) / pretrained.PROVENANCE
+  tmp = path.with_suffix(".tmp")
+  tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+  os.replace(tmp, path)
+  return entry
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  if _RECORD_REPLAY.value:
+    entry = record_replay(_OUT.value)
+    print(f"[pretrain] recorded the first {REPLAY_STEPS} steps' digests on "
+          f"{entry['software']['processor']} in {_OUT.value}: {entry['params_digest']}")
+    return
   record = builder.build(_CONFIG.value, _OUT.value)
   first, last = min(record["loss"], key=int), max(record["loss"], key=int)
   print(f"[pretrain] wrote {_OUT.value}: {record['num_params']} parameters, loss "

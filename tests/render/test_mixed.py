@@ -87,7 +87,11 @@ def test_pad_gaussians_change_nothing(setup, monkeypatch):
   assert float(jnp.max(jnp.abs(alpha[..., k:]))) == 0.0
   _, c_ref, a_ref = renderer.gaussian_attributes(
       s["alone_w"]["kinect20"], _persons(s["clips"][2][0]), _persons(s["clips"][2][1]))
-  np.testing.assert_allclose(np.asarray(colour[..., :k, :]), np.asarray(c_ref), atol=1e-6)
+  # The derived features are a matrix product, transfer_to's an interpolation per Gaussian:
+  # equal in exact arithmetic, float32 rounding apart (1.2e-6 measured on an AVX2 CPU, after the
+  # appearance MLP); 2e-6, the bound the frames are held to in
+  # test_each_row_equals_that_row_rendered_alone_with_its_topology.
+  np.testing.assert_allclose(np.asarray(colour[..., :k, :]), np.asarray(c_ref), atol=2e-6)
   np.testing.assert_allclose(np.asarray(alpha[..., :k]), np.asarray(a_ref), atol=1e-6)
 
 
