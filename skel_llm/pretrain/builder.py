@@ -270,6 +270,7 @@ def config_from_record(record: dict) -> ml_collections.ConfigDict:
 # "Intel(R) Xeon(R) Processor", re-run on an "AMD EPYC" with AVX2 only, equals the record at
 # steps 0 and 1 and differs from step 2 on).
 REPLAY_KEYS = ("machine", "processor", "cpus", "jax", "jaxlib")
+REPLAY_STEPS = 3  # the first steps a replay re-runs (tools.pretrain_demo --record_replay, tests)
 
 
 def replay_digests_for(record: dict, machine: dict) -> dict[str, str] | None:

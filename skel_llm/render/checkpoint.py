@@ -97,6 +97,13 @@ def metadata_path(path: str) -> str:
   return re.sub(r"\.safetensors$", ".json", os.fspath(path))
 
 
+def local_release(path: str) -> str:
+  """A local path of released renderer `path` (itself when local; a gs:// file is mirrored
+  into the cache with its `.json`: `skel_llm.fs.cached_file`)."""
+  from skel_llm import fs
+  return fs.cached_file(path, (metadata_path(path),))
+
+
 def _read_metadata(path: str) -> dict:
   meta_path = metadata_path(path)
   if meta_path == path or not os.path.exists(meta_path):

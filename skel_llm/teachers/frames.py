@@ -31,7 +31,7 @@ def load_renderer(config, path: str):
   if fs.isfile(path):  # local or gs://
     if not path.endswith(".safetensors"):
       raise ValueError(f"--renderer {path}: expected a run folder or a .safetensors file")
-    local = fs.cached_file(path, (render.checkpoint.metadata_path(path),))  # local or gs://
+    local = render.checkpoint.local_release(path)  # local or gs://
     try:
       module = render.DrAction.from_released(local, topology=r.topology)
     except ValueError as e:

@@ -33,16 +33,15 @@ from skel_llm.pretrain import builder  # noqa: E402
 _OUT = flags.DEFINE_string("out", None, "folder to write the asset to", required=True)
 _CONFIG = config_flags.DEFINE_config_dict("config", builder.default_config())
 _RECORD_REPLAY = flags.DEFINE_bool(
-    "record_replay", False, "re-run the first REPLAY_STEPS steps of the asset in --out and "
+    "record_replay", False, f"re-run the first {builder.REPLAY_STEPS} steps of the asset in --out and "
     "record their digests for this machine in its provenance.json (no build)")
-REPLAY_STEPS = 3
 
 
 def record_replay(out: str) -> dict:
   """Adds this machine's replay digests to `out`'s provenance.json; returns the entry."""
   import json
-  import pathlib
 
+  from skel_llm import fs
   from skel_llm.models import pretrained
   record = pretrained.verify(out)
   machine = builder.software()
@@ -50,12 +49,10 @@ def record_replay(out: str) -> dict:
     raise app.UsageError(f"{out}/{pretrained.PROVENANCE} already holds digests for this "
                          f"machine ({machine['processor']}); the test compares with those")
   entry = {"software": machine, "xla_flags": os.environ["XLA_FLAGS"],
-           "params_digest": builder.replay(record, REPLAY_STEPS)}
+           "params_digest": builder.replay(record, builder.REPLAY_STEPS)}
   record.setdefault("replays", []).append(entry)
-  path = pathlib.Path(out) / pretrained.PROVENANCE
-  tmp = path.with_suffix(".tmp")
-  tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-  os.replace(tmp, path)
+  # As the build writes it (indent 1, final newline); fs.write_text: .tmp + rename.
+  fs.write_text(fs.join(out, pretrained.PROVENANCE), json.dumps(record, indent=1) + "\n")
   return entry
 
 
@@ -64,7 +61,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   if _RECORD_REPLAY.value:
     entry = record_replay(_OUT.value)
-    print(f"[pretrain] recorded the first {REPLAY_STEPS} steps' digests on "
+    print(f"[pretrain] recorded the first {builder.REPLAY_STEPS} steps' digests on "
           f"{entry['software']['processor']} in {_OUT.value}: {entry['params_digest']}")
     return
   record = builder.build(_CONFIG.value, _OUT.value)

@@ -73,8 +73,7 @@ def record_clip(record, frames: int, persons: int = 2, placement: str = "auto"):
 def draction_weights(path: str, topology: str) -> dict:
   """Released weights (a local or gs:// file), transferred to `topology` when it is not
   NTU-25."""
-  weights = checkpoint.load_released(
-      fs.cached_file(path, (checkpoint.metadata_path(path),)))
+  weights = checkpoint.load_released(checkpoint.local_release(path))
   if topology == "ntu25":
     return weights
   return checkpoint.transfer_to(weights, topology)

@@ -110,8 +110,8 @@ def renderer_factory(config) -> Callable[[nnx.Rngs], nnx.Module]:
   if r.init and not fs.isfile(r.init):
     raise FileNotFoundError(f"config.render.init {r.init} does not exist; give a released "
                             f"draction_*.safetensors file or leave it empty for a fresh renderer")
-  # A gs:// release is mirrored once into the local cache with its .json (fs.cached_file).
-  init = fs.cached_file(r.init, (render.checkpoint.metadata_path(r.init),)) if r.init else ""
+  # A gs:// release is mirrored once into the local cache with its .json.
+  init = render.checkpoint.local_release(r.init) if r.init else ""
 
   def make(rngs: nnx.Rngs) -> nnx.Module:
     if init:

@@ -12,7 +12,7 @@ from skel_llm.models import pretrained
 from skel_llm.pretrain import builder, corpus
 from tests.conftest import REPO, TIME_FACTOR
 
-REPLAY_STEPS = 3
+REPLAY_STEPS = builder.REPLAY_STEPS
 
 
 @pytest.fixture(scope="module")
