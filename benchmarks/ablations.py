@@ -4,14 +4,18 @@
         [--seeds=0,1,2] [--preset=demo] [--steps=N] [--set=KEY=VALUE ...] [--dry_run]
 
 Each (row, seed) is a chain of training stages (`configs/<stage>.py:<preset>`, stage k+1
-starting from stage k's workdir, as `launch/four_stages.sh` chains them) under
-ROOT/<row>/seed<k>/<stage>, run as `python -m skel_llm.main` subprocesses one after another
-(the machine's cores go to one run at a time). A stage whose workdir holds `result.json`
-is finished and skipped, so a rerun resumes where the last one stopped; an unfinished stage
-resumes from its own checkpoint. The wall time of every stage is kept in
-ROOT/<row>/seed<k>/walls.json. The table reads each row's metrics from its last stage's
-`result.json` (the evaluators of `skel_llm.eval`) and prints ours beside the paper's
-(docs/ablations.md says which of the paper's rows each of ours stands for, and what is ours).
+starting from stage k's workdir, as `launch/four_stages.sh` chains them), run as
+`python -m skel_llm.main` subprocesses one after another (the machine's cores go to one run
+at a time). A stage's workdir is ROOT/_stages/<stage>-<digest>, the digest of its command
+(flags, and the workdir it starts from), so rows whose chains begin alike train that prefix
+once (the DrAction rows share their warm-up per seed); ROOT/<row>/seed<k>/<stage> is a link
+to it. A stage whose workdir holds `result.json` is finished and skipped, so a rerun resumes
+where the last one stopped; an unfinished stage resumes from its own checkpoint. The wall
+time of a stage is kept beside its workdir (<workdir>.wall.json) and a row's in
+ROOT/<row>/seed<k>/walls.json: the time the row's chain takes when trained alone, shared
+stages included. The table reads each row's metrics from its last stage's `result.json` (the
+evaluators of `skel_llm.eval`) and prints ours beside the paper's (docs/ablations.md says
+which of the paper's rows each of ours stands for, and what is ours).
 
 Rows (`ROWS`; `--rows` takes row names or group names):
   renderer  DrAction vs the fixed "3D + velocity" and 2D stick renderers, stages 1+4 and 1-4
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
@@ -126,16 +131,16 @@ def stage_commands(row: Row, seed: int, root: pathlib.Path, preset: str,
                    steps: int | None = None, settings: tuple[str, ...] = ()
                    ) -> list[tuple[str, pathlib.Path, list[str]]]:
   """(stage, workdir, argv) of every stage of one (row, seed), in order; `settings`
-  (`KEY=VALUE`) are added to every stage as `--config.KEY=VALUE`."""
+  (`KEY=VALUE`) are added to every stage as `--config.KEY=VALUE`. The workdir is
+  `shared_workdir` of the stage's command: equal commands (and starting points) share it."""
   out, previous = [], None
   overrides = dict(row.overrides)
   for i, stage in enumerate(row.stages):
     last = i == len(row.stages) - 1
     stage_preset = ",".join(p for p in (preset, row.last_preset if last else "") if p)
-    workdir = root / row.name / f"seed{seed}" / stage
-    argv = [sys.executable, "-m", "skel_llm.main",
-            f"--config={REPO / 'configs' / f'{stage}.py'}:{stage_preset}",
-            f"--workdir={workdir}", f"--config.seed={seed}", f"--config.data.seed={seed}"]
+    # Relative to REPO (the runs' cwd), so that the digest does not depend on the checkout.
+    argv = [sys.executable, "-m", "skel_llm.main", f"--config=configs/{stage}.py:{stage_preset}",
+            f"--config.seed={seed}", f"--config.data.seed={seed}"]
     c = _stage_config(stage, stage_preset)
     for key, value in overrides.items():
       if key == "data.classes" and value == "interactions":
@@ -150,9 +155,35 @@ def stage_commands(row: Row, seed: int, root: pathlib.Path, preset: str,
     argv += [f"--config.{kv}" for kv in settings]
     if previous is not None:
       argv.append(f"--config.init_from={previous}")
+    workdir = shared_workdir(root, stage, argv[1:])
+    argv.insert(4, f"--workdir={workdir}")
     out.append((stage, workdir, argv))
     previous = workdir
   return out
+
+
+def shared_workdir(root: pathlib.Path, stage: str, flags: list[str]) -> pathlib.Path:
+  """ROOT/_stages/<stage>-<12 hex of the sha256 of the flags>: a function of the command
+  alone (its init_from names the previous stage's shared workdir, so the chain is in it)."""
+  digest = hashlib.sha256("\0".join(flags).encode()).hexdigest()[:12]
+  return root / "_stages" / f"{stage}-{digest}"
+
+
+def row_link(root: pathlib.Path, row: Row, seed: int, stage: str) -> pathlib.Path:
+  return root / row.name / f"seed{seed}" / stage
+
+
+def _link(link: pathlib.Path, target: pathlib.Path) -> None:
+  """Points ROOT/<row>/seed<k>/<stage> at the shared workdir (relative, so ROOT can move)."""
+  relative = pathlib.Path(os.path.relpath(target, link.parent))
+  if link.is_symlink() and pathlib.Path(os.readlink(link)) == relative:
+    return
+  if link.exists() or link.is_symlink():
+    raise SystemExit(f"{link}: expected a link to {target} (this runner's layout); it is "
+                     f"{'a link to ' + os.readlink(link) if link.is_symlink() else 'a folder'}: "
+                     f"move it away, or use another --root")
+  link.parent.mkdir(parents=True, exist_ok=True)
+  link.symlink_to(relative, target_is_directory=True)
 
 
 def run_row(row: Row, seed: int, root: pathlib.Path, preset: str, steps: int | None,
@@ -161,20 +192,26 @@ def run_row(row: Row, seed: int, root: pathlib.Path, preset: str, steps: int | N
   walls_path = root / row.name / f"seed{seed}" / "walls.json"
   walls = json.loads(walls_path.read_text()) if walls_path.exists() else {}
   for stage, workdir, argv in stage_commands(row, seed, root, preset, steps, settings):
+    wall_path = workdir.with_name(workdir.name + ".wall.json")
     if (workdir / "result.json").exists():
-      print(f"[ablations] {row.name} seed {seed} {stage}: finished, skipped", flush=True)
-      continue
-    print(f"[ablations] {row.name} seed {seed} {stage}: {' '.join(argv[1:])}", flush=True)
-    if dry_run:
-      continue
-    start = time.monotonic()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
-    done = subprocess.run(argv, cwd=REPO, env=env)
-    if done.returncode:
-      raise SystemExit(f"[ablations] {row.name} seed {seed} {stage} failed (exit "
-                       f"{done.returncode}); rerun the same command to resume it")
-    walls[stage] = time.monotonic() - start
+      print(f"[ablations] {row.name} seed {seed} {stage}: finished ({workdir.name}), skipped",
+            flush=True)
+    else:
+      print(f"[ablations] {row.name} seed {seed} {stage}: {' '.join(argv[1:])}", flush=True)
+      if dry_run:
+        continue
+      start = time.monotonic()
+      env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+          p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
+      done = subprocess.run(argv, cwd=REPO, env=env)
+      if done.returncode:
+        raise SystemExit(f"[ablations] {row.name} seed {seed} {stage} failed (exit "
+                         f"{done.returncode}); rerun the same command to resume it")
+      # The run that finished the stage; a stage stopped and resumed counts its last run only.
+      wall_path.write_text(json.dumps({"seconds": time.monotonic() - start}))
+    _link(row_link(root, row, seed, stage), workdir)
+    # None: finished by a run this runner did not time (the row's wall is then unknown).
+    walls[stage] = json.loads(wall_path.read_text())["seconds"] if wall_path.exists() else None
     walls_path.parent.mkdir(parents=True, exist_ok=True)
     walls_path.write_text(json.dumps(walls, indent=1))
 
@@ -194,8 +231,9 @@ def row_results(row: Row, seeds, root: pathlib.Path) -> dict:
                          f"that evaluator")
       values[column].append(100.0 * float(evals[key][scalar]))
     walls_path = root / row.name / f"seed{seed}" / "walls.json"
-    if walls_path.exists():
-      walls.append(sum(json.loads(walls_path.read_text()).values()))
+    seconds = json.loads(walls_path.read_text()).values() if walls_path.exists() else [None]
+    if None not in seconds:
+      walls.append(sum(seconds))
   return {"values": values, "walls": walls}
 
 

@@ -30,10 +30,20 @@ def test_stage_commands(ablations, tmp_path):
   assert [c[0] for c in cmds] == ["warmup", "disc_ft", "distill", "refine"]
   for i, (stage, workdir, argv) in enumerate(cmds):
     f = _flags(argv)
-    assert workdir == tmp_path / "velocity_1-4" / "seed2" / stage
+    assert workdir.parent == tmp_path / "_stages" and workdir.name.startswith(stage + "-")
+    assert _flags(argv)["workdir"] == str(workdir)
     assert f["config.seed"] == "2" and f["config.render.kind"] == "velocity"
     assert "renderer" not in f["config.trainable"]  # a fixed renderer trains nothing
     assert f.get("config.init_from") == (str(cmds[i - 1][1]) if i else None)
+  # Equal commands share a workdir: the DrAction rows' warm-up per seed, not the next stages
+  # (their starting points or stage lists differ), nor other seeds or renderers.
+  def dirs(name, seed=0):
+    return [c[1] for c in ablations.stage_commands(rows[name], seed, tmp_path, "demo")]
+  d14, d1234, nodisc = dirs("draction_1+4"), dirs("draction_1-4"), dirs("no_disc_ft")
+  assert d14[0] == d1234[0] == nodisc[0] == dirs("no_cr_distill")[0]
+  assert d14[1] != d1234[3] and nodisc[1] != d1234[2] and nodisc[2] != d1234[3]
+  assert dirs("draction_1+4", 1)[0] != d14[0] and dirs("velocity_1+4")[0] != d14[0]
+  assert dirs("no_cr_distill")[1] == d1234[1]  # warm-up then Disc-FT: the same two stages
   f = _flags(ablations.stage_commands(rows["draction_1+4"], 0, tmp_path, "demo")[0][2])
   assert "config.trainable" not in f and "config.render.kind" not in f
   for _, _, argv in ablations.stage_commands(rows["draction_1+4"], 0, tmp_path, "demo",
@@ -59,12 +69,25 @@ def test_a_row_trains_resumes_and_is_tabulated(ablations, tmp_path, capsys):
   # stages is pinned by test_stage_commands.
   row = ablations.Row("stick_1", ("test",), ("warmup",), "-", (("render.kind", "stick"),))
   ablations.run_row(row, 0, tmp_path, "smoke", steps=2)
-  assert "finished, skipped" not in capsys.readouterr().out
-  assert (tmp_path / "stick_1" / "seed0" / "warmup" / "result.json").exists()
+  assert "skipped" not in capsys.readouterr().out
+  link = tmp_path / "stick_1" / "seed0" / "warmup"
+  (workdir,) = [d for d in (tmp_path / "_stages").glob("warmup-*") if d.is_dir()]
+  assert link.is_symlink() and link.resolve() == workdir.resolve()
+  assert (link / "result.json").exists()
   walls = json.loads((tmp_path / "stick_1" / "seed0" / "walls.json").read_text())
   assert set(walls) == {"warmup"} and walls["warmup"] > 0
   ablations.run_row(row, 0, tmp_path, "smoke", steps=2)  # resumed: nothing to train
-  assert capsys.readouterr().out.count("finished, skipped") == 1
+  assert capsys.readouterr().out.count("skipped") == 1
+  # Another row whose chain begins with the same stage trains nothing either.
+  twin = ablations.Row("stick_1_twin", ("test",), ("warmup",), "-", (("render.kind", "stick"),))
+  ablations.run_row(twin, 0, tmp_path, "smoke", steps=2)
+  assert capsys.readouterr().out.count("skipped") == 1
+  assert (tmp_path / "stick_1_twin" / "seed0" / "warmup").resolve() == workdir.resolve()
+  # A folder where the link belongs (another layout) is refused, not trained over.
+  odd = ablations.Row("odd", ("test",), ("warmup",), "-", (("render.kind", "stick"),))
+  (tmp_path / "odd" / "seed0" / "warmup").mkdir(parents=True)
+  with pytest.raises(SystemExit, match="odd/seed0/warmup: expected a link to .*it is a folder"):
+    ablations.run_row(odd, 0, tmp_path, "smoke", steps=2)
   evals = json.loads((tmp_path / "stick_1" / "seed0" / "warmup" / "result.json").read_text())
   value = 100.0 * evals["evals"]["heldout"]["authors"]
   line = ablations.table([row], [0, 1], tmp_path).splitlines()[-1]
