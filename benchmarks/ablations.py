@@ -164,8 +164,10 @@ def stage_commands(row: Row, seed: int, root: pathlib.Path, preset: str,
 
 def shared_workdir(root: pathlib.Path, stage: str, flags: list[str]) -> pathlib.Path:
   """ROOT/_stages/<stage>-<12 hex of the sha256 of the flags>: a function of the command
-  alone (its init_from names the previous stage's shared workdir, so the chain is in it)."""
-  digest = hashlib.sha256("\0".join(flags).encode()).hexdigest()[:12]
+  alone (its init_from names the previous stage's shared workdir, so the chain is in it),
+  with ROOT itself left out so that a moved ROOT still finds its finished stages."""
+  text = "\0".join(f.replace(str(root), "<ROOT>") for f in flags)
+  digest = hashlib.sha256(text.encode()).hexdigest()[:12]
   return root / "_stages" / f"{stage}-{digest}"
 
 

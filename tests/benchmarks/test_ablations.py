@@ -44,6 +44,8 @@ def test_stage_commands(ablations, tmp_path):
   assert d14[1] != d1234[3] and nodisc[1] != d1234[2] and nodisc[2] != d1234[3]
   assert dirs("draction_1+4", 1)[0] != d14[0] and dirs("velocity_1+4")[0] != d14[0]
   assert dirs("no_cr_distill")[1] == d1234[1]  # warm-up then Disc-FT: the same two stages
+  moved = [c[1] for c in ablations.stage_commands(rows["draction_1-4"], 0, tmp_path / "m", "demo")]
+  assert [d.name for d in moved] == [d.name for d in d1234]  # ROOT is not in the digest
   f = _flags(ablations.stage_commands(rows["draction_1+4"], 0, tmp_path, "demo")[0][2])
   assert "config.trainable" not in f and "config.render.kind" not in f
   for _, _, argv in ablations.stage_commands(rows["draction_1+4"], 0, tmp_path, "demo",
