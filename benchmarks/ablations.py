@@ -103,14 +103,22 @@ GROUPS = tuple(dict.fromkeys(g for r in ROWS.values() for g in r.groups))
 
 
 def select(names: str) -> list[Row]:
-  """Rows named by a comma list of row or group names (in table order)."""
+  """Rows named by a comma list of row or group names, in the order given (a group's rows
+  in table order; a row named twice runs once): a session's priority order is kept."""
   wanted = [n.strip() for n in names.split(",") if n.strip()]
+  out: dict[str, Row] = {}
   for n in wanted:
-    if n not in ROWS and n not in GROUPS and n != "all":
+    if n == "all":
+      found = list(ROWS.values())
+    elif n in ROWS:
+      found = [ROWS[n]]
+    elif n in GROUPS:
+      found = [r for r in ROWS.values() if n in r.groups]
+    else:
       raise SystemExit(f"--rows: unknown row or group {n!r}; rows: {', '.join(ROWS)}; "
                        f"groups: {', '.join(GROUPS)}, all")
-  return [r for r in ROWS.values()
-          if "all" in wanted or r.name in wanted or set(r.groups) & set(wanted)]
+    out.update((r.name, r) for r in found if r.name not in out)
+  return list(out.values())
 
 
 def _stage_config(stage: str, preset: str):

@@ -6,7 +6,8 @@ initialised from `config.seed`, trained in full (every parameter: vision tower, 
 LLM) with the next-token loss on the answers of the stick-figure corpus
 (`skel_llm.pretrain.corpus`), by the project's own pure train step
 (`skel_llm.train.step.make_train_step`) and optimizer. Writes `out/` in the transformers
-layout (`models.export_hf`, float32: what `config.init_from=hf:<out>` reads) and
+layout (`models.export_hf`, float32: what `config.init_from=hf:<out>` reads; in files of at
+most `SHARD_SIZE` with transformers' index, so no committed file is over 1 MB) and
 `out/provenance.json`: the config, the corpus spec (class lists, seed ranges, the excluded
 unseen classes), the loss every `log_every` steps, jax/jaxlib/flax/optax/numpy versions, the
 machine, the wall time and load, the sha256 of the parameters (`params_digest`) after each of
@@ -43,6 +44,9 @@ SCHEMA = "skel_llm.pretrain/1"
 # builder in a subprocess that does): Eigen's multi-threaded kernels may split a reduction
 # by the number of cores, which would make the digests depend on the machine's core count.
 XLA_FLAG = "--xla_cpu_multi_thread_eigen=false"
+# The asset's weight files are at most this size (transformers' `max_shard_size`): the files
+# are committed, and the layout (not a training choice) is outside the recorded config.
+SHARD_SIZE = "1MB"
 
 
 def check_flags() -> None:
@@ -224,9 +228,10 @@ def build(config, out: str | os.PathLike, *, log=print) -> dict:
 
   trainer.run(total, on_step)
   out.mkdir(parents=True, exist_ok=True)
-  for old in out.glob("*.safetensors"):
+  for old in [*out.glob("*.safetensors"), *out.glob("*.safetensors.index.json")]:
     old.unlink()
-  models.export_hf(trainer.model(), out, tokenizer=None, dtype="float32")
+  models.export_hf(trainer.model(), out, tokenizer=None, dtype="float32",
+                   max_shard_size=SHARD_SIZE)
   files = {p.name: pretrained.file_sha256(p) for p in sorted(out.iterdir())
            if p.is_file() and p.name != pretrained.PROVENANCE}
   spec = corpus_spec(config)

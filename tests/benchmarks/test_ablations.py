@@ -62,6 +62,9 @@ def test_stage_commands(ablations, tmp_path):
   assert f["config.render.persons"] == "overlay"
   assert [r.name for r in ablations.select("stages")] == [
       "draction_1+4", "draction_1-4", "no_disc_ft", "no_cr_distill"]
+  # --rows keeps the order it is given; a row named again (here inside "stages") runs once.
+  assert [r.name for r in ablations.select("no_cr_distill,stick_1+4,stages")] == [
+      "no_cr_distill", "stick_1+4", "draction_1+4", "draction_1-4", "no_disc_ft"]
   with pytest.raises(SystemExit, match="unknown row or group"):
     ablations.select("renderer,nope")
 

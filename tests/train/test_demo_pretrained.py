@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from skel_llm.models import pretrained
+from skel_llm.models import pretrained, safetensors_io
 from skel_llm.train import defaults, trainer
 from tests.conftest import REPO
 
@@ -60,7 +60,9 @@ def test_stage_one_loads_the_asset_and_refuses_a_corrupted_copy(tmp_path):
   state, start = run.restore_or_init(None)
   assert start == 0
   # The reference: the asset's tensors read straight from the file (transformers names).
-  raw = safetensors.numpy.load_file(str(pretrained.ASSET_DIR / "model.safetensors"))
+  raw = {}
+  for file in safetensors_io.weight_files(pretrained.ASSET_DIR):  # the asset's shards
+    raw.update(safetensors.numpy.load_file(str(file)))
   got = state["frozen"]["mllm"]
   np.testing.assert_array_equal(np.asarray(got["language_model"]["embed_tokens"]),
                                 raw["language_model.model.embed_tokens.weight"])
@@ -72,9 +74,10 @@ def test_stage_one_loads_the_asset_and_refuses_a_corrupted_copy(tmp_path):
 
   bad = tmp_path / "asset"
   shutil.copytree(pretrained.ASSET_DIR, bad)
-  data = bytearray((bad / "model.safetensors").read_bytes())
+  shard = bad / "model-00003-of-00003.safetensors"
+  data = bytearray(shard.read_bytes())
   data[-5] ^= 0x10
-  (bad / "model.safetensors").write_bytes(bytes(data))
+  shard.write_bytes(bytes(data))
   c.init_from = f"hf:{bad}"
-  with pytest.raises(ValueError, match=r"model\.safetensors: sha256 .* differs"):
+  with pytest.raises(ValueError, match=r"model-00003-of-00003\.safetensors: sha256 .* differs"):
     trainer.Run(c, devices=jax.devices()[:1]).restore_or_init(None)
