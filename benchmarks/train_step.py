@@ -1,6 +1,6 @@
 """Train-step throughput: samples/s, compile time, peak memory, and the renderer's share.
 
-    python benchmarks/train_step.py [--configs demo,mid] [--steps 5]
+    python benchmarks/train_step.py [--configs demo,mid] [--steps 5] [--tiles 16,8]
     XLA_FLAGS=--xla_force_host_platform_device_count=8 python benchmarks/train_step.py --hlo
 
 
@@ -8,8 +8,10 @@ For each configuration it builds the real run (`skel_llm.train.trainer.Run`), co
 jitted sharded step once, times `--steps` steps, reads the compiled step's memory analysis
 (XLA's argument + output + temporary bytes; on GPU/TPU also the allocator's peak), and times
 the renderer alone (frame selection + DrAction forward and backward over the same batch,
-jitted) to give its share of the step. All numbers come from this run, side by side, on the
-machine it prints.
+jitted) to give its share of the step. `--tiles` repeats each configuration at each tile side
+of the tiled rasteriser (`config.render.tile`) and reports the (tile, Gaussian) pairs the
+batch's frames need and drop (overflow; 0: exact up to the rasteriser's eps). All numbers come
+from this run, side by side, on the machine it prints.
 
 `--hlo` only compiles: for each configuration and three meshes over all devices (pure data
 parallel, data x fsdp 2 x tensor 2, pure FSDP) it prints what the partitioned step
@@ -66,9 +68,12 @@ def _time(fn, steps: int) -> float:
   return (time.perf_counter() - t) / steps
 
 
-def bench(name: str, steps: int) -> dict:
+def bench(name: str, steps: int, tile: int | None = None) -> dict:
+  from skel_llm.render import frames as frames_lib, renderer as renderer_lib
   from skel_llm.train import trainer
   c = _config(name)
+  if tile is not None:
+    c.render.tile = tile
   run = trainer.Run(c)
   state = run.init_state()
   batch = run.batch_to_device(run.train_data.batch(0))
@@ -98,7 +103,15 @@ def bench(name: str, steps: int) -> dict:
   render_grad = jax.jit(jax.grad(render_loss))
   st = holder["state"]
   render_s = _time(lambda: render_grad(st["params"], st["frozen"]), steps)
-  return dict(config=name, batch=c.batch_size, frames=c.render.num_frames,
+  r = c.render
+  poses, vels, _ = frames_lib.select_frames_batch(batch["positions"], batch["num_frames"],
+                                                  r.num_frames, rng=None,
+                                                  stride=r.velocity_stride)
+  weights = nnx.merge(graphdef, st["params"], st["frozen"], rng_vars).renderer.weights()
+  _, overflow, pairs = renderer_lib.render_batch(weights, poses, vels, image_size=r.image_size,
+                                                 fov_deg=r.fov_deg, tile=r.tile)
+  return dict(config=name, tile=r.tile, pairs=int(pairs.max()), overflow=int(overflow.sum()),
+              batch=c.batch_size, frames=c.render.num_frames,
               image=c.render.image_size, tokens=int(c.data.max_len),
               params=run.layout.num_params("params") + run.layout.num_params("frozen"),
               compile_s=compile_s, step_s=step_s, samples_s=c.batch_size / step_s,
@@ -151,6 +164,8 @@ def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--configs", default="demo,mid")
   ap.add_argument("--steps", type=int, default=5)
+  ap.add_argument("--tiles", default="",
+                  help="comma list of config.render.tile values (default: the config's)")
   ap.add_argument("--hlo", action="store_true",
                   help="compile only; print each mesh's collectives and temp memory")
   args = ap.parse_args()
@@ -160,13 +175,15 @@ def main():
   if args.hlo:
     print_hlo([r for n in args.configs.split(",") for r in hlo_rows(n)])
     return
-  rows = [bench(n, args.steps) for n in args.configs.split(",")]
-  head = ("config", "batch", "frames", "image", "tokens", "params", "compile s", "step s",
-          "samples/s", "XLA MiB", "peak MiB", "renderer share")
+  tiles = [int(t) for t in args.tiles.split(",")] if args.tiles else [None]
+  rows = [bench(n, args.steps, t) for n in args.configs.split(",") for t in tiles]
+  head = ("config", "tile", "pairs/frame (max)", "overflow", "batch", "frames", "image",
+          "tokens", "params", "compile s", "step s", "samples/s", "XLA MiB", "peak MiB",
+          "renderer share")
   print("| " + " | ".join(head) + " |")
   print("|" + "---|" * len(head))
   for r in rows:
-    print(f"| {r['config']} | {r['batch']} | {r['frames']} | {r['image']} | {r['tokens']} | "
+    print(f"| {r['config']} | {r['tile']} | {r['pairs']} | {r['overflow']} | {r['batch']} | {r['frames']} | {r['image']} | {r['tokens']} | "
           f"{r['params']:,} | {r['compile_s']:.1f} | {r['step_s']:.3f} | {r['samples_s']:.2f} | "
           f"{r['xla_mib']:.0f} | {r['peak_mib']:.0f} | {100 * r['render_share']:.0f} % |")
   print("renderer share = (frame selection + DrAction forward+backward, jitted alone) / step; "

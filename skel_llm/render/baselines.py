@@ -42,7 +42,7 @@ def render_velocity_colour(poses: jax.Array, vels: jax.Array, *, image_size: int
 
 def velocity_colour_frames(buffers: dict, poses: jax.Array, vels: jax.Array, *,
                            image_size: int, fov_deg: float = 60.0,
-                           dense: bool = False) -> jax.Array:
+                           dense: bool = False, tile: int = raster.DEFAULT_TILE) -> jax.Array:
   """`render_velocity_colour` on a layout's buffers (`GaussianLayout.buffers()`, or a
   DrAction weights pytree's `buffers`) instead of a topology name."""
   w = jax.nn.softmax(buffers["blend_logits"], axis=-1)
@@ -60,7 +60,7 @@ def velocity_colour_frames(buffers: dict, poses: jax.Array, vels: jax.Array, *,
   weights = {"params": {}, "buffers": buffers}
   frames, _, _ = renderer._raster(weights, flat(means), flat(colour), flat(alpha),
                                   image_size=image_size, fov_deg=fov_deg, dense=dense,
-                                  tile=raster.DEFAULT_TILE, capacity=None,
+                                  tile=tile, capacity=None,
                                   eps=raster.DEFAULT_EPS, frames_per_step=None)
   return frames
 

@@ -2,7 +2,7 @@
 
 Same renderer weights (a stage-2 run's latest checkpoint, its exported
 `export/draction.safetensors`, or a released `.safetensors`), same `config.render`
-(frames, size, field of view, dense/tiled, velocity stride), same padding to
+(frames, size, field of view, dense/tiled and tile side, velocity stride), same padding to
 `config.data.max_frames` / `max_persons`, and the midpoint frame selection that
 evaluation uses (`SkeletonLLM.render` with rng None).
 """
@@ -18,6 +18,7 @@ from flax import nnx
 
 from skel_llm import fs
 from skel_llm.render import frames as frames_lib
+from skel_llm.render import raster
 
 
 def load_renderer(config, path: str):
@@ -88,13 +89,14 @@ class ClipRenderer:
     graphdef, state = nnx.split(module)
     n, size, fov, dense, stride = (int(r.num_frames), int(r.image_size), float(r.fov_deg),
                                    bool(r.dense), int(r.velocity_stride))
+    tile = int(r.get("tile", raster.DEFAULT_TILE))
 
     @jax.jit
     def frames(state, positions, lengths):
       renderer = nnx.merge(graphdef, state)
       poses, vels, _ = frames_lib.select_frames_batch(positions, lengths, n, rng=None,
                                                       stride=stride)
-      out = renderer(poses, vels, image_size=size, fov_deg=fov, dense=dense)
+      out = renderer(poses, vels, image_size=size, fov_deg=fov, dense=dense, tile=tile)
       return jnp.round(jnp.clip(out, 0.0, 1.0) * 255.0).astype(jnp.uint8)
     self._fn, self._state = frames, state
 

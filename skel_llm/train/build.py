@@ -15,6 +15,7 @@ from flax import nnx
 
 from skel_llm import fs
 from skel_llm.data import pipeline as pipeline_lib
+from skel_llm.render import raster
 from skel_llm.text import chat
 from skel_llm.text import encode as encode_lib
 from skel_llm.train import model as model_lib
@@ -145,7 +146,8 @@ def model_factory(config, tok: encode_lib.TextTokenizer) -> Callable[[], nnx.Mod
                                  fov_deg=r.fov_deg, dense=r.dense, stride=r.velocity_stride,
                                  kind=r.get("kind", "draction"),
                                  persons=r.get("persons", "joint"),
-                                 mixed=mixed_layouts.get("layouts"))
+                                 mixed=mixed_layouts.get("layouts"),
+                                 tile=r.get("tile", raster.DEFAULT_TILE))
   return make
 
 

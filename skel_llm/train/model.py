@@ -21,6 +21,7 @@ from flax import nnx
 
 from skel_llm.models import partitioning as part
 from skel_llm.render import frames as frames_lib
+from skel_llm.render import raster
 
 RENDER_KINDS = ("draction", "velocity", "stick")
 PERSON_MODES = ("joint", "overlay")
@@ -36,6 +37,7 @@ class SkeletonLLM(nnx.Module):
     image_size: S.
     fov_deg: camera field of view.
     dense: exact dense rasteriser (small images) instead of the tiled one.
+    tile: tile side of the tiled rasteriser (`render.raster.composite_tiled`).
     stride: velocity stride on the full-rate sequence.
     kind: what draws the frames (`RENDER_KINDS`): `draction` (the renderer, trained by the
       LLM's loss), or a fixed ablation renderer of `render.baselines`: `velocity` ("3D +
@@ -52,7 +54,8 @@ class SkeletonLLM(nnx.Module):
 
   def __init__(self, renderer: nnx.Module, mllm: nnx.Module, *, num_frames: int, image_size: int,
                fov_deg: float = 60.0, dense: bool = True, stride: int = 4,
-               kind: str = "draction", persons: str = "joint", mixed=None):
+               kind: str = "draction", persons: str = "joint", mixed=None,
+               tile: int = raster.DEFAULT_TILE):
     if kind not in RENDER_KINDS:
       raise ValueError(f"render kind must be one of {RENDER_KINDS}, got {kind!r}")
     if persons not in PERSON_MODES:
@@ -68,6 +71,7 @@ class SkeletonLLM(nnx.Module):
     self.image_size = int(image_size)
     self.fov_deg = float(fov_deg)
     self.dense = bool(dense)
+    self.tile = int(tile)
     self.stride = int(stride)
     self.mixed = mixed
 
@@ -94,7 +98,8 @@ class SkeletonLLM(nnx.Module):
       from skel_llm.render import mixed as mixed_lib
       return clips(mixed_lib.render_batch(self.renderer.weights(), clips(topology), poses, vels,
                                           mixed=self.mixed, image_size=self.image_size,
-                                          fov_deg=self.fov_deg, dense=self.dense)[0])
+                                          fov_deg=self.fov_deg, dense=self.dense,
+                                          tile=self.tile)[0])
     if self.persons == "joint":
       return clips(self._draw(poses, vels, weights))
     frames = [self._draw(poses[..., i:i + 1, :, :], vels[..., i:i + 1, :, :], weights)
@@ -105,10 +110,11 @@ class SkeletonLLM(nnx.Module):
     """Frames float32[B, n, S, S, 3] of selected poses, vels float32[B, n, P, J, 3]."""
     from skel_llm.render import baselines, renderer as renderer_lib
     view = dict(image_size=self.image_size, fov_deg=self.fov_deg)
+    tiled = dict(view, dense=self.dense, tile=self.tile)
     if self.kind == "velocity":
       buffers = (weights or self.renderer.weights())["buffers"]
       return jax.vmap(lambda p, v: baselines.velocity_colour_frames(
-          buffers, p, v, dense=self.dense, **view))(poses, vels)
+          buffers, p, v, **tiled))(poses, vels)
     if self.kind == "stick":
       if weights is not None:
         raise ValueError("render.kind 'stick' draws the run's own topology only; a "
@@ -116,8 +122,8 @@ class SkeletonLLM(nnx.Module):
       return jax.vmap(lambda p: baselines.render_stick_figure(
           p, topology=self.renderer.topology, **view))(poses)
     if weights is None:
-      return self.renderer(poses, vels, dense=self.dense, **view)
-    return renderer_lib.render_batch(weights, poses, vels, dense=self.dense, **view)[0]
+      return self.renderer(poses, vels, **tiled)
+    return renderer_lib.render_batch(weights, poses, vels, **tiled)[0]
 
   def pixel_values(self, frames: jax.Array) -> jax.Array:
     """float32[B, n, S, S, 3] -> float[B, n, 3, S, S] (the vision tower's layout)."""

@@ -39,7 +39,7 @@ def check_config(config, workdir: str | None = None) -> None:
                      f"config.data.topology {d.topology!r}: the renderer draws the data's "
                      f"skeleton, set both to the same format")
   _check_mixture(config)
-  from skel_llm.render import camera, layout
+  from skel_llm.render import camera, layout, raster
   from skel_llm.train import model as model_lib
   r = config.render
   for key, value, known in (("kind", r.get("kind", "draction"), model_lib.RENDER_KINDS),
@@ -47,6 +47,10 @@ def check_config(config, workdir: str | None = None) -> None:
                             ("blend", r.get("blend", "topology"), layout.BLEND_RULES)):
     if value not in known:
       raise ValueError(f"config.render.{key} {value!r} is unknown; use one of {list(known)}")
+  tile = r.get("tile", raster.DEFAULT_TILE)
+  if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+    raise ValueError(f"config.render.tile {tile!r}: the tiled rasteriser's tile side must be a "
+                     f"positive integer number of pixels (16 for 224-448 px frames)")
   if r.get("init") and r.get("blend", "topology") != "topology":
     raise ValueError(f"config.render.blend {r.blend!r} with config.render.init {r.init}: a "
                      f"released renderer holds topology blend weights; leave render.init "

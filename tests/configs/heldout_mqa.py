@@ -27,6 +27,9 @@ def get_config(arg=None):
   c.data.num_train_clips = 4096
   c.data.max_len = 224
   c.render.image_size = 32
+  # 32 px frames: tiles of 8 px halve the step on CPU, no pair dropped (benchmarks/train_step.py
+  # --tiles 16,8: the demo's step at each tile, and the pairs its frames need and drop).
+  c.render.tile = 8
   c.model.patch_size = 8
   c.render.num_frames = 6
   c.model.vision_width, c.model.vision_layers, c.model.vision_mlp = 64, 2, 128

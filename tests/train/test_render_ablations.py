@@ -66,6 +66,41 @@ def test_fixed_kinds_draw_the_baselines():
     _model(kind="jtm")
 
 
+def test_the_tile_side_reaches_the_tiled_rasteriser():
+  """`render.tile` is the tile of every tiled draw (DrAction, its transferred weights, the
+  velocity baseline); any tile gives the same frames up to the rasteriser's cut-off eps."""
+  from skel_llm.render import renderer as renderer_lib
+  positions, lengths = _two_person_clip(2)
+  poses, vels = _selected(positions, lengths)
+  s = 32
+  tiled = {t: model_lib.SkeletonLLM(DrAction("ntu25", rngs=nnx.Rngs(0)), None, num_frames=N,
+                                    image_size=s, fov_deg=35.0, dense=False, tile=t)
+           for t in (4, 8, 16)}
+  w = tiled[8].renderer.weights()
+  for t, model in tiled.items():
+    want, overflow, _ = renderer_lib.render_batch(w, poses, vels, image_size=s, fov_deg=35.0,
+                                                  tile=t)
+    assert int(np.asarray(overflow).sum()) == 0
+    np.testing.assert_array_equal(np.asarray(model.render(positions, lengths, None)),
+                                  np.asarray(want))
+    np.testing.assert_array_equal(np.asarray(model.render(positions, lengths, None, w)),
+                                  np.asarray(want))
+    velocity = model_lib.SkeletonLLM(DrAction("ntu25", rngs=nnx.Rngs(0)), None, num_frames=N,
+                                     image_size=s, fov_deg=35.0, dense=False, tile=t,
+                                     kind="velocity")
+    np.testing.assert_array_equal(
+        np.asarray(velocity.render(positions, lengths, None)[0]),
+        np.asarray(baselines.velocity_colour_frames(w["buffers"], poses[0], vels[0],
+                                                    image_size=s, fov_deg=35.0, tile=t)))
+  frames = {t: np.asarray(m.render(positions, lengths, None)) for t, m in tiled.items()}
+  assert float(frames[8].max()) > 0.5
+  for t in (4, 8):
+    assert not np.array_equal(frames[t], frames[16])  # another tiling really ran
+    np.testing.assert_allclose(frames[t], frames[16], atol=1e-4)
+  with pytest.raises(ValueError, match="config.render.tile 0: the tiled rasteriser's tile"):
+    trainer.Run(_config(tile=0), devices=jax.devices()[:1])
+
+
 def _config(**render):
   c = defaults.load_config(pathlib.Path(__file__).resolve().parents[2] / "configs" /
                            "warmup.py", "smoke")
