@@ -132,8 +132,9 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
   c.render = ml_collections.ConfigDict(dict(
       image_size=32, num_frames=6, fov_deg=35.0, dense=False, velocity_stride=4,
       # Tile side of the tiled rasteriser (render.raster.composite_tiled; exact up to its eps
-      # for any tile). 16 suits 224-448 px frames; on 32 px frames a tile of 8 evaluates a
-      # quarter of the pixels per (tile, Gaussian) pair (benchmarks/train_step.py --tiles).
+      # for any tile). 16: the tile of the 448 px parity and speed measurements; on 32 px
+      # frames a tile of 8 evaluates a quarter of the pixels per (tile, Gaussian) pair and
+      # halves the demo's step on CPU (README, "Training"; benchmarks/train_step.py --tiles).
       tile=16,
       topology="ntu25", enable_nfm=True, init="",
       # Ablations (benchmarks/ablations.py): what draws (draction, or the fixed velocity /

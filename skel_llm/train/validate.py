@@ -50,7 +50,7 @@ def check_config(config, workdir: str | None = None) -> None:
   tile = r.get("tile", raster.DEFAULT_TILE)
   if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
     raise ValueError(f"config.render.tile {tile!r}: the tiled rasteriser's tile side must be a "
-                     f"positive integer number of pixels (16 for 224-448 px frames)")
+                     f"positive integer number of pixels (the default is 16)")
   if r.get("init") and r.get("blend", "topology") != "topology":
     raise ValueError(f"config.render.blend {r.blend!r} with config.render.init {r.init}: a "
                      f"released renderer holds topology blend weights; leave render.init "
