@@ -183,7 +183,8 @@ def main():
   print("| " + " | ".join(head) + " |")
   print("|" + "---|" * len(head))
   for r in rows:
-    print(f"| {r['config']} | {r['tile']} | {r['pairs']} | {r['overflow']} | {r['batch']} | {r['frames']} | {r['image']} | {r['tokens']} | "
+    print(f"| {r['config']} | {r['tile']} | {r['pairs']} | {r['overflow']} | {r['batch']} | "
+          f"{r['frames']} | {r['image']} | {r['tokens']} | "
           f"{r['params']:,} | {r['compile_s']:.1f} | {r['step_s']:.3f} | {r['samples_s']:.2f} | "
           f"{r['xla_mib']:.0f} | {r['peak_mib']:.0f} | {100 * r['render_share']:.0f} % |")
   print("renderer share = (frame selection + DrAction forward+backward, jitted alone) / step; "

@@ -77,12 +77,12 @@ def test_the_tile_side_reaches_the_tiled_rasteriser():
                                     image_size=s, fov_deg=35.0, dense=False, tile=t)
            for t in (4, 8, 16)}
   w = tiled[8].renderer.weights()
+  frames = {t: np.asarray(m.render(positions, lengths, None)) for t, m in tiled.items()}
   for t, model in tiled.items():
     want, overflow, _ = renderer_lib.render_batch(w, poses, vels, image_size=s, fov_deg=35.0,
                                                   tile=t)
     assert int(np.asarray(overflow).sum()) == 0
-    np.testing.assert_array_equal(np.asarray(model.render(positions, lengths, None)),
-                                  np.asarray(want))
+    np.testing.assert_array_equal(frames[t], np.asarray(want))
     np.testing.assert_array_equal(np.asarray(model.render(positions, lengths, None, w)),
                                   np.asarray(want))
     velocity = model_lib.SkeletonLLM(DrAction("ntu25", rngs=nnx.Rngs(0)), None, num_frames=N,
@@ -92,7 +92,6 @@ def test_the_tile_side_reaches_the_tiled_rasteriser():
         np.asarray(velocity.render(positions, lengths, None)[0]),
         np.asarray(baselines.velocity_colour_frames(w["buffers"], poses[0], vels[0],
                                                     image_size=s, fov_deg=35.0, tile=t)))
-  frames = {t: np.asarray(m.render(positions, lengths, None)) for t, m in tiled.items()}
   assert float(frames[8].max()) > 0.5
   for t in (4, 8):
     assert not np.array_equal(frames[t], frames[16])  # another tiling really ran
