@@ -123,7 +123,39 @@ def software() -> dict:
   return {"python": sys.version.split()[0], "jax": jax.__version__,
           "jaxlib": jaxlib.__version__, "flax": flax.__version__, "optax": optax.__version__,
           "numpy": np.__version__, "backend": jax.default_backend(),
-          "machine": platform.machine(), "processor": _cpu_name(), "cpus": os.cpu_count()}
+          "machine": platform.machine(), "processor": _cpu_name(), "cpus": os.cpu_count(),
+          "cpu_id": _cpu_id(), "isa": _vector_isa()}
+
+
+def _cpuinfo_field(name: str) -> str | None:
+  """The first `name : value` of /proc/cpuinfo (None off Linux)."""
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == name:
+          return value.strip()
+  except OSError:
+    pass
+  return None
+
+
+def _cpu_id() -> str | None:
+  """'<vendor> family <f> model <m>': a virtual machine's model name can hide the CPU
+  generation ("AMD EPYC" on both an AVX2-only EPYC and a Zen 4 one with AVX-512)."""
+  fields = [_cpuinfo_field(k) for k in ("vendor_id", "cpu family", "model")]
+  return None if None in fields else f"{fields[0]} family {fields[1]} model {fields[2]}"
+
+
+# The vector extensions LLVM and XLA:CPU choose kernels by.
+_ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw",
+              "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile",
+              "amx_bf16", "amx_int8", "asimd", "sve")
+
+
+def _vector_isa() -> str | None:
+  flags = _cpuinfo_field("flags") or _cpuinfo_field("Features")
+  return None if flags is None else " ".join(f for f in _ISA_FLAGS if f in flags.split())
 
 
 def _cpu_name() -> str:
@@ -273,23 +305,39 @@ def config_from_record(record: dict) -> ml_collections.ConfigDict:
 # host's instruction set (AVX-512 vectors split a reduction otherwise than AVX2 ones), so the
 # same build gives other low bits on another CPU model (measured: the asset built on an
 # "Intel(R) Xeon(R) Processor", re-run on an "AMD EPYC" with AVX2 only, equals the record at
-# steps 0 and 1 and differs from step 2 on).
-REPLAY_KEYS = ("machine", "processor", "cpus", "jax", "jaxlib")
+# steps 0 and 1 and differs from step 2 on; re-run on an "AMD EPYC" of family 25 model 17
+# with AVX-512 it differs from both, also with --xla_cpu_max_isa=AVX2, AVX or AVX512).
+REPLAY_KEYS = ("machine", "processor", "cpus", "jax", "jaxlib", "cpu_id", "isa")
+# Records written before `software()` had "cpu_id" and "isa" (2026-12-03) match on these.
+LEGACY_REPLAY_KEYS = ("machine", "processor", "cpus", "jax", "jaxlib")
 REPLAY_STEPS = 3  # the first steps a replay re-runs (tools.pretrain_demo --record_replay, tests)
 
 
-def replay_digests_for(record: dict, machine: dict) -> dict[str, str] | None:
-  """{step: params_digest} that a replay on `machine` (a `software()` dict) must give: the
-  build's own when it ran on such a machine, else a replay recorded on one
-  (`record['replays']`, `python -m skel_llm.tools.pretrain_demo --record_replay`); None
-  when neither is recorded."""
-  same = lambda other: all(other.get(k) == machine.get(k) for k in REPLAY_KEYS)  # noqa: E731
-  if same(record["software"]):
-    return dict(record["params_digest"])
-  for entry in record.get("replays", []):
-    if same(entry["software"]):
-      return dict(entry["params_digest"])
+def replay_match(record: dict, machine: dict, exact: bool = False) -> tuple[dict, dict] | None:
+  """(software, {step: params_digest}) of the recorded run that a replay on `machine` (a
+  `software()` dict) must equal: the build itself when it ran on such a machine, else a
+  replay recorded on one (`record['replays']`, `python -m skel_llm.tools.pretrain_demo
+  --record_replay`). A run recorded with every REPLAY_KEYS field matches on all of them;
+  unless `exact`, one recorded before "cpu_id" and "isa" existed matches on
+  LEGACY_REPLAY_KEYS (its CPU generation is unknown) when no exact one does. None when
+  nothing matches."""
+  runs = [(record["software"], record["params_digest"])]
+  runs += [(e["software"], e["params_digest"]) for e in record.get("replays", [])]
+  same = lambda sw, keys: all(sw.get(k) == machine.get(k) for k in keys)  # noqa: E731
+  for sw, digests in runs:
+    if same(sw, REPLAY_KEYS):
+      return sw, dict(digests)
+  if not exact:
+    for sw, digests in runs:
+      if "cpu_id" not in sw and same(sw, LEGACY_REPLAY_KEYS):
+        return sw, dict(digests)
   return None
+
+
+def replay_digests_for(record: dict, machine: dict) -> dict[str, str] | None:
+  """The digests of `replay_match(record, machine)`; None when nothing matches."""
+  match = replay_match(record, machine)
+  return None if match is None else match[1]
 
 
 def replay(record: dict, num_steps: int) -> dict[str, str]:

@@ -45,9 +45,10 @@ def record_replay(out: str) -> dict:
   from skel_llm.models import pretrained
   record = pretrained.verify(out)
   machine = builder.software()
-  if builder.replay_digests_for(record, machine) is not None:
+  if builder.replay_match(record, machine, exact=True) is not None:
     raise app.UsageError(f"{out}/{pretrained.PROVENANCE} already holds digests for this "
-                         f"machine ({machine['processor']}); the test compares with those")
+                         f"machine ({machine['processor']}, {machine['cpu_id']}); the test "
+                         f"compares with those")
   entry = {"software": machine, "xla_flags": os.environ["XLA_FLAGS"],
            "params_digest": builder.replay(record, builder.REPLAY_STEPS)}
   record.setdefault("replays", []).append(entry)
@@ -62,7 +63,7 @@ def main(argv):
   if _RECORD_REPLAY.value:
     entry = record_replay(_OUT.value)
     print(f"[pretrain] recorded the first {builder.REPLAY_STEPS} steps' digests on "
-          f"{entry['software']['processor']} in {_OUT.value}: {entry['params_digest']}")
+          f"{entry['software']['processor']} ({entry['software']['cpu_id']}) in {_OUT.value}: {entry['params_digest']}")
     return
   record = builder.build(_CONFIG.value, _OUT.value)
   first, last = min(record["loss"], key=int), max(record["loss"], key=int)

@@ -44,13 +44,18 @@ def test_first_steps_rerun_reproduce_the_recorded_parameter_digests_bitwise(reco
   line = [ln for ln in out.stdout.splitlines() if ln.startswith("DIGESTS ")][-1]
   got = json.loads(line[len("DIGESTS "):])
   machine = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("MACHINE ")][-1][8:])
-  recorded = builder.replay_digests_for(record, machine)
-  if recorded is None:  # a bitwise replay is CPU-specific (builder.REPLAY_KEYS)
-    pytest.skip(f"no digests recorded for {machine['processor']} ({machine['cpus']} cpus, jax "
-                f"{machine['jax']}); record them with: {pretrained.REBUILD} --record_replay")
+  match = builder.replay_match(record, machine)
+  if match is None:  # a bitwise replay is CPU-specific (builder.REPLAY_KEYS)
+    pytest.skip(f"no digests recorded for {machine['processor']} ({machine['cpu_id']}, "
+                f"{machine['cpus']} cpus, jax {machine['jax']}); record them with: "
+                f"{pretrained.REBUILD} --record_replay")
+  then, recorded = match
   want = {k: v for k, v in recorded.items() if int(k) <= REPLAY_STEPS}
+  legacy = "" if "cpu_id" in then else (
+      " (that run's CPU family and model were not recorded: on another generation of that CPU "
+      f"record this one's digests with {pretrained.REBUILD} --record_replay)")
   assert got == want, (f"re-run digests differ from {pretrained.ASSET_DIR}/provenance.json; "
-                       f"software then {record['software']}, now {machine}")
+                       f"software then {then}, now {machine}{legacy}")
 
 
 def test_the_build_refuses_to_run_without_its_determinism_flag():
@@ -59,3 +64,22 @@ def test_the_build_refuses_to_run_without_its_determinism_flag():
     builder.replay({"schema": builder.SCHEMA, "config": {}}, 1)
   with pytest.raises(ValueError, match="schema"):
     builder.config_from_record({"schema": "other"})
+
+
+def test_a_replay_matches_the_recorded_cpu_generation_before_a_legacy_record():
+  keys = dict(machine="x86_64", processor="AMD EPYC", cpus=2, jax="0.10.2", jaxlib="0.10.2")
+  zen4 = dict(keys, cpu_id="AuthenticAMD family 25 model 17", isa="avx2 avx512f")
+  zen2 = dict(keys, cpu_id="AuthenticAMD family 23 model 49", isa="avx2")
+  legacy = {"software": dict(keys), "params_digest": {"0": "legacy"}}
+  record = {"software": dict(keys, processor="Intel(R) Xeon(R) Processor"),
+            "params_digest": {"0": "build"},
+            "replays": [legacy, {"software": zen4, "params_digest": {"0": "zen4"}}]}
+  assert builder.replay_match(record, zen4) == (zen4, {"0": "zen4"})
+  # Another generation under the same model name: only the record without a CPU id matches,
+  # and never when an exact match is asked for (--record_replay's check).
+  assert builder.replay_match(record, zen2) == (legacy["software"], {"0": "legacy"})
+  assert builder.replay_match(record, zen2, exact=True) is None
+  assert builder.replay_match(record, dict(zen4, jax="0.11.0")) is None
+  assert builder.replay_digests_for(record, dict(zen2, processor="Intel(R) Xeon(R) Processor")) \
+      == {"0": "build"}
+  assert set(builder.REPLAY_KEYS) <= set(builder.software())
