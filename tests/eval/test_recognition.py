@@ -24,6 +24,9 @@ from flax import nnx
 from skel_llm.eval import options, runner
 from skel_llm.train import defaults, trainer
 
+# Together with the other users of the session's `heldout_run` (one worker trains it once).
+pytestmark = pytest.mark.xdist_group("heldout_run")
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 HELDOUT_CONFIG = REPO / "tests" / "configs" / "heldout_mqa.py"  # the `heldout_run` fixture's
 CLASSES = ("squat", "jump", "raise left arm", "bow")

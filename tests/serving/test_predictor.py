@@ -34,6 +34,9 @@ from skel_llm.serving import engine as engine_lib
 from skel_llm.serving import predictor as predictor_lib
 from skel_llm.tools.render import to_uint8
 
+# Together with the other users of the session's `heldout_run` (one worker trains it once).
+pytestmark = pytest.mark.xdist_group("heldout_run")
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CONFIG = "tests/configs/heldout_mqa.py"
 CLASSES = ("squat", "jump", "raise left arm", "bow")
