@@ -73,9 +73,10 @@ def test_the_tile_side_reaches_the_tiled_rasteriser():
   positions, lengths = _two_person_clip(2)
   poses, vels = _selected(positions, lengths)
   s = 32
+  # Tile 8 (not the default) and 16 (the default): eager renders, the slow part of this test.
   tiled = {t: model_lib.SkeletonLLM(DrAction("ntu25", rngs=nnx.Rngs(0)), None, num_frames=N,
                                     image_size=s, fov_deg=35.0, dense=False, tile=t)
-           for t in (4, 8, 16)}
+           for t in (8, 16)}
   w = tiled[8].renderer.weights()
   frames = {t: np.asarray(m.render(positions, lengths, None)) for t, m in tiled.items()}
   for t, model in tiled.items():
@@ -85,17 +86,16 @@ def test_the_tile_side_reaches_the_tiled_rasteriser():
     np.testing.assert_array_equal(frames[t], np.asarray(want))
     np.testing.assert_array_equal(np.asarray(model.render(positions, lengths, None, w)),
                                   np.asarray(want))
-    velocity = model_lib.SkeletonLLM(DrAction("ntu25", rngs=nnx.Rngs(0)), None, num_frames=N,
-                                     image_size=s, fov_deg=35.0, dense=False, tile=t,
-                                     kind="velocity")
-    np.testing.assert_array_equal(
-        np.asarray(velocity.render(positions, lengths, None)[0]),
-        np.asarray(baselines.velocity_colour_frames(w["buffers"], poses[0], vels[0],
-                                                    image_size=s, fov_deg=35.0, tile=t)))
+  velocity = model_lib.SkeletonLLM(DrAction("ntu25", rngs=nnx.Rngs(0)), None, num_frames=N,
+                                   image_size=s, fov_deg=35.0, dense=False, tile=8,
+                                   kind="velocity")
+  np.testing.assert_array_equal(
+      np.asarray(velocity.render(positions, lengths, None)[0]),
+      np.asarray(baselines.velocity_colour_frames(w["buffers"], poses[0], vels[0],
+                                                  image_size=s, fov_deg=35.0, tile=8)))
   assert float(frames[8].max()) > 0.5
-  for t in (4, 8):
-    assert not np.array_equal(frames[t], frames[16])  # another tiling really ran
-    np.testing.assert_allclose(frames[t], frames[16], atol=1e-4)
+  assert not np.array_equal(frames[8], frames[16])  # another tiling really ran
+  np.testing.assert_allclose(frames[8], frames[16], atol=1e-4)
   with pytest.raises(ValueError, match="config.render.tile 0: the tiled rasteriser's tile"):
     trainer.Run(_config(tile=0), devices=jax.devices()[:1])
 
