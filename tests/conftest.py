@@ -19,7 +19,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 # the same small programs again and again (a fresh jit of the same step is traced and lowered
 # anew, but its compiled code comes from the cache). Made by the first process (pytest, or
 # the xdist controller), inherited by the workers through the environment, removed at its end.
-# Measured: tests/render + tests/models on 2 workers, 316 s without it, 264 s with it.
+# Measured: tests/render + tests/models on 2 workers, 322 s without it, 269 s with it (wall).
 _CACHE_ENV = "SKEL_LLM_TEST_JAX_CACHE"
 _OWN_CACHE = _CACHE_ENV not in os.environ and "JAX_COMPILATION_CACHE_DIR" not in os.environ
 if _OWN_CACHE:

@@ -159,14 +159,7 @@ def _vector_isa() -> str | None:
 
 
 def _cpu_name() -> str:
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor()
+  return _cpuinfo_field("model name") or platform.processor()
 
 
 class Trainer:
