@@ -192,8 +192,8 @@ class Trainer:
                   "frozen": nnx.to_pure_dict(rest), "opt_state": self.tx.init(params)}
 
     def forward(m, batch, rng, training):
-      del rng, training
-      return m(batch["input_ids"], batch["input_mask"], batch["pixel_values"])
+      del rng, training  # no renderer: no statistics beside the logits
+      return m(batch["input_ids"], batch["input_mask"], batch["pixel_values"]), {}
 
     self.step_fn = jax.jit(step_lib.make_train_step(self.graphdef, self.rng_vars, self.tx,
                                                     forward, self.schedule),

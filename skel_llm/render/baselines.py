@@ -42,9 +42,11 @@ def render_velocity_colour(poses: jax.Array, vels: jax.Array, *, image_size: int
 
 def velocity_colour_frames(buffers: dict, poses: jax.Array, vels: jax.Array, *,
                            image_size: int, fov_deg: float = 60.0,
-                           dense: bool = False, tile: int = raster.DEFAULT_TILE) -> jax.Array:
+                           dense: bool = False, tile: int = raster.DEFAULT_TILE,
+                           capacity: int | None = None, with_stats: bool = False):
   """`render_velocity_colour` on a layout's buffers (`GaussianLayout.buffers()`, or a
-  DrAction weights pytree's `buffers`) instead of a topology name."""
+  DrAction weights pytree's `buffers`) instead of a topology name. `with_stats`: return
+  (frames, overflow int32[n]), the tiled path's dropped pairs per frame (`render_with_stats`)."""
   w = jax.nn.softmax(buffers["blend_logits"], axis=-1)
   means = jnp.einsum("kj,npjc->npkc", w, poses)
   speed = jnp.linalg.norm(jnp.einsum("kj,npjc->npkc", w, vels), axis=-1)
@@ -58,11 +60,11 @@ def velocity_colour_frames(buffers: dict, poses: jax.Array, vels: jax.Array, *,
   n, p, k = alpha.shape
   flat = lambda a: a.reshape((n, p * k) + a.shape[3:])  # noqa: E731
   weights = {"params": {}, "buffers": buffers}
-  frames, _, _ = renderer._raster(weights, flat(means), flat(colour), flat(alpha),
-                                  image_size=image_size, fov_deg=fov_deg, dense=dense,
-                                  tile=tile, capacity=None,
-                                  eps=raster.DEFAULT_EPS, frames_per_step=None)
-  return frames
+  frames, overflow, _ = renderer._raster(weights, flat(means), flat(colour), flat(alpha),
+                                         image_size=image_size, fov_deg=fov_deg, dense=dense,
+                                         tile=tile, capacity=capacity,
+                                         eps=raster.DEFAULT_EPS, frames_per_step=None)
+  return (frames, overflow) if with_stats else frames
 
 
 def _bone_colours(topo: topology_lib.Topology) -> np.ndarray:

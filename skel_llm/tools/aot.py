@@ -355,8 +355,8 @@ def train_program(s: _Setup) -> tuple[Any, tuple]:
   config, mesh, layout = s.config, s.mesh, s.layout
   tx = optimizer.make_optimizer(config.optim, max(config.total_steps, 1))
   schedule = optimizer.make_schedule(config.optim, max(config.total_steps, 1))
-  raw = step_lib.make_train_step(layout.graphdef, s.rng_vars, tx, build.forward, schedule,
-                                 dropout=bool(config.model.get("train_dropout", False)),
+  raw = step_lib.make_train_step(layout.graphdef, s.rng_vars, tx, build.forward_with_stats,
+                                 schedule, dropout=bool(config.model.get("train_dropout", False)),
                                  forward_hidden=build.forward_hidden,
                                  loss_chunk=int(config.get("loss_chunk", 0)))
   raw = shd.with_activation_sharding(raw, shd.check_rules(config.sharding_rules), mesh)

@@ -2,9 +2,10 @@
 
 - `step.make_train_step(graphdef, rng_vars, tx, forward)` -> `train_step(state, batch, rng)
   -> (state, metrics)`; state = {step, params (trainable), frozen, opt_state}, metrics = loss,
-  accuracy, l2_grads, l2_params, l2_updates, lr, answer_tokens.
+  accuracy, l2_grads, l2_params, l2_updates, lr, answer_tokens, render_overflow.
 - `model.SkeletonLLM(renderer, mllm, ...)`: DrAction + InternVL3 as one NNX module (paths
-  `renderer/...`, `mllm/...`); `model.forward(model, batch, rng, training) -> logits`.
+  `renderer/...`, `mllm/...`); `model.forward(model, batch, rng, training) -> logits`;
+  `model.forward_with_stats` -> (logits, {render_overflow}), the step's forward.
 - `state.build_layout` / `state.init_state`: eval_shape-first abstract state, trainable/frozen
   split by regex (`config.trainable`), shardings, jitted init with out_shardings.
 - `sharding`: (data, fsdp, tensor) mesh, logical-axis rules -> PartitionSpecs.

@@ -23,6 +23,7 @@ from skel_llm.train import model as model_lib
 log = logging.getLogger(__name__)
 
 forward = model_lib.forward
+forward_with_stats = model_lib.forward_with_stats
 forward_hidden = model_lib.forward_hidden
 
 
@@ -147,7 +148,8 @@ def model_factory(config, tok: encode_lib.TextTokenizer) -> Callable[[], nnx.Mod
                                  kind=r.get("kind", "draction"),
                                  persons=r.get("persons", "joint"),
                                  mixed=mixed_layouts.get("layouts"),
-                                 tile=r.get("tile", raster.DEFAULT_TILE))
+                                 tile=r.get("tile", raster.DEFAULT_TILE),
+                                 capacity=r.get("capacity", 0) or None)
   return make
 
 

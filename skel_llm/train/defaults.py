@@ -136,6 +136,10 @@ def base(arg: str | None) -> ml_collections.ConfigDict:
       # frames a tile of 8 evaluates a quarter of the pixels per (tile, Gaussian) pair and
       # halves the demo's step on CPU (README, "Training"; benchmarks/train_step.py --tiles).
       tile=16,
+      # (tile, Gaussian) pairs one frame may hold in the tiled rasteriser; 0: its default for
+      # the frame's Gaussians (raster.default_capacity). Pairs beyond it are dropped and
+      # counted (`render_overflow` in the step metrics and result.json), never silently.
+      capacity=0,
       topology="ntu25", enable_nfm=True, init="",
       # Ablations (benchmarks/ablations.py): what draws (draction, or the fixed velocity /
       # stick renderers), two persons joint or overlaid, the blend rule (topology, distance,

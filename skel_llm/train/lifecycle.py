@@ -2,6 +2,9 @@
 
 - `FiniteCheck` checks every step's loss and norms on the host, one step behind the device,
   and before every checkpoint, so a non-finite state is never written (`NonFiniteError`).
+- `OverflowTally` counts, one step behind the device, the (tile, Gaussian) pairs the tiled
+  rasteriser dropped (`render_overflow`): the first step that drops any is logged as a
+  warning, and the totals go into `result.json`, so inexact frames are never trained on unseen.
 - `Stopper` turns SIGTERM (or jax's preemption sync point with several processes) into a
   save of the current step; the trainer then raises `Preempted`, and `skel_llm.main` exits
   with status 143 as a preempted job does.
@@ -104,3 +107,48 @@ class FiniteCheck:
     for step, metrics in self._pending:
       check_finite(step, host_metrics(metrics))
     self._pending.clear()
+
+
+class OverflowTally:
+  """Totals of the steps' `render_overflow` (dropped (tile, Gaussian) pairs), one step behind.
+
+  Like `FiniteCheck`, step k's scalar is fetched after step k + 1 is dispatched. The first
+  step with dropped pairs is logged as a warning (the frames of that step are not exact up to
+  the rasteriser's eps); `summary()` is what `result.json` records.
+  """
+
+  KEY = "render_overflow"
+
+  def __init__(self, first_step: int):
+    self.first_step = int(first_step)  # the steps counted: first_step + 1 onwards
+    self.pairs = 0
+    self.steps = 0
+    self.first_overflow: int | None = None
+    self._pending: list[tuple[int, object]] = []
+
+  def push(self, step: int, metrics: dict) -> None:
+    self.flush()
+    if self.KEY in metrics:
+      self._pending.append((step, metrics[self.KEY]))
+
+  def flush(self) -> None:
+    for step, value in self._pending:
+      dropped = int(jax.device_get(value))
+      if dropped:
+        self.pairs += dropped
+        self.steps += 1
+        if self.first_overflow is None:
+          self.first_overflow = step
+          log.warning("step %d: the tiled rasteriser dropped %d (tile, Gaussian) pairs (too "
+                      "many for its capacity); those frames are not exact. Counted in "
+                      "result.json's render_overflow; config.render.dense=True draws exactly",
+                      step, dropped)
+          print(f"[skel_llm] warning: step {step}: the tiled rasteriser dropped {dropped} "
+                f"(tile, Gaussian) pairs; frames not exact (result.json: render_overflow)",
+                flush=True)
+    self._pending.clear()
+
+  def summary(self) -> dict[str, int | None]:
+    self.flush()
+    return {"pairs": self.pairs, "steps": self.steps, "first_step": self.first_overflow,
+            "counted_after_step": self.first_step}

@@ -86,7 +86,7 @@ class Run:
     """
     if self._step_fn is None:
       raw = step_lib.make_train_step(self.layout.graphdef, self.rng_vars, self.tx,
-                                     build.forward, self.schedule,
+                                     build.forward_with_stats, self.schedule,
                                      dropout=bool(self.config.model.get("train_dropout", False)),
                                      forward_hidden=build.forward_hidden,
                                      loss_chunk=int(self.config.get("loss_chunk", 0)))

@@ -9,7 +9,8 @@ State (a plain pytree of arrays, see `skel_llm.train.state`):
 The step merges the NNX graph once per call inside jit (`nnx.merge`), takes
 `jax.value_and_grad` over `params` only, and returns the new state and the
 metrics `loss`, `accuracy` (answer tokens), `l2_grads`, `l2_params`,
-`l2_updates`, `lr`, `answer_tokens`. The rng of a step is `fold_in(rng, step)`,
+`l2_updates`, `lr`, `answer_tokens`, and the forward's own statistics (the
+composed model's `render_overflow`, `skel_llm.train.model.render_stats`). The rng of a step is `fold_in(rng, step)`,
 so a resumed run draws exactly what the uninterrupted one drew.
 """
 
@@ -22,7 +23,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-Forward = Callable[[nnx.Module, dict, jax.Array, bool], jax.Array]
+# (model, batch, rng, training) -> (logits float32[B, L, V], {name: scalar}).
+Forward = Callable[[nnx.Module, dict, jax.Array, bool], tuple[jax.Array, dict]]
 
 
 def l2_norm(tree: Any) -> jax.Array:
@@ -106,11 +108,12 @@ def make_train_step(graphdef: nnx.GraphDef, rng_vars: Any, tx: optax.GradientTra
     graphdef: the static graph of the composed model (`nnx.split`).
     rng_vars: the model's rng-stream variables (dropout), constant; reseeded per step.
     tx: the optax transformation for `state['params']`.
-    forward: `forward(model, batch, rng, training) -> logits float32[B, L, V]`.
+    forward: `forward(model, batch, rng, training) -> (logits float32[B, L, V], stats)`,
+      stats a dict of scalars reported as metrics (`{}` for none).
     schedule: learning-rate schedule, only to report `lr`.
     dropout: run dropout layers (LoRA dropout) in training mode.
-    forward_hidden: `(model, batch, rng, training) -> (hidden, logits_fn)`, needed with
-      `loss_chunk`.
+    forward_hidden: `(model, batch, rng, training) -> (hidden, logits_fn, stats)`, needed
+      with `loss_chunk`.
     loss_chunk: > 0: the loss is taken `chunk` tokens at a time (`chunked_answer_loss`).
   """
   if loss_chunk and forward_hidden is None:
@@ -128,11 +131,13 @@ def make_train_step(graphdef: nnx.GraphDef, rng_vars: Any, tx: optax.GradientTra
         nnx.reseed(model, dropout=k_drop, policy="match_shape")
         model.set_attributes(deterministic=False, raise_if_not_found=False)
       if loss_chunk:
-        hidden, logits_fn = forward_hidden(model, batch, k_data, True)
-        return chunked_answer_loss(logits_fn, hidden, batch["input_ids"], batch["loss_mask"],
-                                   loss_chunk)
-      logits = forward(model, batch, k_data, True)
-      return answer_loss(logits, batch["input_ids"], batch["loss_mask"])
+        hidden, logits_fn, stats = forward_hidden(model, batch, k_data, True)
+        loss, aux = chunked_answer_loss(logits_fn, hidden, batch["input_ids"],
+                                        batch["loss_mask"], loss_chunk)
+      else:
+        logits, stats = forward(model, batch, k_data, True)
+        loss, aux = answer_loss(logits, batch["input_ids"], batch["loss_mask"])
+      return loss, {**aux, **stats}
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])

@@ -133,12 +133,14 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
   try:
     with lifecycle.Stopper() as stopper, fs.Appender(fs.join(workdir, order_name)) as order:
       checked = lifecycle.FiniteCheck()
+      overflow = lifecycle.OverflowTally(start)
       for step, batch in run.train_data.iterate(start, config.total_steps - start,
                                                 prefetch=config.data.get("prefetch", 2)):
         state, metrics = train_step(state, run.batch_to_device(batch), rng)
         done = step + 1
         bar.tick(done)
         checked.push(done, metrics)
+        overflow.push(done, metrics)
         order.write(json.dumps({"step": done, "digest": _digest(batch), "rows": rows}) + "\n")
         stopping = stopper.stop_at(done)
         if done % config.log_every == 0 or done == config.total_steps or stopping:
@@ -165,6 +167,7 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
         for hook in hooks:
           hook(done, saved)
       checked.flush()
+      overflow.flush()
   except BaseException:
     ckpt.close()  # waits for the writes in flight: nothing committed is lost
     writer.close()
@@ -173,12 +176,15 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
     bar.close()
   ckpt.wait()
   train_time = time.time() - t0
+  dropped = overflow.summary()  # the steps of this run (counted_after_step: where it began)
   previous = fs.join(workdir, "result.json")
   if start >= config.total_steps and fs.exists(previous):
     # Nothing left to train (a rerun of a finished stage): keep the training record.
     earlier = fs.read_json(previous)
     last, train_time = earlier.get("train", last), earlier.get("train_seconds", train_time)
-  result: dict[str, Any] = {"train": last, "train_seconds": train_time}
+    dropped = earlier.get("render_overflow", dropped)
+  result: dict[str, Any] = {"train": last, "train_seconds": train_time,
+                            "render_overflow": dropped}
   summary.write_strip(run, state, workdir, "frames_end", writer, config.total_steps,
                       write=is_main)
   final = evaluators.run(state, int(config.total_steps), final=True, out_dir=eval_dir,

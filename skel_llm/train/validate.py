@@ -51,6 +51,10 @@ def check_config(config, workdir: str | None = None) -> None:
   if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
     raise ValueError(f"config.render.tile {tile!r}: the tiled rasteriser's tile side must be a "
                      f"positive integer number of pixels (the default is 16)")
+  capacity = r.get("capacity", 0)
+  if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
+    raise ValueError(f"config.render.capacity {capacity!r}: the (tile, Gaussian) pairs one frame "
+                     f"may hold must be a positive integer, or 0 for the rasteriser's default")
   if r.get("init") and r.get("blend", "topology") != "topology":
     raise ValueError(f"config.render.blend {r.blend!r} with config.render.init {r.init}: a "
                      f"released renderer holds topology blend weights; leave render.init "
