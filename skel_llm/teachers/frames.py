@@ -2,7 +2,7 @@
 
 Same renderer weights (a stage-2 run's latest checkpoint, its exported
 `export/draction.safetensors`, or a released `.safetensors`), same `config.render`
-(frames, size, field of view, dense/tiled and tile side, velocity stride), same padding to
+(frames, size, field of view, dense/tiled, tile side and capacity, velocity stride), same padding to
 `config.data.max_frames` / `max_persons`, and the midpoint frame selection that
 evaluation uses (`SkeletonLLM.render` with rng None).
 """
@@ -10,6 +10,7 @@ evaluation uses (`SkeletonLLM.render` with rng None).
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +21,7 @@ from skel_llm import fs
 from skel_llm.render import frames as frames_lib
 from skel_llm.render import raster
 
+log = logging.getLogger(__name__)
 
 def load_renderer(config, path: str):
   """(DrAction module, sha256 of its weights) from a run workdir or a `.safetensors` file."""
@@ -79,7 +81,11 @@ def weights_sha256(module) -> str:
 
 
 class ClipRenderer:
-  """Batched, jitted: clips float32[T, P, J, 3] -> uint8[n, S, S, 3] frames each."""
+  """Batched, jitted: clips float32[T, P, J, 3] -> uint8[n, S, S, 3] frames each.
+
+  `dropped`: {clip id: (tile, Gaussian) pairs the tiled rasteriser dropped} of the clips whose
+  frames are not exact (each logged as a warning when drawn), as training reports them.
+  """
 
   def __init__(self, config, module, batch: int = 16):
     r, d = config.render, config.data
@@ -90,14 +96,18 @@ class ClipRenderer:
     n, size, fov, dense, stride = (int(r.num_frames), int(r.image_size), float(r.fov_deg),
                                    bool(r.dense), int(r.velocity_stride))
     tile = int(r.get("tile", raster.DEFAULT_TILE))
+    capacity = int(r.get("capacity", 0)) or None
+    self.dropped: dict[str, int] = {}
 
     @jax.jit
     def frames(state, positions, lengths):
       renderer = nnx.merge(graphdef, state)
       poses, vels, _ = frames_lib.select_frames_batch(positions, lengths, n, rng=None,
                                                       stride=stride)
-      out = renderer(poses, vels, image_size=size, fov_deg=fov, dense=dense, tile=tile)
-      return jnp.round(jnp.clip(out, 0.0, 1.0) * 255.0).astype(jnp.uint8)
+      out, overflow, _ = renderer(poses, vels, image_size=size, fov_deg=fov, dense=dense,
+                                  tile=tile, capacity=capacity, with_stats=True)
+      return (jnp.round(jnp.clip(out, 0.0, 1.0) * 255.0).astype(jnp.uint8),
+              jnp.sum(overflow, axis=-1))
     self._fn, self._state = frames, state
 
   def __call__(self, clips) -> list[np.ndarray]:
@@ -121,4 +131,10 @@ class ClipRenderer:
                          f"max_frames {self.max_frames} / max_persons {self.max_persons}")
       batch[i, :t, :p] = pos
       lengths[i] = t
-    return list(np.asarray(self._fn(self._state, batch, lengths))[:len(clips)])
+    frames, overflow = self._fn(self._state, batch, lengths)
+    for c, dropped in zip(clips, np.asarray(overflow)[:len(clips)].tolist()):
+      if dropped:
+        self.dropped[c.id] = int(dropped)
+        log.warning("clip %r: the tiled rasteriser dropped %d (tile, Gaussian) pairs; its "
+                    "frames are not exact (raise config.render.capacity)", c.id, dropped)
+    return list(np.asarray(frames)[:len(clips)])

@@ -344,6 +344,19 @@ def test_teach_frames_are_the_training_frames(tiny_run, clips):
   assert ours.shape == theirs.shape
   np.testing.assert_array_equal(ours, np.round(np.clip(theirs, 0, 1) * 255).astype(np.int32))
   assert ours.max() > 0  # something was drawn
+  assert render.dropped == {}  # the default capacity holds every pair of these frames
+
+
+def test_teach_frames_name_the_clips_whose_pairs_a_small_capacity_drops(config, tiny_run, clips):
+  from skel_llm.teachers import frames
+  items, _, _ = clips
+  small = config.copy_and_resolve_references()
+  small.render.capacity = 24  # far below the pairs of a 24 px frame of one person
+  module, _ = frames.load_renderer(small, tiny_run)
+  render = frames.ClipRenderer(small, module, batch=4)
+  render(items[:4])
+  assert sorted(render.dropped) == sorted(it.id for it in items[:4])
+  assert min(render.dropped.values()) > 0
 
 
 def test_skeleton_content_part_is_rendered_by_the_server(server, clips, shared_data):
