@@ -2,8 +2,8 @@
 
 Same renderer weights (a stage-2 run's latest checkpoint, its exported
 `export/draction.safetensors`, or a released `.safetensors`), same `config.render`
-(frames, size, field of view, dense/tiled, tile side and capacity, velocity stride), same padding to
-`config.data.max_frames` / `max_persons`, and the midpoint frame selection that
+(frames, size, field of view, dense/tiled, tile side and capacity, velocity stride), same
+padding to `config.data.max_frames` / `max_persons`, and the midpoint frame selection that
 evaluation uses (`SkeletonLLM.render` with rng None).
 """
 
@@ -22,6 +22,7 @@ from skel_llm.render import frames as frames_lib
 from skel_llm.render import raster
 
 log = logging.getLogger(__name__)
+
 
 def load_renderer(config, path: str):
   """(DrAction module, sha256 of its weights) from a run workdir or a `.safetensors` file."""
