@@ -2,8 +2,8 @@
 
 - `FiniteCheck` checks every step's loss and norms on the host, one step behind the device,
   and before every checkpoint, so a non-finite state is never written (`NonFiniteError`).
-- `OverflowTally` counts, one step behind the device, the (tile, Gaussian) pairs the tiled
-  rasteriser dropped (`render_overflow`): the first step that drops any is logged as a
+- `OverflowTally` counts, from the same one-step-behind fetch, the (tile, Gaussian) pairs the
+  tiled rasteriser dropped (`render_overflow`): the first step that drops any is logged as a
   warning, and the totals go into `result.json`, so inexact frames are never trained on unseen.
 - `Stopper` turns SIGTERM (or jax's preemption sync point with several processes) into a
   save of the current step; the trainer then raises `Preempted`, and `skel_llm.main` exits
@@ -93,28 +93,34 @@ class FiniteCheck:
 
   Fetching step k's four scalars after step k + 1 has been dispatched keeps the device
   busy while the host waits, yet the run still stops at the first non-finite step, naming
-  it; `flush()` checks the newest step at once (before a checkpoint is written).
+  it; `flush()` checks the newest step at once (before a checkpoint is written). `tally`
+  (an `OverflowTally`) gets the step's `render_overflow` from the same fetch.
   """
 
-  def __init__(self):
+  def __init__(self, tally: OverflowTally | None = None):
     self._pending: list[tuple[int, dict]] = []
+    self._tally = tally
+    self._keys = FINITE_KEYS + ((OverflowTally.KEY,) if tally is not None else ())
 
   def push(self, step: int, metrics: dict) -> None:
     self.flush()
-    self._pending.append((step, {k: metrics[k] for k in FINITE_KEYS if k in metrics}))
+    self._pending.append((step, {k: metrics[k] for k in self._keys if k in metrics}))
 
   def flush(self) -> None:
     for step, metrics in self._pending:
-      check_finite(step, host_metrics(metrics))
+      host = host_metrics(metrics)
+      check_finite(step, host)
+      if self._tally is not None:
+        self._tally.add(step, host)
     self._pending.clear()
 
 
 class OverflowTally:
-  """Totals of the steps' `render_overflow` (dropped (tile, Gaussian) pairs), one step behind.
+  """Totals of the steps' `render_overflow` (dropped (tile, Gaussian) pairs).
 
-  Like `FiniteCheck`, step k's scalar is fetched after step k + 1 is dispatched. The first
-  step with dropped pairs is logged as a warning (the frames of that step are not exact up to
-  the rasteriser's eps); `summary()` is what `result.json` records.
+  Fed by `FiniteCheck` (one step behind the device). The first step with dropped pairs is
+  logged as a warning (the frames of that step are not exact up to the rasteriser's eps);
+  `summary()` is what `result.json` records.
   """
 
   KEY = "render_overflow"
@@ -124,31 +130,23 @@ class OverflowTally:
     self.pairs = 0
     self.steps = 0
     self.first_overflow: int | None = None
-    self._pending: list[tuple[int, object]] = []
 
-  def push(self, step: int, metrics: dict) -> None:
-    self.flush()
-    if self.KEY in metrics:
-      self._pending.append((step, metrics[self.KEY]))
-
-  def flush(self) -> None:
-    for step, value in self._pending:
-      dropped = int(jax.device_get(value))
-      if dropped:
-        self.pairs += dropped
-        self.steps += 1
-        if self.first_overflow is None:
-          self.first_overflow = step
-          log.warning("step %d: the tiled rasteriser dropped %d (tile, Gaussian) pairs (too "
-                      "many for its capacity); those frames are not exact. Counted in "
-                      "result.json's render_overflow; config.render.dense=True draws exactly",
-                      step, dropped)
-          print(f"[skel_llm] warning: step {step}: the tiled rasteriser dropped {dropped} "
-                f"(tile, Gaussian) pairs; frames not exact (result.json: render_overflow)",
-                flush=True)
-    self._pending.clear()
+  def add(self, step: int, metrics: dict[str, float]) -> None:
+    dropped = int(metrics.get(self.KEY, 0))
+    if not dropped:
+      return
+    self.pairs += dropped
+    self.steps += 1
+    if self.first_overflow is None:
+      self.first_overflow = step
+      log.warning("step %d: the tiled rasteriser dropped %d (tile, Gaussian) pairs (too "
+                  "many for its capacity); those frames are not exact. Counted in "
+                  "result.json's render_overflow; config.render.dense=True draws exactly",
+                  step, dropped)
+      print(f"[skel_llm] warning: step {step}: the tiled rasteriser dropped {dropped} "
+            f"(tile, Gaussian) pairs; frames not exact (result.json: render_overflow)",
+            flush=True)
 
   def summary(self) -> dict[str, int | None]:
-    self.flush()
     return {"pairs": self.pairs, "steps": self.steps, "first_step": self.first_overflow,
             "counted_after_step": self.first_step}

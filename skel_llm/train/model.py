@@ -120,7 +120,7 @@ class SkeletonLLM(nnx.Module):
     frames = clips(frames)
     if not with_stats:
       return frames
-    return frames, clips(jnp.sum(overflow.reshape(overflow.shape[0], -1), axis=-1))
+    return frames, clips(jnp.sum(overflow, axis=-1))  # [B, n] -> [B]
 
   def _draw(self, poses: jax.Array, vels: jax.Array, weights: dict | None
             ) -> tuple[jax.Array, jax.Array]:

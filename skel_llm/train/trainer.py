@@ -132,15 +132,14 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
   rows = _row_runs(run.batch_rows)
   try:
     with lifecycle.Stopper() as stopper, fs.Appender(fs.join(workdir, order_name)) as order:
-      checked = lifecycle.FiniteCheck()
       overflow = lifecycle.OverflowTally(start)
+      checked = lifecycle.FiniteCheck(overflow)  # both read step k's scalars in one fetch
       for step, batch in run.train_data.iterate(start, config.total_steps - start,
                                                 prefetch=config.data.get("prefetch", 2)):
         state, metrics = train_step(state, run.batch_to_device(batch), rng)
         done = step + 1
         bar.tick(done)
         checked.push(done, metrics)
-        overflow.push(done, metrics)
         order.write(json.dumps({"step": done, "digest": _digest(batch), "rows": rows}) + "\n")
         stopping = stopper.stop_at(done)
         if done % config.log_every == 0 or done == config.total_steps or stopping:
@@ -167,7 +166,6 @@ def train_and_evaluate(config, workdir: str, devices: list[jax.Device] | None = 
         for hook in hooks:
           hook(done, saved)
       checked.flush()
-      overflow.flush()
   except BaseException:
     ckpt.close()  # waits for the writes in flight: nothing committed is lost
     writer.close()
