@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.experimental import multihost_utils
@@ -58,15 +59,19 @@ class PredictFns:
 
     def frames(state, positions, lengths):
       model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
-      return model.render(positions, lengths, None)
+      frames, overflow = model.render(positions, lengths, None, with_stats=True)
+      return frames, jnp.sum(overflow)
 
     self._render = jax.jit(frames)
 
     def frames_with(state, weights, positions, lengths):
       model = nnx.merge(graphdef, state["params"], state["frozen"], rng_vars)
-      return model.render(positions, lengths, None, weights)
+      frames, overflow = model.render(positions, lengths, None, weights, with_stats=True)
+      return frames, jnp.sum(overflow)
 
     self._render_with = jax.jit(frames_with)
+    # Device sum of the (tile, Gaussian) pairs the renders since `take_dropped` dropped.
+    self._dropped: jax.Array | None = None
     # Transferred renderer weights per target topology, for one state at a time.
     self._transferred_state: Any = None
     self._transferred: dict[Any, dict] = {}
@@ -95,10 +100,23 @@ class PredictFns:
     the run renderer's (a cross-format evaluation): the state's renderer is transferred to it
     first (`render.checkpoint.transfer_to`: appearance MLP, NFM and depth mix copied,
     per-Gaussian features interpolated per bank), with no training.
+
+    The (tile, Gaussian) pairs the tiled rasteriser drops for lack of capacity are added up
+    on device (no host fetch per batch) and read with `take_dropped`.
     """
     if not self.is_transferred(state, topology):
-      return self._render(state, positions, lengths)
-    return self._render_with(state, self.transferred(state, topology), positions, lengths)
+      frames, dropped = self._render(state, positions, lengths)
+    else:
+      frames, dropped = self._render_with(state, self.transferred(state, topology), positions,
+                                          lengths)
+    self._dropped = dropped if self._dropped is None else self._dropped + dropped
+    return frames
+
+  def take_dropped(self) -> int:
+    """The (tile, Gaussian) pairs dropped by the renders since the last call (0: every frame
+    exact up to the rasteriser's eps), and the count restarts; every process calls it."""
+    dropped, self._dropped = self._dropped, None
+    return 0 if dropped is None else int(_whole(dropped))
 
   def renderer_topology(self, state) -> str:
     """The registry name of the topology the state's own renderer draws."""

@@ -11,13 +11,15 @@ end), and the type's options. Recognition, YES/NO, captioning and QA evaluators 
 An evaluator is given a `Context` (the config, the prompt encoder, `PredictFns` and the answer
 budget), never the trainer. `Evaluators.run(state, step)` returns `{name: scalars}` and, on
 process 0, writes `<out>/<name>.json` (the newest) and `<out>/<name>/step<N>.json` with the
-details (per-class accuracy, confusion matrix, every reply), the confusion matrix and
+details (per-class accuracy, confusion matrix, every reply, `render_overflow`: the (tile,
+Gaussian) pairs its renders dropped, warned about when not 0), the confusion matrix and
 robustness curve as PNG, and the scalars to TensorBoard as `<name>/<metric>`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any, Callable
 
 import jax
@@ -27,6 +29,8 @@ from skel_llm.eval import data as data_lib
 from skel_llm.eval import options as options_lib
 from skel_llm.eval import captioning, plots, qa, recognition, robustness, yesno
 from skel_llm.eval.predict import PredictFns
+
+log = logging.getLogger(__name__)
 
 TYPES = {"recognition": recognition.Recognition, "yesno": yesno.YesNo,
          "robustness": robustness.Robustness, "captioning": captioning.Captioning, "qa": qa.QA}
@@ -144,9 +148,14 @@ class Evaluators:
           writer=None, names: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Runs the evaluators due at `step` (all of them when `final`); every process calls it."""
     results = {}
+    predict = self.ctx.predict
     for name in (names if names is not None else self.due(step, final)):
       ev, evaluator = self.items[name]
+      predict.take_dropped()  # count this evaluator's renders only
       scalars, details = evaluator.run(state)
+      details = {**details, "render_overflow": predict.take_dropped()}
+      if details["render_overflow"] and jax.process_index() == 0:
+        _warn_dropped(name, step, details["render_overflow"])
       results[name] = scalars
       if writer is not None:
         logged = {f"{name}/{k}": v for k, v in scalars.items()}
@@ -156,6 +165,16 @@ class Evaluators:
       if out_dir is not None and jax.process_index() == 0:
         _write(out_dir, name, step, ev, scalars, details)
     return results
+
+
+def _warn_dropped(name: str, step: int, dropped: int) -> None:
+  log.warning("eval %s at step %d: the tiled rasteriser dropped %d (tile, Gaussian) pairs "
+              "(too many for config.render.capacity); those frames are not exact. Recorded as "
+              "render_overflow in its JSON; config.render.dense=True draws exactly",
+              name, step, dropped)
+  print(f"[skel_llm] warning: eval {name} at step {step}: the tiled rasteriser dropped "
+        f"{dropped} (tile, Gaussian) pairs; frames not exact (<out>/{name}.json: "
+        f"render_overflow)", flush=True)
 
 
 def _write(out_dir: str, name: str, step: int, ev, scalars: dict, details: dict) -> None:

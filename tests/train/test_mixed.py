@@ -83,8 +83,8 @@ def test_per_topology_evaluation_draws_what_training_drew(trained):
                                   jnp.asarray(b["topology"][i:i + 1])))
   pos22 = b["positions"][i:i + 1, :, :, :22]
   predict = run.predict_fns()
-  alone = predict._render_with(state, predict.transferred(state, "smpl22"), jnp.asarray(pos22),
-                               jnp.asarray(b["num_frames"][i:i + 1]))
+  alone, _ = predict._render_with(state, predict.transferred(state, "smpl22"),
+                                  jnp.asarray(pos22), jnp.asarray(b["num_frames"][i:i + 1]))
   assert float(np.mean(mixed_frames > 0)) > 0.01
   np.testing.assert_allclose(mixed_frames, np.asarray(alone), atol=2e-6, rtol=0)
   # the PNG strips of the first 4 training clips draw each with its own layout too

@@ -1,6 +1,7 @@
 """Pins the tiled rasteriser's dropped pairs through training (skel_llm/train/model.py
 `render(with_stats=True)`, the step's `render_overflow`, lifecycle.OverflowTally): what the
-renderers count is what the step reports, and a run that drops pairs says so and records it."""
+renderers count is what the step and the evaluators (eval.predict.PredictFns.take_dropped)
+report, and a run or evaluation that drops pairs says so and records it."""
 
 import json
 import pathlib
@@ -95,3 +96,32 @@ def test_the_step_reports_the_dropped_pairs_and_the_run_records_them(tmp_path, c
 def test_the_capacity_is_checked():
   with pytest.raises(ValueError, match=r"config.render.capacity -1: the \(tile, Gaussian\)"):
     trainer.Run(_config(capacity=-1), devices=jax.devices()[:1])
+
+
+def test_the_evaluators_record_what_their_renders_drop(tmp_path, capsys):
+  for capacity in (CAP, 0):  # 0: the rasteriser's default, which holds every pair
+    c = _config(capacity=capacity)
+    c.evals.heldout.num_clips = 8
+    run = trainer.Run(c, devices=jax.devices()[:1])
+    state = run.init_state()
+    # PredictFns.render counts what the model's own render reports, and restarts when read.
+    fns = run.predict_fns()
+    batch = run.batch_to_device(run.train_data.batch(0))
+    model = nnx.merge(run.layout.graphdef, state["params"], state["frozen"], run.rng_vars)
+    _, want = model.render(batch["positions"], batch["num_frames"], None, with_stats=True)
+    fns.render(state, batch["positions"], batch["num_frames"])
+    fns.render(state, batch["positions"], batch["num_frames"])
+    assert fns.take_dropped() == 2 * int(np.asarray(want).sum())
+    assert fns.take_dropped() == 0
+    # The evaluator's record counts its own renders only (not the two above).
+    fns.render(state, batch["positions"], batch["num_frames"])
+    run.evaluators().run(state, 0, final=True, out_dir=str(tmp_path / str(capacity)))
+    record = json.loads((tmp_path / str(capacity) / "heldout.json").read_text())
+    out = capsys.readouterr().out
+    if capacity == 0:
+      assert int(np.asarray(want).sum()) == 0 and record["render_overflow"] == 0
+      assert "dropped" not in out
+    else:
+      assert record["render_overflow"] > 0
+      assert (f"eval heldout at step 0: the tiled rasteriser dropped "
+              f"{record['render_overflow']} (tile, Gaussian) pairs") in out
