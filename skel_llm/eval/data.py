@@ -43,6 +43,9 @@ def data_config(run_data: Any, overrides: Any, *, num_clips: int, prompt: str) -
                          f"{options.DATA_KEYS}")
       if value in options.KEEP:
         continue
+      if key == "class_split":
+        _seen_classes(d, value)
+        continue
       d[key] = value
       overridden.add(key)
     if d.get("crossformat"):
@@ -55,6 +58,22 @@ def data_config(run_data: Any, overrides: Any, *, num_clips: int, prompt: str) -
     if unlocked is not None:
       unlocked.__exit__(None, None, None)
   return d
+
+
+def _seen_classes(d: Any, value: Any) -> None:
+  """`class_split="seen"`: the evaluation split of a zero-shot run drawn from its training
+  classes (other generator seeds than training's), with those as the candidates."""
+  if value not in options.CLASS_SPLITS:
+    raise ValueError(f"evaluator data option class_split={value!r}: expected one of "
+                     f"{options.CLASS_SPLITS} ('' keeps the run's evaluation classes)")
+  if d.get("source") != "synthetic":
+    raise ValueError(f"evaluator data option class_split='seen' needs config.data.source "
+                     f"'synthetic' (its class lists); the source is {d.get('source')!r}: a "
+                     f"dataset's seen-class split is its protocol (data.protocol)")
+  if not d.get("eval_classes"):
+    raise ValueError("evaluator data option class_split='seen': config.data.eval_classes is "
+                     "empty, so the run already evaluates on its training classes")
+  d.eval_classes = ()
 
 
 def parents(topology_name: str) -> np.ndarray:

@@ -12,9 +12,13 @@ from typing import Any
 import ml_collections
 
 # config.data keys an evaluator may override for its split; "" (or -1 for eval_seed_offset)
-# keeps the run's value.
+# keeps the run's value. `class_split` is not a config.data key: "seen" evaluates a zero-shot
+# run (`config.data.eval_classes` set) on held-out clips of its training classes
+# (`config.data.classes`) instead of its unseen ones, a validation split to choose on
+# (`eval.data.data_config`).
 DATA_KEYS = ("source", "tfds_name", "eval_split", "protocol", "topology", "placement",
-             "data_dir", "eval_seed_offset", "crossformat")
+             "data_dir", "eval_seed_offset", "crossformat", "class_split")
+CLASS_SPLITS = ("", "seen")
 KEEP = ("", -1)
 
 COMMON = dict(type="", every_steps=0)

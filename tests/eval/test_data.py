@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from skel_llm.data import sources
 from skel_llm.eval import data as data_lib
 from skel_llm.skeleton import topology
 from skel_llm.train import defaults
@@ -83,3 +84,34 @@ def test_data_overrides_keep_the_runs_values_unless_given():
   assert d.eval_seed_offset == 0 and c.data.eval_seed_offset != 0  # the run's config untouched
   with pytest.raises(ValueError, match="evaluator data option 'split' is unknown"):
     data_lib.data_config(c.data, {"split": "test"}, num_clips=4, prompt="mqa")
+
+
+def test_class_split_seen_evaluates_a_zero_shot_run_on_its_training_classes():
+  seen, unseen = ("squat", "jump", "bow"), ("raise left leg", "swing right arm")
+  c = defaults.base("smoke")
+  with c.data.unlocked():
+    c.data.classes, c.data.eval_classes = seen, unseen
+  d = data_lib.data_config(c.data, {"class_split": "seen"}, num_clips=12, prompt="mqa")
+  assert d.eval_classes == () and c.data.eval_classes == unseen  # the run's config untouched
+  assert "class_split" not in d
+  train = sources.make_source(c.data, "train")
+  ev = sources.make_source(d, "eval")
+  names = ev.class_names
+  assert [names[i] for i in ev.candidate_ids] == list(seen)
+  assert {names[ev[i].label] for i in range(len(ev))} == set(seen)
+  # Held-out clips: other generator seeds than the training split's.
+  train_first = {tuple(np.asarray(train[i].positions).ravel()[:6]) for i in range(len(train))}
+  assert not any(tuple(np.asarray(ev[i].positions).ravel()[:6]) in train_first
+                 for i in range(len(ev)))
+  # "" keeps the run's unseen classes.
+  kept = data_lib.data_config(c.data, {"class_split": ""}, num_clips=12, prompt="mqa")
+  assert kept.eval_classes == unseen
+  with pytest.raises(ValueError, match=r"class_split='unseen': expected one of \('', 'seen'\)"):
+    data_lib.data_config(c.data, {"class_split": "unseen"}, num_clips=4, prompt="mqa")
+  with pytest.raises(ValueError, match="config.data.eval_classes is empty"):
+    data_lib.data_config(defaults.base("smoke").data, {"class_split": "seen"}, num_clips=4,
+                         prompt="mqa")
+  with c.data.unlocked():
+    c.data.source = "tfds"
+  with pytest.raises(ValueError, match="needs config.data.source 'synthetic'"):
+    data_lib.data_config(c.data, {"class_split": "seen"}, num_clips=4, prompt="mqa")

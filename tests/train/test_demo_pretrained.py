@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
+from skel_llm.data import sources
+from skel_llm.eval import data as eval_data
+from skel_llm.eval import options
 from skel_llm.models import pretrained, safetensors_io
 from skel_llm.train import defaults, trainer
 from tests.conftest import REPO
@@ -18,6 +21,9 @@ from tests.conftest import REPO
 # projector in stages 1-2, + LoRA in 3; projector + LoRA in 4.
 RULES = {"warmup": {"renderer", "projector"}, "disc_ft": {"renderer", "projector"},
          "distill": {"renderer", "projector", "lora"}, "refine": {"projector", "lora"}}
+
+
+DEMO_SEEN = defaults.DEMO_PRETRAINED_SEEN
 
 
 def _kind(path):
@@ -52,6 +58,18 @@ def test_each_stage_trains_what_the_paper_trains_on_seen_and_evaluates_unseen(st
     prompt = c.evals[name].get("prompt", "")
     assert prompt in ("", "mqa"), name  # zero-shot reads pick among the unseen names
   assert c.data.eval_task == "mqa"
+  # Every recognition read has its validation twin on held-out seeds of the seen classes.
+  recognition = {n for n in c.evals if c.evals[n].type == "recognition"}
+  assert recognition == {"heldout", "heldout_score", "heldout_seen", "heldout_score_seen"}
+  for name in recognition:
+    ev = options.with_defaults(name, c.evals[name])
+    d = eval_data.data_config(c.data, ev.data, num_clips=ev.num_clips, prompt="mqa")
+    source = sources.make_source(d, "eval")
+    want = DEMO_SEEN if name.endswith("_seen") else defaults.DEMO_PRETRAINED_UNSEEN
+    assert {names[i] for i in source.candidate_ids} == set(want), name
+    assert ev.method == ("score" if "score" in name else "decode"), name
+    if name.endswith("_seen"):
+      assert ev.every_steps == 0, name  # at the stage's end
 
 
 def test_stage_one_loads_the_asset_and_refuses_a_corrupted_copy(tmp_path):
