@@ -2,6 +2,7 @@
 
     python benchmarks/ablations.py --root=/tmp/skel_llm/ablations [--rows=renderer,stages]
         [--seeds=0,1,2] [--preset=demo] [--steps=N] [--set=KEY=VALUE ...] [--dry_run]
+        [--table_only] [--per_stage]
 
 Each (row, seed) is a chain of training stages (`configs/<stage>.py:<preset>`, stage k+1
 starting from stage k's workdir, as `launch/four_stages.sh` chains them), run as
@@ -14,8 +15,9 @@ where the last one stopped; an unfinished stage resumes from its own checkpoint.
 time of a stage is kept beside its workdir (<workdir>.wall.json) and a row's in
 ROOT/<row>/seed<k>/walls.json: the time the row's chain takes when trained alone, shared
 stages included. The table reads each row's metrics from its last stage's `result.json` (the
-evaluators of `skel_llm.eval`) and prints ours beside the paper's (docs/ablations.md says
-which of the paper's rows each of ours stands for, and what is ours).
+evaluators of `skel_llm.eval`; `--per_stage` adds a line per earlier stage; a preset may add
+columns, `PRESET_METRICS`; std: the sample std, ddof 1) and prints ours beside the paper's
+(docs/ablations.md says which of the paper's rows each of ours stands for, and what is ours).
 
 Rows (`ROWS`; `--rows` takes row names or group names):
   renderer  DrAction vs the fixed "3D + velocity" and 2D stick renderers, stages 1+4 and 1-4
@@ -226,19 +228,37 @@ def run_row(row: Row, seed: int, root: pathlib.Path, preset: str, steps: int | N
     walls_path.write_text(json.dumps(walls, indent=1))
 
 
-def row_results(row: Row, seeds, root: pathlib.Path) -> dict:
-  """{column: [value per finished seed]} and the summed wall seconds per finished seed."""
-  values = {m[0]: [] for m in row.metrics}
+# Columns a preset's evaluators add to every row: `demo_pretrained` evaluates zero-shot on the
+# unseen classes (HELDOUT, greedy, and the likelihood ranking) and on the validation split of
+# held-out seeds of its seen classes (defaults._demo_pretrained).
+PRESET_METRICS = {
+    "demo_pretrained": (("unseen, top-1", "heldout_score", "top1"),
+                        ("seen (validation)", "heldout_seen", "authors"),
+                        ("seen, top-1", "heldout_score_seen", "top1")),
+}
+
+
+def metrics_of(row: Row, preset: str) -> tuple[tuple[str, str, str], ...]:
+  extra = tuple(m for p in preset.split(",") for m in PRESET_METRICS.get(p, ()))
+  return tuple(row.metrics) + tuple(m for m in extra if m not in row.metrics)
+
+
+def row_results(row: Row, seeds, root: pathlib.Path, preset: str = "",
+                stage: str | None = None) -> dict:
+  """{column: [value per finished seed]} of the row's last stage (or of `stage`) and the
+  summed wall seconds per finished seed (the whole row's, whichever stage is read)."""
+  metrics = metrics_of(row, preset)
+  values = {m[0]: [] for m in metrics}
   walls = []
   for seed in seeds:
-    result = root / row.name / f"seed{seed}" / row.stages[-1] / "result.json"
+    result = root / row.name / f"seed{seed}" / (stage or row.stages[-1]) / "result.json"
     if not result.exists():
       continue
     evals = json.loads(result.read_text())["evals"]
-    for column, key, scalar in row.metrics:
+    for column, key, scalar in metrics:
       if key not in evals or scalar not in evals[key]:
-        raise SystemExit(f"{result}: no evals.{key}.{scalar}; the row's last stage must run "
-                         f"that evaluator")
+        raise SystemExit(f"{result}: no evals.{key}.{scalar}; the stage must run that "
+                         f"evaluator (the row's metrics, and its preset's: PRESET_METRICS)")
       values[column].append(100.0 * float(evals[key][scalar]))
     walls_path = root / row.name / f"seed{seed}" / "walls.json"
     seconds = json.loads(walls_path.read_text()).values() if walls_path.exists() else [None]
@@ -255,15 +275,21 @@ def _cell(values: list[float]) -> str:
   return f"{np.mean(values):.1f} +- {np.std(values, ddof=1):.1f} ({len(values)} seeds)"
 
 
-def table(rows: list[Row], seeds, root: pathlib.Path) -> str:
-  """The Markdown table of the finished seeds of `rows`."""
+def table(rows: list[Row], seeds, root: pathlib.Path, preset: str = "",
+          per_stage: bool = False) -> str:
+  """The Markdown table of the finished seeds of `rows`; `per_stage`: a line per stage of
+  each row (its metrics after that stage), the row's line being its last."""
   lines = ["| row | stages | ours: metric = mean +- std (seeds) | paper | wall per seed |",
            "|---|---|---|---|---|"]
   for row in rows:
-    res = row_results(row, seeds, root)
-    cells = "; ".join(f"{c} {_cell(v)}" for c, v in res["values"].items())
+    res = row_results(row, seeds, root, preset)
     wall = f"{np.mean(res['walls']) / 60:.1f} min" if res["walls"] else "-"
     stages = "+".join(str(ALL_STAGES.index(s) + 1) for s in row.stages)
+    for stage in row.stages[:-1] if per_stage else ():
+      part = row_results(row, seeds, root, preset, stage=stage)
+      cells = "; ".join(f"{c} {_cell(v)}" for c, v in part["values"].items())
+      lines.append(f"| {row.name} | {stages}, after {stage} | {cells} | | |")
+    cells = "; ".join(f"{c} {_cell(v)}" for c, v in res["values"].items())
     lines.append(f"| {row.name} | {stages} | {cells} | {row.paper} | {wall} |")
   return "\n".join(lines)
 
@@ -280,6 +306,8 @@ def main(argv=None) -> None:
                            "evaluate at the end only); repeatable")
   parser.add_argument("--dry_run", action="store_true", help="print the commands only")
   parser.add_argument("--table_only", action="store_true", help="train nothing")
+  parser.add_argument("--per_stage", action="store_true",
+                      help="the table also has each row's metrics after each of its stages")
   args = parser.parse_args(argv)
   rows = select(args.rows)
   for kv in args.set:
@@ -293,7 +321,7 @@ def main(argv=None) -> None:
         run_row(row, seed, root, args.preset, args.steps, dry_run=args.dry_run,
                 settings=tuple(args.set))
   if not args.dry_run:
-    print(table(rows, seeds, root))
+    print(table(rows, seeds, root, args.preset, per_stage=args.per_stage))
 
 
 if __name__ == "__main__":

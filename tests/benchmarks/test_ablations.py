@@ -97,3 +97,37 @@ def test_a_row_trains_resumes_and_is_tabulated(ablations, tmp_path, capsys):
   value = 100.0 * evals["evals"]["heldout"]["authors"]
   line = ablations.table([row], [0, 1], tmp_path).splitlines()[-1]
   assert line.startswith("| stick_1 | 1 |") and f"held-out {value:.1f} (1 seed)" in line
+
+
+def test_the_table_reads_each_stage_and_the_presets_columns(ablations, tmp_path):
+  # Results laid out as run_row leaves them (links to stage workdirs holding result.json),
+  # with values chosen so that the mean and the sample std are known: 20 / 40 / 60 % -> 40 +- 20.
+  row = ablations.ROWS["draction_1+4"]
+  for seed, (warm, last) in enumerate(((0.10, 0.20), (0.30, 0.40), (0.50, 0.60))):
+    walls = {}
+    for stage, value in zip(row.stages, (warm, last)):
+      workdir = tmp_path / "_stages" / f"{stage}-{seed}"
+      workdir.mkdir(parents=True)
+      evals = {"heldout": {"authors": value}, "heldout_score": {"top1": value + 0.25},
+               "heldout_seen": {"authors": 1 - value},
+               "heldout_score_seen": {"top1": 1 - value / 2}}
+      (workdir / "result.json").write_text(json.dumps({"evals": evals}))
+      ablations._link(ablations.row_link(tmp_path, row, seed, stage), workdir)
+      walls[stage] = 60.0
+    (tmp_path / row.name / f"seed{seed}" / "walls.json").write_text(json.dumps(walls))
+  lines = ablations.table([row], [0, 1, 2], tmp_path).splitlines()
+  assert lines[2] == ("| draction_1+4 | 1+4 | held-out 40.0 +- 20.0 (3 seeds) | "
+                      "62.09 (NTU-60 48/12) | 2.0 min |")
+  lines = ablations.table([row], [0, 1, 2], tmp_path, "demo_pretrained",
+                          per_stage=True).splitlines()
+  assert lines[2] == ("| draction_1+4 | 1+4, after warmup | held-out 30.0 +- 20.0 (3 seeds); "
+                      "unseen, top-1 55.0 +- 20.0 (3 seeds); seen (validation) 70.0 +- 20.0 "
+                      "(3 seeds); seen, top-1 85.0 +- 10.0 (3 seeds) | | |")
+  assert lines[3].startswith("| draction_1+4 | 1+4 | held-out 40.0 +- 20.0 (3 seeds); "
+                             "unseen, top-1 65.0 +- 20.0 (3 seeds); seen (validation) 60.0")
+  assert lines[3].endswith("| 62.09 (NTU-60 48/12) | 2.0 min |") and len(lines) == 4
+  # A preset's column whose evaluator the result lacks is an error naming the file.
+  (tmp_path / "_stages" / "refine-2" / "result.json").write_text(
+      json.dumps({"evals": {"heldout": {"authors": 0.6}}}))
+  with pytest.raises(SystemExit, match=r"seed2/refine/result.json: no evals.heldout_score.top1"):
+    ablations.table([row], [0, 1, 2], tmp_path, "demo_pretrained")
