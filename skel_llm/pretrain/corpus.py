@@ -106,6 +106,22 @@ def moving_direction(positions: np.ndarray) -> str:
   return "up" if disp[t, j, 1] > 0 else "down"
 
 
+def choice_question(n: int, candidates) -> str:
+  """The `choice` task's user message over `n` frames (also the asset probe's)."""
+  return (_frames(n) + _INTRO.format(n=n) + f"\nWhich action is performed? Candidates: "
+          f"{'; '.join(candidates)}.\nReply with exactly one candidate as 'Label: <action>'.")
+
+
+def stick_frames(spec: CorpusSpec, name: str, seed: int, style_seed) -> tuple[np.ndarray, object]:
+  """(frames float32[n, S, S, 3], record) of class `name`'s clip `seed` drawn in the stick
+  style `draw_style(style_seed)`, as the corpus draws its samples."""
+  rec = synthetic.generate_clip(name, seed, num_frames=spec.clip_frames, **spec.knobs)
+  pos = camera.place(np.asarray(rec.positions, np.float32), "auto", "ntu25")
+  frames = sticks.render(pos, sticks.draw_style(style_seed), num_frames=spec.num_frames,
+                         image_size=spec.image_size)
+  return frames, rec
+
+
 def question_answer(task: str, record, n: int, rng: np.random.Generator,
                     classes: tuple[str, ...] = PRETRAIN_CLASSES) -> tuple[str, str]:
   """(user message, answer) of one task about one generated clip; `classes` are the
@@ -125,8 +141,7 @@ def question_answer(task: str, record, n: int, rng: np.random.Generator,
     k = min(len(others), int(rng.integers(3, 8)))
     cands = [meta["label"]] + [others[i] for i in rng.choice(len(others), k, replace=False)]
     cands = [cands[i] for i in rng.permutation(len(cands))]
-    return (head + f"\nWhich action is performed? Candidates: {'; '.join(cands)}."
-            "\nReply with exactly one candidate as 'Label: <action>'.", f"Label: {meta['label']}")
+    return choice_question(n, cands), f"Label: {meta['label']}"
   if task == "reason":
     return (head + "\nDescribe how the body moves, part by part, infer which action causes "
             "this motion, and end with a line 'Label: <action>'.", meta["description"].strip())
@@ -155,11 +170,8 @@ class Corpus:
     s = self.spec
     if g < 0:
       raise IndexError(f"pretraining sample index {g} is negative")
-    name = s.classes[g % len(s.classes)]
-    rec = synthetic.generate_clip(name, s.seed_base + g, num_frames=s.clip_frames, **s.knobs)
-    pos = camera.place(np.asarray(rec.positions, np.float32), "auto", "ntu25")
-    style = sticks.draw_style((s.style_seed, g))
-    frames = sticks.render(pos, style, num_frames=s.num_frames, image_size=s.image_size)
+    frames, rec = stick_frames(s, s.classes[g % len(s.classes)], s.seed_base + g,
+                               (s.style_seed, g))
     rng = np.random.default_rng([s.task_seed, g])
     task = s.tasks[int(rng.integers(len(s.tasks)))]
     user, answer = question_answer(task, rec, s.num_frames, rng, s.classes)
