@@ -147,8 +147,10 @@ def greedy(asset: Asset, frames: np.ndarray, users: list[str], max_new_tokens: i
 
 
 def run_protocol(asset: Asset, name: str, clips: int, batch: int = 8) -> dict:
-  """Top-1 / top-5 of the likelihood ranking and the greedy replies' strict accuracy
-  (`pretraining`: `clips` x 8 samples, so that it has as many as `unseen`)."""
+  """Top-1 / top-5 of the likelihood ranking, the greedy replies' strict accuracy and the
+  picture's effect: the median over clips of max over candidates |log p(frames) - log p(black
+  frames)| (nats; 0: the answer does not depend on the picture). `pretraining`: `clips` x 8
+  samples, as many as `unseen` has."""
   from skel_llm.eval import metrics
   spec = protocols()[name]
   if spec is None:
@@ -161,13 +163,15 @@ def run_protocol(asset: Asset, name: str, clips: int, batch: int = 8) -> dict:
     items = [(t, sd, f, list(candidates), u) for t, sd, f, _, u in items]
     groups = [items[s:s + batch] for s in range(0, len(items), batch)]
   top1 = top5 = strict = 0
-  chance = 0.0
+  chance, effect = 0.0, []
   replies: dict[str, int] = {}
   for part in groups:
     frames = np.stack([x[2] for x in part])
     users = [x[4] for x in part]
     cands = part[0][3]
     logp = score(asset, frames, users, cands)
+    # Does the picture matter? The same questions over black frames (the renders' background).
+    effect += list(np.abs(logp - score(asset, np.zeros_like(frames), users, cands)).max(-1))
     for (truth, _, _, _, _), row, reply in zip(part, logp, greedy(asset, frames, users)):
       t = cands.index(truth)
       order = np.argsort(-row, kind="stable")
@@ -180,6 +184,7 @@ def run_protocol(asset: Asset, name: str, clips: int, batch: int = 8) -> dict:
   n = len(items)
   return {"clips": n, "candidates": len(items[0][3]) if spec else "4-8", "chance": chance / n,
           "top1": top1 / n, "top5": top5 / n, "strict": strict / n,
+          "picture_effect": float(np.median(effect)), "picture_effects": [float(e) for e in effect],
           "replies": dict(sorted(replies.items(), key=lambda kv: -kv[1]))}
 
 
@@ -198,14 +203,13 @@ def main(argv=None) -> None:
   asset = Asset.load(args.asset or None)
   results = {p: run_protocol(asset, p, args.clips) for p in names}
   print("| protocol | clips | candidates (chance, mean over clips) | likelihood top-1 | top-5 "
-        "| greedy, strict "
-        "| most frequent greedy replies |")
-  print("|---|---|---|---|---|---|---|")
+        "| greedy, strict | picture effect (nats) | most frequent greedy replies |")
+  print("|---|---|---|---|---|---|---|---|")
   for p, r in results.items():
     common = ", ".join(f"{n} x {k!r}" for k, n in list(r["replies"].items())[:3])
     print(f"| {p} | {r['clips']} | {r['candidates']} ({100 * r['chance']:.1f} %) | "
           f"{100 * r['top1']:.1f} % | {100 * r['top5']:.1f} % | {100 * r['strict']:.1f} % | "
-          f"{common} |")
+          f"{r['picture_effect']:.3f} | {common} |")
   if args.json:
     pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
 

@@ -73,3 +73,16 @@ def test_the_pretraining_protocol_reads_the_corpus_own_choice_samples(asset):
     assert 4 <= len(cands) <= 8 and not set(cands) & set(defaults.DEMO_PRETRAINED_UNSEEN)
   # Trained on: the committed asset saw samples 0 .. steps x batch - 1.
   assert items[-1][1] < asset.record["steps"] * asset.record["config"]["batch_size"]
+
+
+def test_the_picture_effect_is_the_score_change_over_black_frames(asset):
+  r = probe.run_protocol(asset, "unseen", clips=1)
+  assert r["picture_effect"] == float(np.median(r["picture_effects"]))
+  # Clip 0 recomputed from full forwards: max over the candidates of |log p(its frames) -
+  # log p(black frames)|.
+  (_, _, frames, _, user), = probe.questions(asset, defaults.DEMO_PRETRAINED_UNSEEN[:1],
+                                             defaults.DEMO_PRETRAINED_UNSEEN, 1)
+  want = max(abs(_teacher_forced(asset, frames, user, f"Label: {n}")
+                 - _teacher_forced(asset, np.zeros_like(frames), user, f"Label: {n}"))
+             for n in defaults.DEMO_PRETRAINED_UNSEEN)
+  assert r["picture_effects"][0] == pytest.approx(want, abs=2e-4)
