@@ -44,7 +44,10 @@ def get_config(arg=None):
                                 max_new_tokens=10),
       heldout_score=options.evaluator("recognition", method="score", num_clips=n,
                                       every_steps=150)))
-  c.evals.robustness = options.evaluator("robustness", of="heldout_score", num_clips=16,
-                                         dropout=(0.5,), noise_cm=(10.0,), seeds=2)
+  # Levels far from the clean clips on all 32 held-out clips: with 16 clips and dropout 0.5
+  # (joints collapsed onto their parents keep much of the motion) the curve rose on an AVX2
+  # CPU (62.5 -> 65.6 %); dropout 0.9 fell there from 62.5 to 37.5 % (2026-12-04).
+  c.evals.robustness = options.evaluator("robustness", of="heldout_score", num_clips=n,
+                                         dropout=(0.9,), noise_cm=(10.0,), seeds=2)
   c.export.renderer = True
   return c

@@ -84,10 +84,10 @@ def test_robustness_curve_falls_with_corruption(trained):
   r = result["evals"]["robustness"]
   rec = json.loads((workdir / "eval" / "robustness.json").read_text())
   curves = rec["curves"]
-  assert [p["level"] for p in curves["dropout"]] == [0.0, 0.5]
+  assert [p["level"] for p in curves["dropout"]] == [0.0, 0.9]
   assert [p["level"] for p in curves["noise"]] == [0.0, 10.0]
   assert all(len(p["seeds"]) == 2 for p in curves["dropout"][1:] + curves["noise"][1:])
-  assert r["dropout_0.5"] < r["clean"] and r["noise_10"] <= r["clean"], r
+  assert r["dropout_0.9"] < r["clean"] and r["noise_10"] <= r["clean"], r
   assert (workdir / "eval" / "robustness" / "step300_robustness.png").stat().st_size > 0
 
 

@@ -78,7 +78,6 @@ def test_answers_equal_the_evaluators_on_the_same_held_out_clips(heldout_run, pr
   assert predictor.candidates == list(CLASSES)  # the run's evaluation classes, in order
   decoded, scored = _records(workdir, "heldout"), _records(workdir, "heldout_score")
   source = sources.make_source(config.data, "eval")
-  right = 0
   for k in range(6):
     spec = f"synthetic:{CLASSES[k % 4]}:{k}"
     pos, title = predictor.positions(spec)
@@ -91,8 +90,9 @@ def test_answers_equal_the_evaluators_on_the_same_held_out_clips(heldout_run, pr
     for name, want in zip(CLASSES, scored[k]["logp"]):
       assert got[name] == pytest.approx(want, abs=1e-4), (k, name)
     assert [r["logp"] for r in ans.ranked] == sorted(got.values(), reverse=True)
-    right += ans.label == CLASSES[k % 4]
-  assert right >= 3, right  # the run recognises held-out clips far above the 25 % chance
+  # That the run recognises held-out clips far above the 25 % chance is pinned on all 32 of
+  # them (tests/eval/test_recognition.py), not on these 6: an AVX2 CPU's run had 2 of them
+  # right, where an AVX-512 one's had 3 or more.
 
 
 def test_frames_png_holds_what_the_model_saw(predictor, tmp_path):
