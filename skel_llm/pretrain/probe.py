@@ -9,20 +9,19 @@ asks it the corpus's own `choice` question about new clips drawn in the corpus's
 family (new clip seeds, new styles) and reads its answer two ways, as the recognition
 evaluators do: the likelihood ranking of every candidate's `Label: <name>` line (summed
 log-probability, `models.score_candidates`) and its greedy reply (strict rule,
-`eval.metrics.strict_prediction`). Protocols (`PROTOCOLS`):
+`eval.metrics.strict_prediction`), and measures how much the picture matters (the same
+questions over black frames). Protocols (`protocols()`):
 
   seen          clips of the 12 `demo_pretrained` seen classes, the 12 seen names as candidates
                 (classes it was pretrained on; chance 1/12)
   unseen        clips of the 8 unseen classes, the 8 unseen names (zero-shot; chance 1/8)
   unseen_in_all clips of the 8 unseen classes, all 20 names (does it prefer names it learnt?)
-
   pretraining   the corpus's own first `choice` samples (trained on: samples 0 .. 3,999 of
                 the committed asset), each with its own 4-8 candidates: has it learnt to name
                 what it was shown at all?
 
 The question lists the candidates in an order drawn per clip (`default_rng([PROBE_SEED,
-seed])`),
-as the corpus shuffles its own. Clip i of a protocol's class k has generator seed
+seed])`), as the corpus shuffles its own. Clip i of a protocol's class k has generator seed
 `SEED_BASE + 1000 * k + i` and style `(style_seed, SEED_BASE + 1000 * k + i)`: 30,000,000 + ...
 lies outside the corpus's seeds (20,000,000 + sample index: 4,000 samples for the committed
 asset, 500 steps x 8) and the stage runs' (0 + i training, 10,000,000 + i evaluation)."""
@@ -170,7 +169,7 @@ def run_protocol(asset: Asset, name: str, clips: int, batch: int = 8) -> dict:
     users = [x[4] for x in part]
     cands = part[0][3]
     logp = score(asset, frames, users, cands)
-    # Does the picture matter? The same questions over black frames (the renders' background).
+    # Does the picture matter? The same questions over black frames (no figure, no colours).
     effect += list(np.abs(logp - score(asset, np.zeros_like(frames), users, cands)).max(-1))
     for (truth, _, _, _, _), row, reply in zip(part, logp, greedy(asset, frames, users)):
       t = cands.index(truth)
