@@ -139,9 +139,9 @@ def greedy(asset: Asset, frames: np.ndarray, users: list[str], max_new_tokens: i
                         max_new_tokens=max_new_tokens, stop_tokens=(enc.im_end_id,),
                         pad_id=enc.pad_id)
   out = []
-  for row in np.asarray(new):
-    ids = [int(t) for t in row if int(t) != enc.pad_id]
-    out.append(enc.decode([t for t in ids if t != enc.im_end_id]))
+  for row in np.asarray(new):  # up to the first end token, as the recognition evaluator reads
+    stop = np.nonzero(row == enc.im_end_id)[0]
+    out.append(enc.decode(row[:stop[0]] if stop.size else row))
   return out
 
 
