@@ -4,9 +4,12 @@ Sample g of the corpus (a pure function of g and `CorpusSpec`):
   clip     `synthetic.generate_clip(classes[g % C], seed_base + g)`: every sample a new clip,
            so the data is defined by the class list and the seed range
            [seed_base, seed_base + steps x batch);
-  picture  `render.sticks.render` of the clip in the style `draw_style((style_seed, g))`;
-  task     drawn with `default_rng([task_seed, g])` from `TASKS`, answered from the generator's
-           ground truth:
+  picture  `render.sticks.render` of the clip in the style `draw_style((style_seed, g))`,
+           or its `plain_style` with probability `plain_fraction` (drawn with
+           `default_rng([style_seed, g, PLAIN_STREAM])`);
+  task     drawn with `default_rng([task_seed, g])` from `tasks` (uniformly, or by
+           `task_weights`; samples below `first_samples` from `first_tasks`), answered from
+           the generator's ground truth:
     caption  "Describe the motion..."  -> one of the clip's reference captions (the
              generator's part-by-part description without its viewpoint line and label)
     choice   "Which action is performed? Candidates: ..." (the true class and 3-7 other
@@ -29,6 +32,12 @@ name or question ever shows or names an unseen class: the words of an unseen nam
 left out (the stick family draws one figure per person but the questions are about one
 body). Seeds: `SEED_BASE` = 20,000,000 + i, disjoint from the stage runs' training seeds
 (0 + i) and evaluation seeds (10,000,000 + i).
+
+The committed asset's recipe (`skel_llm.pretrain.builder.default_config`) asks only `choice`
+about plain clips (`plain_fraction` 1): every mix with the other tasks that was tried left
+the build's answers independent of the pictures (README, "A pretrained MLLM for the embedded
+world"). The other tasks stay defined for recipes that try again (`--config.corpus.tasks`,
+`task_weights`, `first_samples` / `first_tasks`).
 
 The prompt is the stage runs' chat template with its own opening (stick figures, not
 DrAction's "colours encode depth and motion"). `choice`, `yesno` and `reason` end with the
@@ -53,6 +62,7 @@ TASKS = ("caption", "choice", "yesno", "reason", "part", "side", "updown")
 PARTS = ("arm", "leg", "hand", "torso", "head", "body")
 SIDES = ("left", "right", "both", "neither")
 SEED_BASE = 20_000_000
+PLAIN_STREAM = 3  # the rng stream that picks a sample's plain or family style
 
 EXCLUDED: tuple[str, ...] = tuple(synthetic.CLASS_NAMES[i]
                                   for i in synthetic.compositional_split(0)[1])
@@ -75,6 +85,14 @@ class CorpusSpec:
   image_size: int = 32
   clip_frames: int = 48
   knobs: dict = dataclasses.field(default_factory=dict)
+  plain_fraction: float = 0.0  # share of clips drawn in `sticks.plain_style`
+  # One weight per task (the odds a sample asks it); () draws the tasks uniformly.
+  task_weights: tuple[float, ...] = ()
+  # Samples 0 .. first_samples - 1 ask only `first_tasks` (uniformly): a curriculum that
+  # grounds the answers in the pictures before the long text tasks join (README, "A pretrained
+  # MLLM for the embedded world").
+  first_samples: int = 0
+  first_tasks: tuple[str, ...] = ()
 
   def __post_init__(self):
     bad = [c for c in self.classes if c in EXCLUDED]
@@ -86,7 +104,16 @@ class CorpusSpec:
       raise ValueError(f"pretraining classes {unknown} are not synthetic classes")
     if not self.classes:
       raise ValueError("the pretraining corpus needs at least one class")
-    bad_tasks = [t for t in self.tasks if t not in TASKS]
+    if not 0.0 <= self.plain_fraction <= 1.0:
+      raise ValueError(f"plain_fraction {self.plain_fraction}: expected a share in [0, 1]")
+    w = self.task_weights
+    if w and (len(w) != len(self.tasks) or min(w) < 0 or sum(w) <= 0):
+      raise ValueError(f"task_weights {tuple(w)}: expected {len(self.tasks)} weights >= 0, one "
+                       f"per task of {tuple(self.tasks)}, not all 0")
+    if self.first_samples < 0 or (self.first_samples > 0) != bool(self.first_tasks):
+      raise ValueError(f"first_samples {self.first_samples} with first_tasks "
+                       f"{tuple(self.first_tasks)}: give both (samples > 0) or neither")
+    bad_tasks = [t for t in (*self.tasks, *self.first_tasks) if t not in TASKS]
     if bad_tasks or not self.tasks:
       raise ValueError(f"pretraining tasks {bad_tasks or '()'}: use some of {TASKS}")
 
@@ -112,12 +139,24 @@ def choice_question(n: int, candidates) -> str:
           f"{'; '.join(candidates)}.\nReply with exactly one candidate as 'Label: <action>'.")
 
 
+def style(spec: CorpusSpec, style_seed) -> sticks.StickStyle:
+  """The stick style of `style_seed` (an int or a tuple of ints): `draw_style(style_seed)`,
+  plain with probability `spec.plain_fraction`."""
+  drawn = sticks.draw_style(style_seed)
+  if spec.plain_fraction <= 0.0:
+    return drawn
+  entropy = [int(x) for x in np.atleast_1d(style_seed)] + [PLAIN_STREAM]
+  plain = np.random.default_rng(entropy).random() < spec.plain_fraction
+  return sticks.plain_style(drawn) if plain else drawn
+
+
 def stick_frames(spec: CorpusSpec, name: str, seed: int, style_seed) -> tuple[np.ndarray, object]:
   """(frames float32[n, S, S, 3], record) of class `name`'s clip `seed` drawn in the stick
-  style `draw_style(style_seed)`, as the corpus draws its samples."""
+  style `draw_style(style_seed)` (or its plain member, `spec.plain_fraction` of the time), as
+  the corpus draws its samples."""
   rec = synthetic.generate_clip(name, seed, num_frames=spec.clip_frames, **spec.knobs)
   pos = camera.place(np.asarray(rec.positions, np.float32), "auto", "ntu25")
-  frames = sticks.render(pos, sticks.draw_style(style_seed), num_frames=spec.num_frames,
+  frames = sticks.render(pos, style(spec, style_seed), num_frames=spec.num_frames,
                          image_size=spec.image_size)
   return frames, rec
 
@@ -173,7 +212,13 @@ class Corpus:
     frames, rec = stick_frames(s, s.classes[g % len(s.classes)], s.seed_base + g,
                                (s.style_seed, g))
     rng = np.random.default_rng([s.task_seed, g])
-    task = s.tasks[int(rng.integers(len(s.tasks)))]
+    if g < s.first_samples:
+      task = s.first_tasks[int(rng.integers(len(s.first_tasks)))]
+    elif s.task_weights:
+      p = np.asarray(s.task_weights, np.float64)
+      task = s.tasks[int(rng.choice(len(s.tasks), p=p / p.sum()))]
+    else:
+      task = s.tasks[int(rng.integers(len(s.tasks)))]
     user, answer = question_answer(task, rec, s.num_frames, rng, s.classes)
     return frames, user, answer, rec
 

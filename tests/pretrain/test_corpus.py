@@ -6,6 +6,7 @@ import pytest
 
 from skel_llm import synthetic
 from skel_llm.pretrain import corpus
+from skel_llm.render import sticks
 from skel_llm.train import build, defaults
 
 
@@ -85,3 +86,45 @@ def test_part_and_side_answers_are_the_class_definition(encoder):
       "Side: neither"
   with pytest.raises(ValueError, match="unknown"):
     corpus.question_answer("colour", rec, 6, rng)
+
+
+def test_plain_fraction_draws_that_share_of_clips_plain_and_leaves_the_rest_unchanged():
+  spec = corpus.CorpusSpec(plain_fraction=0.75)
+  styles = [corpus.style(spec, (1, g)) for g in range(400)]
+  plain = [bool(np.all(s.background == 0) and s.yaw_deg == 0) for s in styles]
+  assert 0.68 < np.mean(plain) < 0.82, np.mean(plain)
+  for g, (s, p) in enumerate(zip(styles, plain)):  # the others: the family's own draw
+    want = sticks.draw_style((1, g))
+    np.testing.assert_array_equal(s.bone_colours, sticks.plain_style(want).bone_colours if p
+                                  else want.bone_colours)
+  none = corpus.CorpusSpec()
+  for g in range(20):
+    np.testing.assert_array_equal(corpus.style(none, (1, g)).background,
+                                  sticks.draw_style((1, g)).background)
+  with pytest.raises(ValueError, match=r"plain_fraction 1.5: expected a share in \[0, 1\]"):
+    corpus.CorpusSpec(plain_fraction=1.5)
+
+
+def test_task_weights_set_the_odds_of_each_task_and_are_checked(encoder):
+  spec = corpus.CorpusSpec(tasks=("choice", "part"), task_weights=(3.0, 1.0))
+  cp = corpus.Corpus(spec, encoder)
+  asked = [cp.example(g)[1] for g in range(120)]
+  share = np.mean(["Which action is performed?" in u for u in asked])
+  assert 0.62 < share < 0.88, share
+  assert all(("Which action" in u) != ("Which body part" in u) for u in asked)
+  with pytest.raises(ValueError, match=r"expected 2 weights >= 0, one per task"):
+    corpus.CorpusSpec(tasks=("choice", "part"), task_weights=(1.0,))
+  with pytest.raises(ValueError, match="not all 0"):
+    corpus.CorpusSpec(tasks=("choice", "part"), task_weights=(0.0, 0.0))
+
+
+def test_first_samples_ask_only_the_first_tasks_then_the_mix(encoder):
+  spec = corpus.CorpusSpec(first_samples=30, first_tasks=("part",))
+  cp = corpus.Corpus(spec, encoder)
+  asked = [cp.example(g)[1] for g in range(60)]
+  assert all("Which body part moves?" in u for u in asked[:30])
+  assert sum("Which body part moves?" in u for u in asked[30:]) < 15  # 1 in 7 afterwards
+  with pytest.raises(ValueError, match="give both"):
+    corpus.CorpusSpec(first_samples=30)
+  with pytest.raises(ValueError, match=r"\['dance'\]"):
+    corpus.CorpusSpec(first_samples=3, first_tasks=("dance",))

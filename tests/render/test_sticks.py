@@ -68,6 +68,20 @@ def test_styles_vary_are_seeded_and_keep_the_figure_visible():
   assert a.min() >= 0 and a.max() <= 1 and np.abs(a - b).mean() > 0.05
 
 
+def test_plain_style_is_black_one_bright_colour_frontal_and_keeps_the_geometry():
+  drawn = sticks.draw_style((1, 5))
+  plain = sticks.plain_style(drawn)
+  assert np.all(plain.background == 0) and plain.dot_radius == 0 and plain.yaw_deg == 0
+  assert np.all(plain.bone_colours == plain.bone_colours[:1])
+  assert plain.bone_colours.max() == pytest.approx(1.0)
+  np.testing.assert_allclose(plain.bone_colours[0] * drawn.bone_colours[0].max(),
+                             drawn.bone_colours[0], rtol=1e-6)
+  assert (plain.width, plain.scale) == (drawn.width, drawn.scale)
+  np.testing.assert_array_equal(plain.shift, drawn.shift)
+  img = sticks.render(generate_clip("squat", 3).positions, plain, num_frames=2, image_size=32)
+  assert img.min() == 0 and img.max() > 0.9  # black picture, the figure at full brightness
+
+
 def test_bad_positions_are_refused():
   with pytest.raises(ValueError, match=r"float32\[T, P, 25, 3\]"):
     sticks.render(np.zeros((4, 1, 20, 3)), _one_bone_style(), num_frames=2, image_size=8)
